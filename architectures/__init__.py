@@ -1,0 +1,19 @@
+"""Networks for bioscale: affine ops with transposes, local-graph layer stacks, presets."""
+
+from .activations import ACTIVATIONS, Activation, make_activation
+from .network import Layer, Network, build_network
+from .ops import AffineOp, Conv2dOp, LinearOp
+from .presets import PRESETS
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "AffineOp",
+    "Conv2dOp",
+    "Layer",
+    "LinearOp",
+    "Network",
+    "PRESETS",
+    "build_network",
+    "make_activation",
+]

@@ -1,0 +1,136 @@
+"""Affine operators ``a = op(x)``: the linear part of a layer, plus its transpose.
+
+Every operator keeps per-sample ``in_shape`` / ``out_shape`` and offers
+``input_vjp(grad_a, weight=None)``: the transpose of its linear map applied to ``grad_a``
+(``(B, *out_shape)`` → ``(B, *in_shape)``), with its own weight or any tensor shaped like
+it. Because the map is linear the result does not depend on the input point; that one
+method serves BP (own weight), FA (fixed random weight) and learned inverses (trained
+weight), and works without autograd. ``new_weight`` draws a Glorot-uniform tensor shaped
+like ``weight`` from a given generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def glorot_bound(fan_in: int, fan_out: int) -> float:
+    return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+class AffineOp(nn.Module):
+    """Base class. Subclasses set ``in_shape``, ``out_shape``, ``weight``, ``bias``,
+    ``fan_in``, ``fan_out`` and implement ``forward`` and ``input_vjp``."""
+
+    in_shape: tuple
+    out_shape: tuple
+    fan_in: int
+    fan_out: int
+
+    def new_weight(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Glorot-uniform tensor shaped like ``self.weight`` (drawn on the CPU, moved to its device)."""
+        bound = glorot_bound(self.fan_in, self.fan_out)
+        w = torch.empty(self.weight.shape, dtype=self.weight.dtype)
+        w.uniform_(-bound, bound, generator=generator)
+        return w.to(self.weight.device)
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        with torch.no_grad():
+            self.weight.copy_(self.new_weight(generator))
+            self.bias.zero_()
+
+    def input_vjp(self, grad_a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def param_grads(self, x: torch.Tensor, grad_a: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gradient of ``<op(x), grad_a>`` for each parameter of this op (a local, explicit
+        weight update: e.g. ``grad_aᵀ x`` for a linear map). ``x``: ``(B, *in_shape)``,
+        ``grad_a``: ``(B, *out_shape)``. This generic version uses autograd on the op alone;
+        subclasses override it with closed forms."""
+        names = [n for n, _ in self.named_parameters(recurse=False)]
+        params = [p for _, p in self.named_parameters(recurse=False)]
+        with torch.enable_grad():
+            out = self.forward(x.detach())
+            grads = torch.autograd.grad(out, params, grad_a)
+        return dict(zip(names, grads))
+
+
+class LinearOp(AffineOp):
+    """Fully connected: ``a = flatten(x) Wᵀ + b``; ``W`` is ``(out_features, prod(in_shape))``.
+
+    Accepts any per-sample input shape (flattened), so a linear layer can follow a
+    convolutional one without a separate flatten layer.
+    """
+
+    def __init__(self, in_shape, out_features: int):
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.out_shape = (out_features,)
+        n_in = math.prod(self.in_shape)
+        self.fan_in, self.fan_out = n_in, out_features
+        self.weight = nn.Parameter(torch.empty(out_features, n_in))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.reset_parameters()
+
+    def forward(self, x):
+        return F.linear(x.reshape(x.shape[0], -1), self.weight, self.bias)
+
+    def input_vjp(self, grad_a, weight=None):
+        w = self.weight if weight is None else weight
+        return (grad_a @ w).reshape(grad_a.shape[0], *self.in_shape)
+
+    def param_grads(self, x, grad_a):
+        return {"weight": grad_a.t() @ x.reshape(x.shape[0], -1), "bias": grad_a.sum(0)}
+
+    def extra_repr(self):
+        return f"in={self.in_shape}, out={self.out_shape[0]}"
+
+
+def same_padding(kernel: int) -> int:
+    return kernel // 2
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class Conv2dOp(AffineOp):
+    """Weight-shared convolution (the paper's "BP convnet"); ``W`` is ``(C_out, C_in, k, k)``."""
+
+    def __init__(self, in_shape, out_channels: int, kernel_size: int, stride: int = 1, padding: int | None = None):
+        super().__init__()
+        c, h, w = in_shape
+        self.padding = same_padding(kernel_size) if padding is None else padding
+        self.stride = stride
+        self.kernel_size = kernel_size
+        self.in_shape = (c, h, w)
+        self.out_shape = (
+            out_channels,
+            conv_out_size(h, kernel_size, stride, self.padding),
+            conv_out_size(w, kernel_size, stride, self.padding),
+        )
+        self.fan_in = c * kernel_size * kernel_size
+        self.fan_out = out_channels * kernel_size * kernel_size
+        self.weight = nn.Parameter(torch.empty(out_channels, c, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.reset_parameters()
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def input_vjp(self, grad_a, weight=None):
+        w = self.weight if weight is None else weight
+        return torch.nn.grad.conv2d_input(
+            (grad_a.shape[0], *self.in_shape), w, grad_a, stride=self.stride, padding=self.padding
+        )
+
+    def param_grads(self, x, grad_a):
+        weight = torch.nn.grad.conv2d_weight(x, self.weight.shape, grad_a, stride=self.stride, padding=self.padding)
+        return {"weight": weight, "bias": grad_a.sum((0, 2, 3))}
+
+    def extra_repr(self):
+        return f"in={self.in_shape}, out={self.out_shape}, k={self.kernel_size}, s={self.stride}, p={self.padding}"

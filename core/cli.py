@@ -1,0 +1,84 @@
+"""The ``bioscale`` command line.
+
+Exit statuses: 0 done; 2 bad input found before any work (config, rule, data, plugin,
+checkpoint); 3 training diverged (NaN/inf loss; last good checkpoint kept); 4 a rule broke
+a hook contract mid-run; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import BioscaleError
+
+EPILOG = """examples:
+  bioscale compare                                  every installed rule on the shipped digits
+  bioscale train rule=fa data=mnist data.root=../shared/data model=mnist_fc trainer.epochs=100
+  bioscale resume runs/20261127-120000-fa-mnist-mnist_fc-s0 trainer.epochs=120
+  bioscale rules --json
+  bioscale config rule=bp model=mnist_fc           print the resolved config, run nothing
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bioscale",
+        description="Train networks with backprop and biologically motivated learning rules.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("train", help="train one rule (key=value overrides)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p = sub.add_parser("resume", help="continue a run from its checkpoint")
+    p.add_argument("run_dir", metavar="RUN_FOLDER")
+    p.add_argument("overrides", nargs="*", metavar="trainer.key=value")
+    p = sub.add_parser("compare", help="train several rules on the same data and model; table + plot")
+    p.add_argument("args", nargs="*", metavar="RULE[:k=v,...] | key=value")
+    for name, what in (("rules", "installed learning rules"), ("observers", "installed observer plugins")):
+        p = sub.add_parser(name, help=f"list {what}")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("config", help="print the resolved config (and the rule's) without running")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    return parser
+
+
+def dispatch(args) -> int:
+    if args.command == "train":
+        from .commands import train
+
+        return train.main(args.overrides)
+    if args.command == "resume":
+        from .commands import resume
+
+        return resume.main(args.run_dir, args.overrides)
+    if args.command == "compare":
+        from .commands import compare
+
+        return compare.main(args.args)
+    if args.command in ("rules", "observers"):
+        from .commands import listing
+
+        return listing.main(args.command, args.json)
+    if args.command == "config":
+        from .commands import show_config
+
+        return show_config.main(args.overrides)
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except BioscaleError as exc:
+        print(f"bioscale: error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("bioscale: interrupted; the last checkpoint is kept", file=sys.stderr, flush=True)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""``bioscale compare [RULE ...] [key=value ...]``: several rules, same data, model and seed.
+
+A rule argument is a rule name, optionally with settings for that entry only:
+``dtp:schedule=parallel,alpha=0.1``. With no rule argument every installed rule runs.
+Writes one run folder per entry inside a comparison folder, plus ``comparison.md``,
+``comparison.json`` and ``comparison.png``; prints the table, then the folder last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from omegaconf import OmegaConf
+
+from bioscale.datasets import load_data
+
+from ..config import build_run_config, resolve_observers, resolve_rule
+from ..discovery import RULES_GROUP, find_entries
+from ..errors import ConfigError
+from ..plotting import plot_curves
+from ..run_dir import create_run_dir, write_json, write_text
+from ..trainer import Trainer, resolve_device
+
+ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+)(?::(?P<settings>.+))?$")
+PREFERRED_ORDER = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
+
+
+def split_args(args: list[str]) -> tuple[list[tuple[str, str, list[str]]], list[str]]:
+    """Separate rule entries ``(label, name, extra tokens)`` from global ``key=value`` tokens."""
+    entries, tokens = [], []
+    for arg in args:
+        match = ENTRY.match(arg)
+        if match and ("=" not in arg or ":" in arg.split("=", 1)[0]):
+            name, settings = match["name"], match["settings"]
+            extra = []
+            for item in (settings.split(",") if settings else []):
+                if "=" not in item:
+                    raise ConfigError(f"in {arg!r}: expected key=value after ':', got {item!r}")
+                extra.append(f"rules.{name}.{item.strip()}")
+            entries.append((arg, name, extra))
+        else:
+            tokens.append(arg)
+    return entries, tokens
+
+
+def default_rules() -> list[str]:
+    names = sorted(find_entries(RULES_GROUP))
+    return sorted(names, key=lambda n: (PREFERRED_ORDER.index(n) if n in PREFERRED_ORDER else len(PREFERRED_ORDER), n))
+
+
+def format_table(rows: list[dict]) -> str:
+    head = "| rule | best test err % | final test err % | final train err % | s/epoch | epochs |"
+    sep = "| --- | ---: | ---: | ---: | ---: | ---: |"
+    fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    lines = [head, sep]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {fmt(r['best_test_error'])} | {fmt(r['final_test_error'])} | "
+            f"{fmt(r['final_train_error'])} | {r['seconds_per_epoch']:.2f} | {r['epochs']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(args: list[str]) -> int:
+    entries, tokens = split_args(args)
+    if not entries:
+        entries = [(name, name, []) for name in default_rules()]
+        if not entries:
+            raise ConfigError("no rules installed; install bioscale-bp (pip install -e plugins/bp) or name a rule")
+    # validate every entry before any work
+    planned = []
+    for label, name, extra in entries:
+        cfg = build_run_config(tokens + extra + [f"rule={name}"])
+        planned.append((label, cfg, resolve_rule(cfg), resolve_observers(cfg)))
+    first = planned[0][1]
+    device = resolve_device(first.trainer.device)
+    data = load_data(first.data, device)
+    out = create_run_dir(first.output_dir, ["compare", first.data.name, first.model.preset, f"s{first.seed}"])
+    rows, curves = [], {}
+    for label, cfg, rule_spec, observers in planned:
+        cfg.output_dir = str(out)
+        cfg.name = re.sub(r"[^A-Za-z0-9_.=]+", "_", label.split(":", 1)[1]) if ":" in label else ""
+        print(f"[bioscale] compare: training {label}", file=sys.stderr, flush=True)
+        trainer = Trainer.create(cfg, rule_spec, observers, data=data)
+        summary = trainer.fit()
+        rows.append({"label": label, **summary})
+        curves[label] = trainer.history
+    table = format_table(rows)
+    title = f"{first.data.name} / {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}"
+    write_text(out / "comparison.md", f"# {title}\n\n{table}\n\nOverrides: {' '.join(tokens) or '(none)'}\n")
+    write_json(out / "comparison.json", {"title": title, "overrides": tokens, "rows": rows,
+                                          "config": OmegaConf.to_container(first, enum_to_str=True)})
+    plot_curves(curves, out / "comparison.png", title)
+    print(table)
+    print(f"plot: {out / 'comparison.png'}")
+    print(out, flush=True)
+    return 0

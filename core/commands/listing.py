@@ -1,0 +1,83 @@
+"""``bioscale rules`` / ``bioscale observers``: what is installed, what it implements, what broke.
+
+A plugin that fails to import is listed as broken with its error; two distributions that
+offer one name are both listed as conflicting. The listing itself never fails because of
+a plugin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from omegaconf import OmegaConf
+
+from ..discovery import OBSERVERS_GROUP, RULES_GROUP, describe, find_entries
+from ..hookspecs import OBSERVER_HOOKS, RULE_HOOKS
+from ..markers import PROJECT_NAME
+
+
+def _hooks_of(cls) -> list[str]:
+    names = RULE_HOOKS + OBSERVER_HOOKS
+    return [n for n in names if hasattr(getattr(cls, n, None), f"{PROJECT_NAME}_impl")]
+
+
+def _default_config(cls):
+    config_cls = getattr(cls, "Config", None)
+    if config_cls is None or not dataclasses.is_dataclass(config_cls):
+        return None
+    return OmegaConf.to_container(OmegaConf.structured(config_cls), enum_to_str=True)
+
+
+def collect(group: str) -> list[dict]:
+    rows = []
+    for name, entries in sorted(find_entries(group).items()):
+        for entry in entries:
+            row = {
+                "name": name,
+                "distribution": entry.distribution,
+                "version": entry.version,
+                "entry_point": entry.value,
+                "status": "ok",
+                "description": "",
+                "hooks": [],
+            }
+            if len(entries) > 1:
+                others = ", ".join(e.origin for e in entries if e is not entry)
+                row["status"] = f"conflict: also provided by {others}"
+            try:
+                cls = entry.load()
+            except Exception as exc:  # PluginError with the import error
+                row["status"] = "broken"
+                row["error"] = str(exc)
+                rows.append(row)
+                continue
+            row["description"] = describe(cls)
+            row["hooks"] = _hooks_of(cls)
+            if group == RULES_GROUP:
+                try:
+                    row["config"] = _default_config(cls)
+                except Exception as exc:  # a Config OmegaConf cannot read
+                    row["status"] = "broken"
+                    row["error"] = f"its Config cannot be read: {exc}"
+                row["recipes"] = sorted((getattr(cls, "recipes", None) or {}).keys())
+            rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict], kind: str) -> str:
+    if not rows:
+        return f"no {kind} installed"
+    headers = ("name", "distribution", "version", "status", "description")
+    table = [[r["name"], r["distribution"], r["version"], r["status"], r.get("error") or r["description"]] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *table)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
+    return "\n".join(lines)
+
+
+def main(kind: str, as_json: bool) -> int:
+    group = RULES_GROUP if kind == "rules" else OBSERVERS_GROUP
+    rows = collect(group)
+    print(json.dumps(rows, indent=2) if as_json else format_table(rows, kind))
+    return 0

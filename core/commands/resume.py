@@ -1,0 +1,63 @@
+"""``bioscale resume RUN_FOLDER [trainer.epochs=N ...]``: continue a run from its checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..config import resolve_observers
+from ..config.resolve import RuleSpec, apply_dotlist, rule_config, split_tokens
+from ..config.schema import RunConfig
+from ..discovery import RULES_GROUP, discover, load_rule_class
+from ..errors import CheckpointError, ConfigError
+from ..run_dir import CHECKPOINT, CONFIG
+from ..trainer import Trainer
+
+RESUMABLE_PREFIXES = ("trainer.", "observers.")
+
+
+def load_run_config(run_dir: Path, tokens: list[str]):
+    """The saved config of ``run_dir`` with the allowed overrides applied, and its rule spec."""
+    config_path = run_dir / CONFIG
+    if not config_path.is_file():
+        raise CheckpointError(f"{run_dir} is not a run folder: {config_path} is missing")
+    if not (run_dir / CHECKPOINT).is_file():
+        raise CheckpointError(f"{run_dir} has no {CHECKPOINT} to resume from")
+    try:
+        saved = OmegaConf.to_container(OmegaConf.load(config_path))
+    except (OmegaConfBaseException, OSError, ValueError) as exc:
+        raise CheckpointError(f"{config_path} is unreadable: {exc}") from exc
+    saved.pop("run_info", None)
+    rule_sections = saved.pop("rules", {}) or {}
+    pairs = split_tokens(tokens)
+    bad = [k for k, _ in pairs if not k.startswith(RESUMABLE_PREFIXES)]
+    if bad:
+        raise ConfigError(
+            f"resume only changes {', '.join(p + '*' for p in RESUMABLE_PREFIXES)}; got {bad}. "
+            f"Start a new run to change anything else."
+        )
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
+    except OmegaConfBaseException as exc:
+        raise CheckpointError(f"{config_path} does not fit this bioscale's config schema: {exc}") from exc
+    cfg = apply_dotlist(cfg, pairs, "resume")
+    rules = discover(RULES_GROUP)
+    entry, cls = load_rule_class(cfg.rule, rules)
+    # the saved, fully resolved rule config wins over today's defaults and recipes
+    section = rule_sections.get(cfg.rule, {})
+    spec = RuleSpec(cfg.rule, entry, cls, rule_config(cfg.rule, cls, entry, cfg.model.preset, section))
+    return cfg, spec
+
+
+def main(run_dir: str, tokens: list[str]) -> int:
+    path = Path(run_dir)
+    cfg, rule_spec = load_run_config(path, tokens)
+    observers = resolve_observers(cfg)
+    trainer = Trainer.resume(path, cfg, rule_spec, observers)
+    try:
+        trainer.fit()
+    finally:
+        print(trainer.run_dir, flush=True)
+    return 0

@@ -1,0 +1,23 @@
+"""``bioscale train key=value ...``: one run; prints the run folder last."""
+
+from __future__ import annotations
+
+from ..config import build_run_config, resolve_observers, resolve_rule
+from ..trainer import Trainer
+
+
+def prepare(tokens: list[str], data=None) -> Trainer:
+    """Validate everything, load data, build the run (creates its folder)."""
+    cfg = build_run_config(tokens)
+    rule_spec = resolve_rule(cfg)
+    observers = resolve_observers(cfg)
+    return Trainer.create(cfg, rule_spec, observers, data=data)
+
+
+def main(tokens: list[str]) -> int:
+    trainer = prepare(tokens)
+    try:
+        trainer.fit()
+    finally:
+        print(trainer.run_dir, flush=True)
+    return 0

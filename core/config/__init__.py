@@ -1,0 +1,16 @@
+"""Run configuration: schemas, presets and resolution from the command line."""
+
+from .resolve import ObserverSpec, RuleSpec, build_run_config, resolve_observers, resolve_rule
+from .schema import AdamConfig, LRSchedule, RuleConfig, RunConfig
+
+__all__ = [
+    "AdamConfig",
+    "LRSchedule",
+    "ObserverSpec",
+    "RuleConfig",
+    "RuleSpec",
+    "RunConfig",
+    "build_run_config",
+    "resolve_observers",
+    "resolve_rule",
+]

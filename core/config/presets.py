@@ -1,0 +1,7 @@
+"""Data presets selectable with ``data=<name>`` (model presets live in bioscale.architectures)."""
+
+DATA_PRESETS: dict[str, dict] = {
+    "digits": {"name": "digits"},
+    "mnist": {"name": "mnist"},
+    "cifar10": {"name": "cifar10"},
+}

@@ -1,0 +1,216 @@
+"""From command-line tokens to a validated run configuration.
+
+Order of precedence (later wins): schema defaults, the data preset (``data=NAME``), the
+model preset (``model=NAME``), the rule's recipe for that model preset, the command
+line's ``key=value`` pairs. Every failure is a :class:`ConfigError` or
+:class:`PluginError` (exit status 2) that names the key and lists what is valid, raised
+before any data is loaded or file written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from bioscale.architectures.presets import PRESETS as MODEL_PRESETS
+
+from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, discover, load_rule_class
+from ..errors import ConfigError, PluginError
+from .presets import DATA_PRESETS
+from .schema import RunConfig
+
+SELECTORS = {"data": DATA_PRESETS, "model": MODEL_PRESETS}
+
+
+def split_tokens(tokens: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for token in tokens:
+        if "=" not in token:
+            raise ConfigError(f"expected key=value, got {token!r} (for example trainer.epochs=10)")
+        key, value = token.split("=", 1)
+        if not key:
+            raise ConfigError(f"empty key in {token!r}")
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def _keys_of(node) -> str:
+    try:
+        return ", ".join(str(k) for k in node.keys())
+    except Exception:
+        return "?"
+
+
+def _explain(exc: OmegaConfBaseException, root: DictConfig, where: str) -> ConfigError:
+    """A message naming the offending key and what is valid there."""
+    full_key = getattr(exc, "full_key", None) or "?"
+    if isinstance(exc, ConfigKeyError):
+        parent_key = full_key.rsplit(".", 1)[0] if "." in full_key else ""
+        parent = OmegaConf.select(root, parent_key) if parent_key else root
+        scope = f"under {parent_key!r}" if parent_key else "at the top level"
+        return ConfigError(f"{where}: unknown key {full_key!r}; valid keys {scope}: {_keys_of(parent)}")
+    message = str(exc).splitlines()[0]
+    node = OmegaConf.select(root, full_key) if full_key != "?" else None
+    hint = ""
+    enum_type = _enum_type(root, full_key)
+    if enum_type is not None:
+        hint = f"; valid values: {', '.join(m.name for m in enum_type)}"
+    elif node is not None and not isinstance(node, (DictConfig,)):
+        hint = f" (current value {node!r})"
+    return ConfigError(f"{where}: bad value for {full_key!r}: {message}{hint}")
+
+
+def _enum_type(root, full_key):
+    try:
+        parent_key, leaf = full_key.rsplit(".", 1) if "." in full_key else ("", full_key)
+        parent = OmegaConf.select(root, parent_key) if parent_key else root
+        node = parent._get_node(leaf)
+        ref = node._metadata.ref_type
+        import enum
+
+        return ref if isinstance(ref, type) and issubclass(ref, enum.Enum) else None
+    except Exception:
+        return None
+
+
+def apply_dotlist(cfg: DictConfig, pairs: list[tuple[str, str]], where: str) -> DictConfig:
+    """Merge ``key=value`` pairs into a structured config, with friendly errors."""
+    if not pairs:
+        return cfg
+    try:
+        overrides = OmegaConf.from_dotlist([f"{k}={v}" for k, v in pairs])
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{where}: cannot parse {pairs}: {str(exc).splitlines()[0]}") from exc
+    try:
+        return OmegaConf.merge(cfg, overrides)
+    except OmegaConfBaseException as exc:
+        raise _explain(exc, cfg, where) from exc
+
+
+def build_run_config(tokens: list[str], base: DictConfig | None = None) -> DictConfig:
+    """Top-level config from tokens: presets selected, keys and types checked.
+
+    Rule-specific keys (``rules.<name>.*``) are only stored here; :func:`resolve_run`
+    validates them against each rule's own schema.
+    """
+    cfg = OmegaConf.structured(RunConfig) if base is None else base
+    rest = []
+    for key, value in split_tokens(tokens):
+        if key in SELECTORS and "." not in value and "[" not in value and "{" not in value:
+            presets = SELECTORS[key]
+            if value not in presets:
+                raise ConfigError(f"unknown {key} preset {value!r}; valid: {', '.join(sorted(presets))}")
+            preset = dict(presets[value])
+            if key == "model":
+                preset["preset"] = value
+                preset.setdefault("blocks", [])
+            try:
+                cfg = OmegaConf.merge(cfg, {key: preset})
+            except OmegaConfBaseException as exc:
+                raise _explain(exc, cfg, f"{key} preset {value!r}") from exc
+        else:
+            rest.append((key, value))
+    return apply_dotlist(cfg, rest, "config")
+
+
+@dataclass
+class RuleSpec:
+    """The active rule: where it comes from, its class and its validated config."""
+
+    name: str
+    entry: PluginEntry
+    cls: type
+    config: DictConfig  # typed by cls.Config
+
+    @property
+    def info(self) -> dict:
+        return {"name": self.name, "distribution": self.entry.distribution, "version": self.entry.version}
+
+    def instantiate(self):
+        """The rule object (config converted to its dataclass); errors name the plugin."""
+        config_obj = OmegaConf.to_object(self.config)
+        try:
+            return self.cls(config_obj)
+        except Exception as exc:
+            raise PluginError(f"rule {self.name!r} from {self.entry.origin} failed to start: {exc}") from exc
+
+
+@dataclass
+class ObserverSpec:
+    name: str
+    entry: PluginEntry
+    cls: type
+    config: object  # dataclass instance or None
+
+
+def rule_config(name: str, cls, entry: PluginEntry, model_preset: str, user: dict | None) -> DictConfig:
+    """``cls.Config`` defaults ← recipe for ``model_preset`` ← user overrides, validated."""
+    where = f"rules.{name} ({entry.origin})"
+    cfg = OmegaConf.structured(cls.Config)
+    recipe = (getattr(cls, "recipes", None) or {}).get(model_preset)
+    if recipe:
+        try:
+            cfg = OmegaConf.merge(cfg, recipe)
+        except OmegaConfBaseException as exc:
+            raise PluginError(f"{where}: its recipe for {model_preset!r} is invalid: {_explain(exc, cfg, where)}") from exc
+    if user:
+        if not isinstance(user, (dict, DictConfig)):
+            raise ConfigError(f"{where}: expected rules.{name}.<key>=value, got rules.{name}={user!r}")
+        try:
+            cfg = OmegaConf.merge(cfg, user)
+        except OmegaConfBaseException as exc:
+            raise _explain(exc, cfg, where) from exc
+    return cfg
+
+
+def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -> RuleSpec:
+    """Load the active rule (``cfg.rule``) and validate every ``rules.<name>`` section."""
+    rules = discover(RULES_GROUP) if rules is None else rules
+    user_sections = OmegaConf.to_container(cfg.rules, resolve=True) if cfg.rules else {}
+    for other in user_sections:
+        if other not in rules:
+            raise ConfigError(f"rules.{other}: no installed rule is called {other!r}; installed: {', '.join(sorted(rules))}")
+    entry, cls = load_rule_class(cfg.rule, rules)
+    config = rule_config(cfg.rule, cls, entry, cfg.model.preset, user_sections.get(cfg.rule))
+    for other, section in user_sections.items():  # settings for rules not active now must still be valid
+        if other != cfg.rule:
+            o_entry, o_cls = load_rule_class(other, rules)
+            rule_config(other, o_cls, o_entry, cfg.model.preset, section)
+    return RuleSpec(cfg.rule, entry, cls, config)
+
+
+def resolve_observers(cfg: DictConfig, observers: dict[str, PluginEntry] | None = None) -> list[ObserverSpec]:
+    """Enabled observers with validated settings (``observers.<name>.enabled=false`` disables one)."""
+    observers = discover(OBSERVERS_GROUP) if observers is None else observers
+    sections = OmegaConf.to_container(cfg.observers, resolve=True) if cfg.observers else {}
+    for name, section in sections.items():
+        if name not in observers:
+            raise ConfigError(
+                f"observers.{name}: no installed observer is called {name!r}; installed: {', '.join(sorted(observers))}"
+            )
+        if not isinstance(section, dict):
+            raise ConfigError(f"observers.{name}: expected observers.{name}.<key>=value, got {section!r}")
+    specs = []
+    for name, entry in sorted(observers.items()):
+        section = dict(sections.get(name, {}))
+        enabled = section.pop("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"observers.{name}.enabled must be true or false, got {enabled!r}")
+        if not enabled:
+            continue
+        cls = entry.load()
+        config_cls = getattr(cls, "Config", None)
+        obs_cfg = None
+        if config_cls is not None and dataclasses.is_dataclass(config_cls):
+            where = f"observers.{name} ({entry.origin})"
+            try:
+                obs_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(config_cls), section))
+            except OmegaConfBaseException as exc:
+                raise _explain(exc, OmegaConf.structured(config_cls), where) from exc
+        elif section:
+            raise ConfigError(f"observers.{name} ({entry.origin}) takes no settings besides 'enabled'; got {sorted(section)}")
+        specs.append(ObserverSpec(name, entry, cls, obs_cfg))
+    return specs

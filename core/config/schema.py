@@ -1,0 +1,112 @@
+"""Structured (dataclass) schemas of a run's configuration.
+
+OmegaConf validates every key and type against these before a run starts. A rule's own
+settings live in its ``Config`` dataclass (a subclass of :class:`RuleConfig`), under
+``rules.<name>.`` on the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+
+class LRSchedule(Enum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+class DataSource(Enum):
+    auto = "auto"
+    npz = "npz"
+    torchvision = "torchvision"
+
+
+class Normalization(Enum):
+    standardize = "standardize"  # per-channel mean / std of the training split
+    scale = "scale"  # pixels / max value, in [0, 1]
+    none = "none"  # raw pixel values as floats
+
+
+class BlockType(Enum):
+    conv = "conv"
+    lc = "lc"
+
+
+@dataclass
+class AdamConfig:
+    """An Adam optimiser and its learning-rate schedule (cosine decays to 0 over the run)."""
+
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    schedule: LRSchedule = LRSchedule.cosine
+
+
+@dataclass
+class RuleConfig:
+    """Base of every rule's config: the optimiser of the forward (model) parameters."""
+
+    optimizer: AdamConfig = field(default_factory=AdamConfig)
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"
+    root: str = "data"
+    source: DataSource = DataSource.auto
+    download: bool = False
+    normalize: Normalization = Normalization.standardize
+    validation: int = 0  # training examples held out as a validation split
+    split_seed: int = 0  # chooses the validation / limit_train subsets, independent of the run seed
+    limit_train: int = 0  # > 0: train on this many examples only (recorded, never silent)
+    augment: bool = False  # random crops (zero padding) and horizontal flips
+    crop_padding: int = 4
+    flip: bool = True
+
+
+@dataclass
+class BlockConfig:
+    """A spatial layer: ``conv`` (shared weights) or ``lc`` (locally connected)."""
+
+    type: BlockType = BlockType.conv
+    channels: int = 32
+    kernel: int = 3
+    stride: int = 1
+    padding: Optional[int] = None  # None: kernel // 2 (size kept at stride 1)
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "digits_fc"  # the preset these values came from ("custom" if edited freely)
+    blocks: List[BlockConfig] = field(default_factory=list)
+    widths: List[int] = field(default_factory=lambda: [256, 256, 256])
+    activation: str = "tanh"
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    eval_batch_size: int = 1000
+    device: str = "auto"  # auto: cuda when available, else cpu
+    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    log_every: int = 100  # steps between host syncs (progress bar, NaN check)
+    progress: Optional[bool] = None  # None: on when stderr is a terminal
+    checkpoint: bool = True
+
+
+@dataclass
+class RunConfig:
+    rule: str = "bp"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    output_dir: str = "runs"
+    name: str = ""  # appended to the run folder's name
+    rules: Dict[str, Any] = field(default_factory=dict)  # rules.<name>.<key>: validated by each rule's Config
+    observers: Dict[str, Any] = field(default_factory=dict)  # observers.<name>.enabled / settings

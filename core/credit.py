@@ -1,0 +1,54 @@
+"""Top-down credit assignment through the rule's hooks, and the local weight gradients.
+
+``assign_credit`` returns, for every layer, the signal at its pre-activation ``δa_l``
+(``(B, *out_shape)``); ``local_weight_grads`` turns each into that layer's parameter
+gradients with the op's closed form (``δa_lᵀ h_{l-1}`` for a linear layer). The forward
+pass keeps no autograd graph, so no gradient can cross a layer boundary.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def assign_credit(rule, step) -> list:
+    """``[None, δa_1, ..., δa_L]`` for ``step`` (computed under no_grad).
+
+    The output layer gets the task-loss gradient; each lower layer gets the local-loss
+    gradient of the target the rule sets, or else the feedback signal the rule sends.
+    """
+    L = step.num_layers
+    grads = [None] * (L + 1)
+    scale = 2.0 / step.batch_size
+    with torch.no_grad():
+        target = rule.output_target(step)
+        grads[L] = step.activation_backward(L, step.output_grad)
+        for l in range(L, 1, -1):
+            target = rule.layer_target(step, l, target)
+            if target is not None:
+                grad_h = (step.h[l - 1] - target) * scale
+            else:
+                grad_h = rule.feedback_signal(step, l, grads[l])
+            grads[l - 1] = step.activation_backward(l - 1, grad_h)
+    return grads
+
+
+def local_weight_grads(step, grads: list) -> list[dict]:
+    """``[{}, {param name: ∂<a_l, δa_l>/∂θ_l}, ...]`` per layer, from layer inputs and signals."""
+    ops = step.model.ops
+    with torch.no_grad():
+        return [{}] + [ops[l - 1].param_grads(step.h[l - 1], grads[l]) for l in range(1, step.num_layers + 1)]
+
+
+def accumulate_weight_grads(step, grads: list) -> None:
+    """Set (or add to) ``.grad`` of every forward parameter from the layers' local gradients."""
+    ops = step.model.ops
+    with torch.no_grad():
+        for l in range(1, step.num_layers + 1):
+            op = ops[l - 1]
+            for name, grad in op.param_grads(step.h[l - 1], grads[l]).items():
+                param = getattr(op, name)
+                if param.grad is None:
+                    param.grad = grad
+                else:
+                    param.grad.add_(grad)

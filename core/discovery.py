@@ -1,0 +1,114 @@
+"""Find rule and observer plugins through entry points.
+
+Built-in and third-party plugins are found the same way: the core never imports a rule by
+module name. Rules live in the group ``bioscale.rules`` (one is active per run), observers
+in ``bioscale.plugins`` (all enabled ones are active).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+
+from .errors import PluginError
+
+RULES_GROUP = "bioscale.rules"
+OBSERVERS_GROUP = "bioscale.plugins"
+
+
+@dataclass
+class PluginEntry:
+    """One entry point: where it comes from and, once loaded, what it is or why it broke."""
+
+    name: str
+    group: str
+    value: str
+    distribution: str
+    version: str
+    entry_point: metadata.EntryPoint = field(repr=False)
+    error: str | None = None
+    _loaded: object = field(default=None, repr=False)
+
+    @property
+    def origin(self) -> str:
+        return f"{self.distribution} {self.version}"
+
+    def load(self):
+        """Import the entry point's object; a failure raises :class:`PluginError` naming the
+        plugin and its distribution (and is remembered in ``self.error``)."""
+        if self._loaded is not None:
+            return self._loaded
+        try:
+            self._loaded = self.entry_point.load()
+        except Exception as exc:  # any import-time failure of a third-party plugin
+            self.error = f"{type(exc).__name__}: {exc}"
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            raise PluginError(
+                f"plugin {self.name!r} ({self.group}) from {self.origin} failed to load "
+                f"({self.value}): {detail}"
+            ) from exc
+        return self._loaded
+
+
+def _distribution_of(ep: metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return "unknown-distribution", "?"
+    return dist.metadata["Name"] or "unknown-distribution", dist.version or "?"
+
+
+def find_entries(group: str) -> dict[str, list[PluginEntry]]:
+    """All entry points of ``group`` by name (a name may map to several distributions)."""
+    found: dict[str, list[PluginEntry]] = {}
+    seen = set()
+    for ep in metadata.entry_points(group=group):
+        dist, version = _distribution_of(ep)
+        key = (ep.name, ep.value, dist)
+        if key in seen:  # the same distribution reachable twice on sys.path
+            continue
+        seen.add(key)
+        found.setdefault(ep.name, []).append(PluginEntry(ep.name, group, ep.value, dist, version, ep))
+    return found
+
+
+def discover(group: str) -> dict[str, PluginEntry]:
+    """Name → entry; two distributions offering one name is a :class:`PluginError` naming both."""
+    result = {}
+    for name, entries in sorted(find_entries(group).items()):
+        if len(entries) > 1:
+            origins = " and ".join(f"{e.origin} ({e.value})" for e in entries)
+            raise PluginError(
+                f"{len(entries)} installed distributions provide the {group} plugin {name!r}: {origins}; "
+                f"uninstall one of them"
+            )
+        result[name] = entries[0]
+    return result
+
+
+def describe(obj) -> str:
+    """One-line description of a plugin class: its ``description`` or its docstring's first line."""
+    text = getattr(obj, "description", None) or (obj.__doc__ or "").strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
+def load_rule_class(name: str, rules: dict[str, PluginEntry] | None = None):
+    """Entry and loaded class of rule ``name``; checks the class's plugin contract."""
+    from .config.schema import RuleConfig
+
+    rules = discover(RULES_GROUP) if rules is None else rules
+    if name not in rules:
+        valid = ", ".join(sorted(rules)) or "(none installed)"
+        raise PluginError(f"unknown rule {name!r}; installed rules: {valid}")
+    entry = rules[name]
+    cls = entry.load()
+    config_cls = getattr(cls, "Config", None)
+    if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls) and issubclass(config_cls, RuleConfig)):
+        raise PluginError(
+            f"rule {name!r} from {entry.origin}: {entry.value} must define Config, a dataclass subclassing "
+            f"bioscale.RuleConfig"
+        )
+    if not callable(cls):
+        raise PluginError(f"rule {name!r} from {entry.origin}: {entry.value} is not a class")
+    return entry, cls

@@ -1,0 +1,46 @@
+"""Errors that the command line turns into a message and an exit status.
+
+Every error that can be detected before training starts subclasses ``UsageError``
+(exit status 2): bad config keys or types, unknown rules, missing data, broken plugins,
+corrupt checkpoints. Problems found while training have their own statuses.
+"""
+
+
+class BioscaleError(Exception):
+    """Base class; ``exit_status`` is what ``bioscale`` exits with."""
+
+    exit_status = 1
+
+
+class UsageError(BioscaleError):
+    """Something the user asked for cannot be done; found before any work starts."""
+
+    exit_status = 2
+
+
+class ConfigError(UsageError):
+    """Unknown config key, bad value type or unknown preset name."""
+
+
+class PluginError(UsageError):
+    """A rule or observer plugin is unknown, duplicated, broken or breaks a hook contract at setup."""
+
+
+class DataError(UsageError):
+    """The requested data set is missing or malformed."""
+
+
+class CheckpointError(UsageError):
+    """A checkpoint is missing, corrupt, or does not match the run it is resumed into."""
+
+
+class RuleContractError(BioscaleError):
+    """A rule returned something the trainer cannot use (wrong shape, dtype, device, type)."""
+
+    exit_status = 4
+
+
+class DivergenceError(BioscaleError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+    exit_status = 3

@@ -1,0 +1,180 @@
+"""The pluggy plugin manager of one run, and the typed facade the trainer calls.
+
+The trainer never touches ``pm.hook`` directly: :class:`RuleHooks` calls the rule's
+hooks and checks every returned tensor (shape, dtype, device); a mismatch raises
+:class:`RuleContractError` naming the rule, its distribution and version, the hook and
+the layer. Observers get the collect-all event hooks through :class:`ObserverHooks`.
+"""
+
+from __future__ import annotations
+
+import pluggy
+import torch
+
+from . import hookspecs
+from .errors import PluginError, RuleContractError
+from .markers import PROJECT_NAME
+
+PHASES = frozenset({"forward", "inverse"})
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}, dtype {value.dtype}, device {value.device}"
+    return f"a {type(value).__name__}"
+
+
+class RuleHooks:
+    """Typed, checked calls into the active rule's hooks."""
+
+    def __init__(self, pm: pluggy.PluginManager, name: str, distribution: str, version: str):
+        self._hook = pm.hook
+        self.name, self.distribution, self.version = name, distribution, version
+        self._implemented = {h: bool(getattr(pm.hook, h).get_hookimpls()) for h in hookspecs.RULE_HOOKS}
+
+    @property
+    def origin(self) -> str:
+        return f"rule {self.name!r} ({self.distribution} {self.version})"
+
+    def implements(self, hook: str) -> bool:
+        return self._implemented[hook]
+
+    def _error(self, hook: str, message: str, layer: int | None = None) -> RuleContractError:
+        where = f"{hook}" + (f" for layer {layer}" if layer is not None else "")
+        return RuleContractError(f"{self.origin} broke the contract of {where}: {message}")
+
+    def _check(self, value, like: torch.Tensor, hook: str, layer: int | None) -> torch.Tensor:
+        if not isinstance(value, torch.Tensor):
+            raise self._error(hook, f"returned {_describe(value)}; expected a tensor like {_describe(like)}", layer)
+        if value.shape != like.shape or value.dtype != like.dtype or value.device != like.device:
+            raise self._error(hook, f"returned {_describe(value)}; expected {_describe(like)}", layer)
+        return value.detach()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def setup(self, model, generator) -> None:
+        if self._implemented["bioscale_setup"]:
+            self._hook.bioscale_setup(model=model, generator=generator)
+
+    def epoch_passes(self, epoch: int) -> list[frozenset]:
+        passes = self._hook.bioscale_epoch_passes(epoch=epoch) if self._implemented["bioscale_epoch_passes"] else None
+        if passes is None:
+            return [frozenset({"forward"})]
+        try:
+            result = [frozenset(p) for p in passes]
+        except TypeError:
+            raise self._error("bioscale_epoch_passes", f"returned {passes!r}; expected a list of phase sets") from None
+        if not result or any(not p or not p <= PHASES for p in result):
+            raise self._error(
+                "bioscale_epoch_passes", f"returned {passes!r}; each pass must be a non-empty subset of {sorted(PHASES)}"
+            )
+        return result
+
+    def state_dict(self) -> dict | None:
+        if not self._implemented["bioscale_state_dict"]:
+            return None
+        state = self._hook.bioscale_state_dict()
+        if state is not None and not isinstance(state, dict):
+            raise self._error("bioscale_state_dict", f"returned {_describe(state)}; expected a dict or None")
+        return state
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state is None:
+            return
+        if not self._implemented["bioscale_load_state_dict"]:
+            raise self._error("bioscale_load_state_dict", "the checkpoint holds rule state but the rule cannot load it")
+        self._hook.bioscale_load_state_dict(state=state)
+
+    # -- credit assignment ------------------------------------------------------------
+    def output_target(self, step) -> torch.Tensor | None:
+        if not self._implemented["bioscale_output_target"]:
+            return None
+        value = self._hook.bioscale_output_target(step=step)
+        return None if value is None else self._check(value, step.h[step.num_layers], "bioscale_output_target", None)
+
+    def layer_target(self, step, layer: int, target_above) -> torch.Tensor | None:
+        if not self._implemented["bioscale_layer_target"]:
+            return None
+        value = self._hook.bioscale_layer_target(step=step, layer=layer, target_above=target_above)
+        return None if value is None else self._check(value, step.h[layer - 1], "bioscale_layer_target", layer - 1)
+
+    def feedback_signal(self, step, layer: int, grad_above: torch.Tensor) -> torch.Tensor:
+        value = None
+        if self._implemented["bioscale_feedback_signal"]:
+            value = self._hook.bioscale_feedback_signal(step=step, layer=layer, grad_above=grad_above)
+        if value is None:
+            raise self._error(
+                "bioscale_layer_target/bioscale_feedback_signal",
+                "returned None from both credit hooks; a rule must give every hidden layer a target or a signal",
+                layer - 1,
+            )
+        return self._check(value, step.h[layer - 1], "bioscale_feedback_signal", layer - 1)
+
+    # -- inverse models ---------------------------------------------------------------
+    def update_inverse(self, step) -> dict | None:
+        if not self._implemented["bioscale_update_inverse"]:
+            return None
+        result = self._hook.bioscale_update_inverse(step=step)
+        if result is not None and not isinstance(result, dict):
+            raise self._error("bioscale_update_inverse", f"returned {_describe(result)}; expected a dict or None")
+        return result
+
+    def inverse_error(self, step) -> dict | None:
+        if not self._implemented["bioscale_inverse_error"]:
+            return None
+        result = self._hook.bioscale_inverse_error(step=step)
+        if result is not None and not isinstance(result, dict):
+            raise self._error("bioscale_inverse_error", f"returned {_describe(result)}; expected a dict or None")
+        return result
+
+
+class ObserverHooks:
+    """Collect-all event hooks; results of ``epoch_end`` are merged into one dict."""
+
+    def __init__(self, pm: pluggy.PluginManager):
+        self._hook = pm.hook
+        self._has_step_end = bool(pm.hook.bioscale_step_end.get_hookimpls())
+
+    def run_start(self, run) -> None:
+        self._hook.bioscale_run_start(run=run)
+
+    def step_end(self, run, step) -> None:
+        if self._has_step_end:
+            self._hook.bioscale_step_end(run=run, step=step)
+
+    def epoch_end(self, run, epoch: int, metrics: dict) -> dict:
+        extra = {}
+        for result in reversed(self._hook.bioscale_epoch_end(run=run, epoch=epoch, metrics=metrics)):
+            if result:
+                extra.update(result)
+        return extra
+
+    def run_end(self, run, summary: dict) -> None:
+        self._hook.bioscale_run_end(run=run, summary=summary)
+
+
+def _register(pm: pluggy.PluginManager, plugin, name: str, origin: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"{origin} cannot be registered: {exc}") from exc
+
+
+def build_plugin_host(rule_spec, rule_obj, observers: list[tuple]) -> tuple[RuleHooks, ObserverHooks, pluggy.PluginManager]:
+    """Register the rule and the observers; reject observers that implement rule hooks
+    and hook implementations without a spec (misspelled names)."""
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    origins = {f"rule:{rule_spec.name}": f"rule {rule_spec.name!r} ({rule_spec.entry.origin})"}
+    _register(pm, rule_obj, f"rule:{rule_spec.name}", origins[f"rule:{rule_spec.name}"])
+    for spec, obj in observers:
+        origin = origins[f"observer:{spec.name}"] = f"observer {spec.name!r} ({spec.entry.origin})"
+        _register(pm, obj, f"observer:{spec.name}", origin)
+        for hook in hookspecs.RULE_HOOKS:
+            if any(impl.plugin is obj for impl in getattr(pm.hook, hook).get_hookimpls()):
+                raise PluginError(f"{origin} implements the rule hook {hook}; only the active rule may")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin_name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
+        raise PluginError(f"{origins.get(plugin_name, plugin_name)}: {exc}") from exc
+    return RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version), ObserverHooks(pm), pm

@@ -1,0 +1,74 @@
+"""What a rule sees of one training step, and the forward pass that fills it.
+
+Shapes: ``x`` is ``(B, *in_shape)``, ``y`` ``(B,)`` int64; ``h[l]`` and ``a[l]`` are
+``(B, *out_shape of layer l)`` for ``l = 1..L`` (``h[0] = x``, ``a[0] = None``). The forward
+pass runs under ``torch.no_grad()``: no tensor here carries an autograd graph.
+``output_grad`` is ``∂loss/∂h_L`` ``(B, classes)`` for the batch-mean cross-entropy ``loss``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+class StepContext:
+    """One training step: batch, activations, task-loss gradient, and helpers for rules."""
+
+    def __init__(self, model, x, y, epoch: int, index: int, phases: frozenset, a: list, h: list):
+        self.model = model
+        self.x = x
+        self.y = y
+        self.epoch = epoch  # 0-based epoch
+        self.index = index  # global step counter (every batch of every pass)
+        self.phases = phases  # subset of {"forward", "inverse"}
+        self.num_layers = model.num_layers
+        self.h = h
+        self.a = a
+        self.loss: torch.Tensor | None = None
+        self.output_grad: torch.Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def logits(self) -> torch.Tensor:
+        return self.h[self.num_layers]
+
+    def layer(self, l: int):
+        """Layer ``l`` (1-based) of the model."""
+        return self.model.layers[l - 1]
+
+    def activation_backward(self, l: int, grad_h: torch.Tensor) -> torch.Tensor:
+        """``grad_h ⊙ σ_l'(a_l)``: a signal at ``h_l`` moved to the pre-activation ``a_l``."""
+        return self.model.activations[l - 1].backward(self.h[l], grad_h)
+
+    def layer_vjp(self, l: int, grad_a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Transpose of layer ``l``'s affine map applied to ``grad_a`` ``(B, *out_shape)``:
+        BP's signal for ``h_{l-1}`` with the layer's own weight, or with ``weight`` (same
+        shape, e.g. a fixed random feedback matrix). No autograd involved."""
+        return self.model.ops[l - 1].input_vjp(grad_a, weight)
+
+
+def forward_step(model, x, y, epoch: int, index: int, phases: frozenset) -> StepContext:
+    """Run the forward pass (no graph) and the task loss; for forward phases also its
+    gradient at the output."""
+    with torch.no_grad():
+        a, h = model.forward_layers(x)
+        step = StepContext(model, x, y, epoch, index, phases, a, h)
+        step.loss, grad = cross_entropy_and_grad(step.logits, y)
+    if "forward" in phases:
+        step.output_grad = grad
+    return step
+
+
+def cross_entropy_and_grad(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch-mean cross-entropy and its gradient ``(softmax(logits) - onehot(y)) / B``, in
+    closed form (one log-softmax, no autograd call). ``logits``: ``(B, C)``, ``y``: ``(B,)``."""
+    logp = F.log_softmax(logits, dim=1)
+    picked = logp.gather(1, y[:, None])
+    loss = -picked.mean()
+    grad = logp.exp_()
+    grad.scatter_add_(1, y[:, None], torch.full_like(picked, -1.0))
+    return loss, grad.div_(logits.shape[0])

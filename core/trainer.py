@@ -1,0 +1,386 @@
+"""The training loop: epochs of passes over batches, every credit decision delegated to the rule.
+
+See ARCHITECTURE.md for the step pseudocode. ``Trainer`` owns the model, the forward
+optimiser, the data generator, the run folder and the checkpoints; the rule owns its
+own state through hooks. Nothing here syncs with the host inside a step except every
+``trainer.log_every`` steps (progress bar and NaN/inf check).
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from bioscale.architectures import build_network
+from bioscale.datasets import load_data
+
+from . import __version__
+from .checkpoint import load_checkpoint, save_checkpoint
+from .credit import accumulate_weight_grads, assign_credit, local_weight_grads
+from .errors import CheckpointError, ConfigError, DivergenceError, PluginError
+from .evaluation import evaluate
+from .optim import make_adam, scheduled_lr, set_lr
+from .plugin_host import build_plugin_host
+from .progress import Progress
+from .run_dir import CHECKPOINT, CONFIG, SUMMARY, append_metrics, create_run_dir, truncate_metrics, write_json, write_text
+from .step import forward_step
+
+SEED_OFFSETS = {"model": 0, "data": 1_000_003, "rule": 2_000_029}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"trainer.device={name!r} is not a device; valid: auto, cpu, cuda, cuda:N") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name!r} but CUDA is not available here; use trainer.device=auto or cpu")
+    return device
+
+
+def seeded_generator(seed: int, what: str) -> torch.Generator:
+    return torch.Generator().manual_seed(seed + SEED_OFFSETS[what])
+
+
+class Run:
+    """What observers see of a run (read it; do not change weights)."""
+
+    def __init__(self, trainer: "Trainer"):
+        self._trainer = trainer
+
+    config = property(lambda self: self._trainer.cfg)
+    model = property(lambda self: self._trainer.model)
+    data = property(lambda self: self._trainer.data)
+    dir = property(lambda self: self._trainer.run_dir)
+    device = property(lambda self: self._trainer.device)
+    rule = property(lambda self: self._trainer.rule)
+    rule_info = property(lambda self: self._trainer.rule_spec.info)
+    epoch = property(lambda self: self._trainer.epoch)
+
+    def probe_gradients(self, x: torch.Tensor, y: torch.Tensor) -> dict:
+        """The rule's and BP's gradients of every forward parameter on one batch.
+
+        No parameter, optimiser or RNG state changes. ``x``: ``(B, *in_shape)``, ``y``: ``(B,)``.
+        :return: ``{"names": [...], "rule": [tensor|None], "bp": [tensor], "step": StepContext}``.
+        """
+        return self._trainer.probe_gradients(x, y)
+
+
+class Trainer:
+    """One run. Build with :meth:`create` (new run) or :meth:`resume` (from a run folder)."""
+
+    def __init__(self, cfg, rule_spec, observer_specs, data=None):
+        self.cfg = cfg
+        self.rule_spec = rule_spec
+        self.device = resolve_device(cfg.trainer.device)
+        if cfg.trainer.threads > 0:
+            torch.set_num_threads(cfg.trainer.threads)
+        torch.manual_seed(cfg.seed)
+        self.data = data if data is not None else load_data(cfg.data, self.device)
+        self.model = build_network(
+            self.data.in_shape,
+            self.data.num_classes,
+            blocks=[_block_dict(b) for b in cfg.model.blocks],
+            widths=list(cfg.model.widths),
+            activation=cfg.model.activation,
+            generator=seeded_generator(cfg.seed, "model"),
+            name=cfg.model.preset,
+        ).to(self.device)
+        rule_obj = rule_spec.instantiate()
+        observers = []
+        for spec in observer_specs:
+            try:
+                observers.append((spec, spec.cls(spec.config) if spec.config is not None else spec.cls()))
+            except Exception as exc:
+                raise PluginError(f"observer {spec.name!r} ({spec.entry.origin}) failed to start: {exc}") from exc
+        self.rule, self.observers, self.plugin_manager = build_plugin_host(rule_spec, rule_obj, observers)
+        self.rule_generator = seeded_generator(cfg.seed, "rule")
+        self.data_generator = seeded_generator(cfg.seed, "data")
+        self.optimizer_cfg = OmegaConf.to_object(rule_spec.config).optimizer
+        self.optimizer = make_adam(self.model.parameters(), self.optimizer_cfg)
+        try:
+            self.rule.setup(self.model, self.rule_generator)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{self.rule.origin} failed in bioscale_setup: {type(exc).__name__}: {exc}") from exc
+        self.epoch = 0
+        self.global_step = 0
+        self.history: list[dict] = []
+        self.run_dir: Path | None = None
+        self.run = Run(self)
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def create(cls, cfg, rule_spec, observer_specs, data=None) -> "Trainer":
+        trainer = cls(cfg, rule_spec, observer_specs, data)
+        parts = [rule_spec.name, cfg.data.name, cfg.model.preset, f"s{cfg.seed}", cfg.name]
+        trainer.run_dir = create_run_dir(cfg.output_dir, parts)
+        trainer.write_config()
+        return trainer
+
+    @classmethod
+    def resume(cls, run_dir: Path, cfg, rule_spec, observer_specs) -> "Trainer":
+        """Rebuild the run and load its checkpoint; nothing is written unless all of it loads."""
+        trainer = cls(cfg, rule_spec, observer_specs)
+        state = load_checkpoint(Path(run_dir) / CHECKPOINT, trainer.identity())
+        trainer.load_state(state, Path(run_dir) / CHECKPOINT)
+        trainer.run_dir = Path(run_dir)
+        trainer.history = truncate_metrics(trainer.run_dir, trainer.epoch)
+        trainer.write_config()
+        return trainer
+
+    def identity(self) -> dict:
+        """What must match between a checkpoint and the run it is loaded into."""
+        return {
+            "rule": self.rule_spec.name,
+            "data": self.cfg.data.name,
+            "model": OmegaConf.to_container(self.cfg.model, resolve=True, enum_to_str=True),
+            "in_shape": list(self.data.in_shape),
+            "num_classes": self.data.num_classes,
+            "seed": self.cfg.seed,
+        }
+
+    def run_info(self) -> dict:
+        return {
+            "rule": self.rule_spec.info,
+            "bioscale_version": __version__,
+            "torch_version": str(torch.__version__),
+            "python": platform.python_version(),
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "data_source": self.data.source,
+            "normalization": self.data.normalization,
+            "train_examples": len(self.data.train),
+            "test_examples": len(self.data.test),
+            "val_examples": len(self.data.val) if self.data.val is not None else 0,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+    def write_config(self) -> None:
+        resolved = OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True)
+        resolved["rules"] = {self.rule_spec.name: OmegaConf.to_container(self.rule_spec.config, enum_to_str=True)}
+        resolved["run_info"] = self.run_info()
+        write_text(self.run_dir / CONFIG, OmegaConf.to_yaml(OmegaConf.create(resolved)))
+
+    # -- checkpoint state -------------------------------------------------------------
+    def state(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state(), "rule": self.rule_generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "identity": self.identity(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rule": self.rule.state_dict(),
+            "rng": rng,
+        }
+
+    def load_state(self, state: dict, path: Path) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.rule.load_state_dict(state["rule"])
+            self.data_generator.set_state(state["rng"]["data"])
+            self.rule_generator.set_state(state["rng"]["rule"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"checkpoint {path} does not match this run: {type(exc).__name__}: {exc}") from exc
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+
+    def save(self) -> None:
+        if self.cfg.trainer.checkpoint:
+            save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+
+    # -- training ---------------------------------------------------------------------
+    def train_epoch(self, epoch: int, progress: Progress) -> dict:
+        """One epoch (all passes the rule asks for); returns host-side training statistics."""
+        cfg = self.cfg.trainer
+        train = self.data.train
+        nb = train.num_batches(cfg.batch_size)
+        passes = self.rule.epoch_passes(epoch)
+        progress.start_epoch(epoch, cfg.epochs, nb * len(passes), self.global_step)
+        zero = lambda dtype: torch.zeros((), dtype=dtype, device=self.device)  # noqa: E731
+        loss_sum, wrong, seen = zero(torch.float64), zero(torch.int64), 0
+        inverse_sums: dict = {}
+        inverse_steps = 0
+        lr = None
+        for phases in passes:
+            for i, (x, y) in enumerate(train.batches(cfg.batch_size, self.data_generator, self.data.augment)):
+                step = forward_step(self.model, x, y, epoch, self.global_step, phases)
+                if "inverse" in phases:
+                    losses = self.rule.update_inverse(step)
+                    if losses:
+                        inverse_steps += 1
+                        for layer, value in losses.items():
+                            inverse_sums[layer] = inverse_sums.get(layer, 0) + value.detach().double()
+                if "forward" in phases:
+                    grads = assign_credit(self.rule, step)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    accumulate_weight_grads(step, grads)
+                    lr = scheduled_lr(self.optimizer_cfg, (epoch + i / nb) / cfg.epochs)
+                    set_lr(self.optimizer, lr)
+                    self.optimizer.step()
+                    loss_sum.add_(step.loss, alpha=y.shape[0])
+                    wrong.add_(step.logits.argmax(1).ne_(y).sum())
+                    seen += y.shape[0]
+                self.global_step += 1
+                self.observers.step_end(self.run, step)
+                if self.global_step % cfg.log_every == 0:
+                    self._check_finite(loss_sum, epoch)
+                    progress.update(self.global_step, float(loss_sum) / max(seen, 1) if seen else None)
+        self._check_finite(loss_sum, epoch)
+        if inverse_sums:
+            self._check_finite(sum(inverse_sums.values()), epoch, what="inverse loss")
+        stats = {"passes": ["+".join(sorted(p)) for p in passes]}
+        if seen:
+            stats.update(train_loss=float(loss_sum) / seen, train_error=100.0 * float(wrong) / seen, lr=lr)
+        if inverse_sums:
+            stats["inverse_loss"] = {str(k): float(v) / inverse_steps for k, v in sorted(inverse_sums.items())}
+        return stats
+
+    def _check_finite(self, value: torch.Tensor, epoch: int, what: str = "loss") -> None:
+        if not bool(torch.isfinite(value)):
+            kept = f"the last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}" if self.epoch else "no checkpoint was written"
+            raise DivergenceError(
+                f"{what} became {float(value)} during epoch {epoch + 1} (step {self.global_step}) with "
+                f"{self.rule.origin}; training stopped, {kept}. Try a smaller learning rate."
+            )
+
+    def evaluate_epoch(self) -> dict:
+        cfg = self.cfg.trainer
+        top_k = self.data.top_k
+        result = {}
+        test = evaluate(self.model, self.data.test, cfg.eval_batch_size, top_k)
+        result["test_loss"], result["test_error"] = test["loss"], test["error"]
+        if "top5_error" in test:
+            result["test_top5_error"] = test["top5_error"]
+        if self.data.val is not None:
+            val = evaluate(self.model, self.data.val, cfg.eval_batch_size, top_k)
+            result["val_loss"], result["val_error"] = val["loss"], val["error"]
+        return result
+
+    def fit(self) -> dict:
+        """Train until ``trainer.epochs``; write metrics, checkpoints and the summary."""
+        cfg = self.cfg.trainer
+        progress = Progress(cfg.progress)
+        self.observers.run_start(self.run)
+        status = "running"
+        try:
+            while self.epoch < cfg.epochs:
+                epoch = self.epoch
+                self._sync()
+                start = time.perf_counter()
+                stats = self.train_epoch(epoch, progress)
+                self._sync()
+                seconds = time.perf_counter() - start
+                start = time.perf_counter()
+                evaluation = self.evaluate_epoch()
+                metrics = {"epoch": epoch + 1, **stats, **evaluation, "seconds": seconds,
+                           "eval_seconds": time.perf_counter() - start}
+                for key in ("test_loss", "test_error"):
+                    if evaluation[key] != evaluation[key]:  # NaN
+                        self._check_finite(torch.tensor(float("nan")), epoch)
+                extra = self.observers.epoch_end(self.run, epoch + 1, dict(metrics))
+                metrics.update({k: v for k, v in extra.items() if k not in metrics})
+                self.epoch = epoch + 1
+                self.history.append(metrics)
+                append_metrics(self.run_dir, metrics)
+                self.save()
+                write_json(self.run_dir / SUMMARY, self.summary("running"))
+            status = "completed"
+        except DivergenceError:
+            status = "diverged"
+            raise
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            progress.close()
+            summary = self.summary(status)
+            write_json(self.run_dir / SUMMARY, summary)
+            if status == "completed":
+                self.observers.run_end(self.run, summary)
+        return summary
+
+    def summary(self, status: str) -> dict:
+        hist = self.history
+        test = [m["test_error"] for m in hist]
+        train_seconds = [m["seconds"] for m in hist]
+        best_epoch = (test.index(min(test)) + 1) if test else None
+        last_train = next((m for m in reversed(hist) if "train_error" in m), {})
+        summary = {
+            "status": status,
+            "rule": self.rule_spec.name,
+            "rule_distribution": self.rule_spec.entry.distribution,
+            "rule_version": self.rule_spec.entry.version,
+            "data": self.cfg.data.name,
+            "model": self.cfg.model.preset,
+            "seed": self.cfg.seed,
+            "epochs": self.epoch,
+            "epochs_planned": self.cfg.trainer.epochs,
+            "best_test_error": min(test) if test else None,
+            "best_epoch": best_epoch,
+            "final_test_error": test[-1] if test else None,
+            "final_train_error": last_train.get("train_error"),
+            "final_train_loss": last_train.get("train_loss"),
+            "seconds_per_epoch": statistics.median(train_seconds) if train_seconds else None,
+            "total_train_seconds": sum(train_seconds),
+            "device": str(self.device),
+            "torch_version": str(torch.__version__),
+            "run_dir": str(self.run_dir),
+        }
+        if test and "test_top5_error" in hist[-1]:
+            summary["best_test_top5_error"] = min(m["test_top5_error"] for m in hist)
+            summary["final_test_top5_error"] = hist[-1]["test_top5_error"]
+        if hist and "val_error" in hist[-1]:
+            val = [m["val_error"] for m in hist]
+            best_val_epoch = val.index(min(val))
+            summary["best_val_error"] = val[best_val_epoch]
+            summary["test_error_at_best_val"] = test[best_val_epoch]
+        return summary
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    # -- probes for observers ---------------------------------------------------------
+    def probe_gradients(self, x, y) -> dict:
+        names = [n for n, _ in self.model.named_parameters()]
+        params = [p for _, p in self.model.named_parameters()]
+        rng_state = self.rule_generator.get_state()
+        try:
+            step = forward_step(self.model, x, y, self.epoch, -1, frozenset({"forward"}))
+            grads = assign_credit(self.rule, step)
+            per_layer = local_weight_grads(step, grads)
+            by_param = {id(getattr(op, n)): g for op, d in zip(self.model.ops, per_layer[1:]) for n, g in d.items()}
+            rule_grads = [by_param.get(id(p)) for p in params]
+        finally:
+            self.rule_generator.set_state(rng_state)
+        with torch.enable_grad():
+            loss = torch.nn.functional.cross_entropy(self.model(x), y)
+            bp_grads = list(torch.autograd.grad(loss, params))
+        return {"names": names, "rule": rule_grads, "bp": bp_grads, "step": step}
+
+
+def _block_dict(block) -> dict:
+    d = OmegaConf.to_container(block, enum_to_str=True) if not isinstance(block, dict) else dict(block)
+    return d
+
+
+def print_err(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

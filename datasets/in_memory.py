@@ -1,0 +1,62 @@
+"""Data sets held in memory as tensors and batched by indexing.
+
+``InMemorySplit.x`` is ``(N, C, H, W)`` float32 (already normalised), ``y`` is ``(N,)`` int64,
+both on the training device. Shuffling uses a caller-owned ``torch.Generator`` so that
+runs resume exactly; augmentation is applied to whole batches on the device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .augment import Augmentation
+
+
+@dataclass
+class InMemorySplit:
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.y.shape[0]
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+    def to(self, device) -> "InMemorySplit":
+        return InMemorySplit(self.x.to(device), self.y.to(device))
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment: Augmentation | None = None):
+        """Yield ``(x, y)`` batches; shuffled when ``generator`` is given (one ``randperm`` per
+        call, drawn on the CPU), augmented when ``augment`` is given (it uses the same
+        generator). The last batch may be smaller. No host sync."""
+        n = len(self)
+        if generator is None:
+            for start in range(0, n, batch_size):
+                yield self.x[start : start + batch_size], self.y[start : start + batch_size]
+            return
+        order = torch.randperm(n, generator=generator).to(self.x.device)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            xb = self.x.index_select(0, idx)
+            if augment is not None:
+                xb = augment(xb, generator)
+            yield xb, self.y.index_select(0, idx)
+
+
+@dataclass
+class DataBundle:
+    """What the trainer needs to know about a data set."""
+
+    name: str
+    train: object
+    test: object
+    val: object | None
+    in_shape: tuple
+    num_classes: int
+    source: str
+    normalization: dict = field(default_factory=dict)
+    augment: Augmentation | None = None
+    top_k: tuple = (1,)

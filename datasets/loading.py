@@ -1,0 +1,101 @@
+"""Turn a data config into tensors on the device: split, normalise, hold out validation.
+
+``load_data(cfg, device)`` reads the raw arrays (see ``sources.py``), converts them to
+``(N, C, H, W)`` float32, applies the normalisation the config names explicitly and
+returns a :class:`DataBundle`. The validation split is a fixed subset of the training
+data (chosen with ``cfg.split_seed``, independent of the run seed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .augment import Augmentation
+from .errors import DataError
+from .in_memory import DataBundle, InMemorySplit
+from .sources import load_digits, load_standard
+
+IN_MEMORY = ("digits", "mnist", "cifar10")
+NORMALIZATIONS = ("standardize", "scale", "none")
+
+
+def _plain(value):
+    """Enum members (from structured configs) as their string values."""
+    return getattr(value, "value", value)
+
+
+def _to_nchw(x: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(x))
+    return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
+
+
+def _raw_arrays(cfg):
+    if cfg.name == "digits":
+        return load_digits()
+    if cfg.name in ("mnist", "cifar10"):
+        return load_standard(cfg.name, cfg.root, _plain(cfg.source), cfg.download)
+    raise DataError(f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY)}")
+
+
+def load_in_memory(cfg, device) -> DataBundle:
+    x_train, y_train, x_test, y_test, max_value = _raw_arrays(cfg)
+    xtr, xte = _to_nchw(x_train), _to_nchw(x_test)
+    ytr, yte = torch.from_numpy(y_train), torch.from_numpy(y_test)
+    num_classes = int(max(ytr.max(), yte.max())) + 1
+
+    val = None
+    if cfg.validation < 0 or cfg.validation >= len(ytr):
+        raise DataError(f"data.validation={cfg.validation} must be in [0, {len(ytr) - 1}] for {cfg.name}")
+    if cfg.validation > 0 or cfg.limit_train > 0:
+        order = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(cfg.split_seed))
+        val_idx, train_idx = order[: cfg.validation], order[cfg.validation :]
+        if cfg.limit_train > 0:
+            train_idx = train_idx[: cfg.limit_train]
+        if cfg.validation > 0:
+            val = (xtr[val_idx], ytr[val_idx])
+        xtr, ytr = xtr[train_idx], ytr[train_idx]
+
+    scale = float(max_value)
+    normalize = _plain(cfg.normalize)
+    if normalize not in NORMALIZATIONS:
+        raise DataError(f"data.normalize={normalize!r}; valid: {', '.join(NORMALIZATIONS)}")
+    if normalize == "standardize":
+        xf = xtr.to(torch.float64) / scale
+        dims = (0, 2, 3)
+        mean = xf.mean(dims)
+        std = xf.std(dims).clamp_min(1e-8)
+    elif normalize == "scale":
+        mean = torch.zeros(xtr.shape[1], dtype=torch.float64)
+        std = torch.ones(xtr.shape[1], dtype=torch.float64)
+    else:
+        mean = torch.zeros(xtr.shape[1], dtype=torch.float64)
+        std = torch.full((xtr.shape[1],), 1.0 / scale, dtype=torch.float64)
+
+    def prepare(x, y):
+        xf = (x.to(torch.float32) / scale - mean.float()[:, None, None]) / std.float()[:, None, None]
+        return InMemorySplit(xf.to(device), y.to(device))
+
+    normalization = {
+        "kind": normalize,
+        "max_value": scale,
+        "mean": [round(float(m), 6) for m in mean],
+        "std": [round(float(s), 6) for s in std],
+    }
+    augment = Augmentation(cfg.crop_padding, cfg.flip) if cfg.augment else None
+    return DataBundle(
+        name=cfg.name,
+        train=prepare(xtr, ytr),
+        test=prepare(xte, yte),
+        val=prepare(*val) if val is not None else None,
+        in_shape=tuple(xtr.shape[1:]),
+        num_classes=num_classes,
+        source=cfg.name if cfg.name == "digits" else f"{cfg.name} from {cfg.root}",
+        normalization=normalization,
+        augment=augment,
+    )
+
+
+def load_data(cfg, device="cpu") -> DataBundle:
+    """Load the data set ``cfg.name`` onto ``device`` (see the module doc)."""
+    return load_in_memory(cfg, device)

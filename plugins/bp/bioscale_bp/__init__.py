@@ -1,0 +1,30 @@
+"""Backpropagation: each layer receives the exact gradient, ``δh_{l-1} = W_lᵀ δa_l``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bioscale import RuleConfig, hookimpl
+
+
+@dataclass
+class BackpropConfig(RuleConfig):
+    """Backprop has no settings of its own beyond the forward optimiser."""
+
+
+class Backprop:
+    """Backpropagation (the baseline): exact gradients through every layer."""
+
+    Config = BackpropConfig
+    # tuned forward-optimiser settings per model preset (see results/ for the searches)
+    recipes = {
+        "mnist_fc": {"optimizer": {"lr": 3e-4}},
+    }
+
+    def __init__(self, config: BackpropConfig):
+        self.config = config
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        """``grad_above``: ``(B, *out_shape of layer)`` at the pre-activation → ``(B, *in_shape)``."""
+        return step.layer_vjp(layer, grad_above)

@@ -1,0 +1,50 @@
+"""Feedback alignment: BP's backward pass with each ``W_lᵀ`` replaced by a fixed random ``B_l``.
+
+``B_l`` is shaped like layer ``l``'s forward weight (so the same code serves linear,
+convolutional and locally connected layers: the transpose is applied with the layer's own
+``input_vjp``), drawn once from the rule's generator (the run's seed) with Glorot-uniform
+scale, never trained, and saved in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bioscale import RuleConfig, hookimpl
+from bioscale.rulekit import FeedbackWeights
+
+
+@dataclass
+class FeedbackAlignmentConfig(RuleConfig):
+    """FA has no settings of its own beyond the forward optimiser."""
+
+
+class FeedbackAlignment:
+    """Feedback alignment (Lillicrap et al. 2016): fixed random feedback weights in place of Wᵀ."""
+
+    Config = FeedbackAlignmentConfig
+    recipes = {
+        "mnist_fc": {"optimizer": {"lr": 3e-4}},
+    }
+
+    def __init__(self, config: FeedbackAlignmentConfig):
+        self.config = config
+        self.feedback: FeedbackWeights | None = None
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=range(2, model.num_layers + 1))
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        """``grad_above``: ``(B, *out_shape of layer)`` → ``B_lᵀ``-propagated ``(B, *in_shape)``."""
+        return step.layer_vjp(layer, grad_above, weight=self.feedback[layer])
+
+    @hookimpl
+    def bioscale_state_dict(self):
+        return {"feedback": self.feedback.state_dict()}
+
+    @hookimpl
+    def bioscale_load_state_dict(self, state):
+        self.feedback.load_state_dict(state["feedback"])
+        return True
