@@ -274,14 +274,20 @@ class Trainer:
             result["val_loss"], result["val_error"] = val["loss"], val["error"]
         return result
 
-    def fit(self) -> dict:
-        """Train until ``trainer.epochs``; write metrics, checkpoints and the summary."""
+    def fit(self, stop_after: int | None = None) -> dict:
+        """Train until ``trainer.epochs``; write metrics, checkpoints and the summary.
+
+        :param stop_after: train at most this many epochs now and leave the run ``paused``
+            (resumable; the learning-rate schedule still spans ``trainer.epochs``).
+        """
         cfg = self.cfg.trainer
         progress = Progress(cfg.progress)
         self.observers.run_start(self.run)
         status = "running"
+        trained = 0
         try:
-            while self.epoch < cfg.epochs:
+            while self.epoch < cfg.epochs and (stop_after is None or trained < stop_after):
+                trained += 1
                 epoch = self.epoch
                 self._sync()
                 start = time.perf_counter()
@@ -302,7 +308,7 @@ class Trainer:
                 append_metrics(self.run_dir, metrics)
                 self.save()
                 write_json(self.run_dir / SUMMARY, self.summary("running"))
-            status = "completed"
+            status = "completed" if self.epoch >= cfg.epochs else "paused"
         except DivergenceError:
             status = "diverged"
             raise

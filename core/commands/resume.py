@@ -18,8 +18,11 @@ from ..trainer import Trainer
 RESUMABLE_PREFIXES = ("trainer.", "observers.")
 
 
-def load_run_config(run_dir: Path, tokens: list[str]):
-    """The saved config of ``run_dir`` with the allowed overrides applied, and its rule spec."""
+def load_run_config(run_dir: Path, tokens: list[str], rules: dict | None = None):
+    """The saved config of ``run_dir`` with the allowed overrides applied, and its rule spec.
+
+    :param rules: name → PluginEntry to pick the rule from (default: the installed ones).
+    """
     config_path = run_dir / CONFIG
     if not config_path.is_file():
         raise CheckpointError(f"{run_dir} is not a run folder: {config_path} is missing")
@@ -43,7 +46,7 @@ def load_run_config(run_dir: Path, tokens: list[str]):
     except OmegaConfBaseException as exc:
         raise CheckpointError(f"{config_path} does not fit this bioscale's config schema: {exc}") from exc
     cfg = apply_dotlist(cfg, pairs, "resume")
-    rules = discover(RULES_GROUP)
+    rules = discover(RULES_GROUP) if rules is None else rules
     entry, cls = load_rule_class(cfg.rule, rules)
     # the saved, fully resolved rule config wins over today's defaults and recipes
     section = rule_sections.get(cfg.rule, {})

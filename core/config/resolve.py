@@ -56,7 +56,7 @@ def _explain(exc: OmegaConfBaseException, root: DictConfig, where: str) -> Confi
     node = OmegaConf.select(root, full_key) if full_key != "?" else None
     hint = ""
     enum_type = _enum_type(root, full_key)
-    if enum_type is not None:
+    if enum_type is not None and "expected one of" not in message:
         hint = f"; valid values: {', '.join(m.name for m in enum_type)}"
     elif node is not None and not isinstance(node, (DictConfig,)):
         hint = f" (current value {node!r})"

@@ -1,0 +1,32 @@
+"""Plugin-author kit: build runs around a rule class without installing it, and check that
+a rule keeps the contract of the hooks.
+
+    from bioscale.testing import check_rule_contract
+    def test_my_rule(tmp_path):
+        check_rule_contract(MyRule, tmp_path)
+
+The ``bioscale_harness`` pytest fixture (auto-registered through the ``pytest11`` entry
+point) gives the same functions bound to a temporary folder.
+"""
+
+from .harness import (
+    TINY_TOKENS,
+    Harness,
+    check_rule_contract,
+    fake_entry,
+    model_weights,
+    new_trainer,
+    resume_trainer,
+    rule_registry,
+)
+
+__all__ = [
+    "Harness",
+    "TINY_TOKENS",
+    "check_rule_contract",
+    "fake_entry",
+    "model_weights",
+    "new_trainer",
+    "resume_trainer",
+    "rule_registry",
+]

@@ -1,0 +1,64 @@
+"""The command line as users type it: train, compare, config, rules, observers."""
+
+import json
+from pathlib import Path
+
+from conftest import TINY, run_cli
+
+
+def test_train_writes_a_complete_run_folder_and_prints_it_last(tmp_path):
+    result = run_cli("train", "rule=fa", *TINY, "trainer.epochs=2", "seed=3", f"output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path and run_dir.is_dir()
+    assert {p.name for p in run_dir.iterdir()} == {"config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt"}
+    metrics = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    for key in ("train_loss", "train_error", "test_error", "seconds"):
+        assert key in metrics[0]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("rule", "data", "model", "epochs", "best_test_error", "final_test_error", "final_train_error", "seconds_per_epoch"):
+        assert summary[key] is not None, key
+    assert summary["rule"] == "fa" and summary["epochs"] == 2 and summary["status"] == "completed"
+    assert summary["best_test_error"] == min(m["test_error"] for m in metrics)
+    config = (run_dir / "config.yaml").read_text()
+    for fragment in ("rule: fa", "seed: 3", "distribution: bioscale-fa", "torch_version:", "device: cpu", "normalization:"):
+        assert fragment in config
+    assert "[bioscale] epoch 2/2" in result.stderr
+
+
+def test_compare_trains_each_rule_and_writes_table_and_plot(tmp_path):
+    result = run_cli("compare", "bp", "fa", "bp:optimizer.lr=0.01", *TINY, "trainer.epochs=2", f"output_dir={tmp_path}",
+                     "observers.console.enabled=false")
+    assert result.returncode == 0, result.stderr
+    out = Path(result.stdout.strip().splitlines()[-1])
+    assert (out / "comparison.png").stat().st_size > 10_000
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = json.loads((out / "comparison.json").read_text())["rows"]
+    assert [r["label"] for r in rows] == ["bp", "fa", "bp:optimizer.lr=0.01"]
+    assert all(r["epochs"] == 2 and r["seconds_per_epoch"] > 0 for r in rows)
+    assert "| bp:optimizer.lr=0.01 |" in result.stdout and "s/epoch" in result.stdout
+    assert len([p for p in out.iterdir() if p.is_dir()]) == 3
+
+
+def test_compare_validates_every_entry_before_training(tmp_path):
+    result = run_cli("compare", "bp", "nosuchrule", *TINY, f"output_dir={tmp_path}")
+    assert result.returncode == 2 and "nosuchrule" in result.stderr
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_config_command_prints_the_resolved_config_with_recipe():
+    result = run_cli("config", "rule=bp", "model=mnist_fc", "data=mnist")
+    assert result.returncode == 0, result.stderr
+    assert "widths:\n  - 256" in result.stdout and "preset: mnist_fc" in result.stdout
+    assert "lr: 0.0003" in result.stdout  # bp's recipe for mnist_fc
+
+
+def test_rules_and_observers_listings():
+    rules = run_cli("rules")
+    assert rules.returncode == 0
+    header, *lines = rules.stdout.strip().splitlines()
+    assert header.split()[:4] == ["name", "distribution", "version", "status"]
+    assert any(l.split()[:2] == ["bp", "bioscale-bp"] for l in lines)
+    observers = json.loads(run_cli("observers", "--json").stdout)
+    assert any(o["name"] == "console" and o["distribution"] == "bioscale" for o in observers)

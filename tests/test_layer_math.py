@@ -1,0 +1,88 @@
+"""The building blocks rules rely on, checked against autograd: op transposes and local
+weight gradients, activation derivatives from outputs, the closed-form loss gradient."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bioscale.architectures import Conv2dOp, LinearOp, make_activation
+from bioscale.architectures.ops import AffineOp
+from bioscale.step import cross_entropy_and_grad
+
+torch.manual_seed(0)
+
+OPS = [
+    lambda: LinearOp((3, 4, 4), 7),
+    lambda: LinearOp((20,), 5),
+    lambda: Conv2dOp((3, 8, 8), 4, kernel_size=3, stride=1),
+    lambda: Conv2dOp((3, 9, 9), 5, kernel_size=5, stride=2),
+    lambda: Conv2dOp((2, 8, 8), 3, kernel_size=3, stride=2),
+]
+
+
+@pytest.mark.parametrize("make_op", OPS)
+def test_input_vjp_and_param_grads_match_autograd(make_op):
+    op = make_op()
+    with torch.no_grad():
+        op.bias.normal_()
+    x = torch.randn(6, *op.in_shape, requires_grad=True)
+    out = op(x)
+    assert out.shape[1:] == op.out_shape
+    g = torch.randn_like(out)
+    gx, gw, gb = torch.autograd.grad(out, [x, op.weight, op.bias], g)
+    with torch.no_grad():
+        torch.testing.assert_close(op.input_vjp(g), gx, rtol=1e-5, atol=1e-5)
+        grads = op.param_grads(x.detach(), g)
+    torch.testing.assert_close(grads["weight"], gw, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(grads["bias"], gb, rtol=1e-5, atol=1e-5)
+    # with another weight, input_vjp is the transpose of the op that has that weight
+    other = op.new_weight(torch.Generator().manual_seed(1))
+    assert other.shape == op.weight.shape and not torch.equal(other, op.weight)
+    with torch.no_grad():
+        op.weight.copy_(other)
+    gx2 = torch.autograd.grad(op(x), x, g)[0]
+    torch.testing.assert_close(op.input_vjp(g, weight=other), gx2, rtol=1e-5, atol=1e-5)
+
+
+def test_generic_param_grads_fallback_uses_autograd():
+    op = LinearOp((4,), 3)
+    x, g = torch.randn(5, 4), torch.randn(5, 3)
+    generic = AffineOp.param_grads(op, x, g)
+    closed = op.param_grads(x, g)
+    torch.testing.assert_close(generic["weight"], closed["weight"])
+    torch.testing.assert_close(generic["bias"], closed["bias"])
+
+
+def test_glorot_bounds_and_generator_reproducibility():
+    op = LinearOp((300,), 100)
+    bound = (6 / 400) ** 0.5
+    w1 = op.new_weight(torch.Generator().manual_seed(3))
+    w2 = op.new_weight(torch.Generator().manual_seed(3))
+    assert torch.equal(w1, w2)
+    assert w1.abs().max() <= bound and w1.abs().max() > 0.9 * bound
+    assert abs(w1.std().item() - bound / 3**0.5) < 0.01
+
+
+@pytest.mark.parametrize("name", ["tanh", "relu", "sigmoid", "identity"])
+def test_activation_backward_from_output_matches_autograd(name):
+    act = make_activation(name)
+    a = torch.randn(4, 9, requires_grad=True)
+    h = act(a)
+    g = torch.randn_like(h)
+    (expected,) = torch.autograd.grad(h, a, g)
+    torch.testing.assert_close(act.backward(h.detach(), g), expected)
+
+
+def test_unknown_activation_names_valid_ones():
+    with pytest.raises(ValueError, match="tanh"):
+        make_activation("swish")
+
+
+def test_cross_entropy_and_grad_match_autograd():
+    logits = torch.randn(8, 10, requires_grad=True)
+    y = torch.randint(0, 10, (8,))
+    loss = F.cross_entropy(logits, y)
+    (expected,) = torch.autograd.grad(loss, logits)
+    got_loss, got_grad = cross_entropy_and_grad(logits.detach(), y)
+    torch.testing.assert_close(got_loss, loss.detach())
+    torch.testing.assert_close(got_grad, expected)

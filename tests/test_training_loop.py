@@ -1,0 +1,131 @@
+"""The trainer's contract with rules and observers: hook order, phases, events, divergence."""
+
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from bioscale import RuleConfig, hookimpl
+from bioscale.config.resolve import ObserverSpec
+from bioscale.errors import DivergenceError
+from bioscale.testing import fake_entry, new_trainer
+
+
+@dataclass
+class RecorderConfig(RuleConfig):
+    nan_after_steps: int = -1
+
+
+class RecordingRule:
+    """BP that records every hook call; alternates passes; can turn its signal into NaN."""
+
+    Config = RecorderConfig
+
+    def __init__(self, config):
+        self.config = config
+        self.calls = []
+        self.steps = 0
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.calls.append(("setup", model.num_layers))
+
+    @hookimpl
+    def bioscale_epoch_passes(self, epoch):
+        self.calls.append(("passes", epoch))
+        return [{"inverse"}, {"forward"}]
+
+    @hookimpl
+    def bioscale_update_inverse(self, step):
+        self.calls.append(("inverse", step.index, tuple(sorted(step.phases)), step.output_grad is None))
+        return {2: torch.tensor(1.0)}
+
+    @hookimpl
+    def bioscale_output_target(self, step):
+        self.calls.append(("output_target", step.index))
+        return None
+
+    @hookimpl
+    def bioscale_layer_target(self, step, layer, target_above):
+        self.calls.append(("layer_target", layer, target_above is None))
+        return None
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        self.calls.append(("feedback", layer, tuple(grad_above.shape)))
+        self.steps += layer == 2
+        signal = step.layer_vjp(layer, grad_above)
+        if 0 <= self.config.nan_after_steps < self.steps:
+            signal = signal * float("nan")
+        return signal
+
+
+class EventObserver:
+    def __init__(self):
+        self.events = []
+
+    @hookimpl
+    def bioscale_run_start(self, run):
+        self.events.append("run_start")
+
+    @hookimpl
+    def bioscale_step_end(self, run, step):
+        self.events.append("step")
+
+    @hookimpl
+    def bioscale_epoch_end(self, run, epoch, metrics):
+        self.events.append(("epoch_end", epoch, "test_error" in metrics))
+        return {"observer_metric": epoch * 10}
+
+    @hookimpl
+    def bioscale_run_end(self, run, summary):
+        self.events.append(("run_end", summary["epochs"]))
+
+
+def test_hook_order_phases_and_observer_events(tmp_path):
+    observer = EventObserver()
+    obs_spec = ObserverSpec("events", fake_entry(EventObserver, "events"), lambda: observer, None)
+    trainer = new_trainer(fake_entry(RecordingRule, "recorder"), tmp_path,
+                          ["trainer.epochs=1", "data.limit_train=128"], observers=[obs_spec])
+    rule = trainer.plugin_manager.get_plugin("rule:recorder")
+    trainer.fit()
+    L = trainer.model.num_layers  # 3
+    calls = rule.calls
+    assert calls[0] == ("setup", L) and calls[1] == ("passes", 0)
+    inverse = [c for c in calls if c[0] == "inverse"]
+    assert inverse == [("inverse", 0, ("inverse",), True), ("inverse", 1, ("inverse",), True)]
+    first_forward = calls.index(("output_target", 2))
+    assert all(c[0] != "inverse" for c in calls[first_forward:])  # a whole inverse pass, then forward
+    expected_step = [("output_target", 2)]
+    for layer in range(L, 1, -1):
+        expected_step += [("layer_target", layer, True), ("feedback", layer, (64, *trainer.model.layer(layer).out_shape))]
+    assert calls[first_forward : first_forward + len(expected_step)] == expected_step
+    assert observer.events[0] == "run_start" and observer.events.count("step") == 4
+    assert observer.events[-2:] == [("epoch_end", 1, True), ("run_end", 1)]
+    line = json.loads((trainer.run_dir / "metrics.jsonl").read_text())
+    assert line["observer_metric"] == 10 and line["passes"] == ["inverse", "forward"]
+    assert line["inverse_loss"] == {"2": 1.0}
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = new_trainer(fake_entry(RecordingRule, "recorder"), tmp_path,
+                          ["trainer.epochs=3", "rules.recorder.nan_after_steps=30"])
+    with pytest.raises(DivergenceError) as info:
+        trainer.fit()
+    assert "nan" in str(info.value) and "epoch 2" in str(info.value) and "last good checkpoint (epoch 1)" in str(info.value)
+    state = torch.load(trainer.run_dir / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    summary = json.loads((trainer.run_dir / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["epochs"] == 1
+
+
+def test_checkpoint_holds_model_optimizer_rule_and_rng_state(tmp_path):
+    trainer = new_trainer("fa", tmp_path, ["trainer.epochs=1"])
+    trainer.fit()
+    state = torch.load(trainer.run_dir / "checkpoint.pt", weights_only=True)
+    assert set(state) >= {"model", "optimizer", "rule", "rng", "epoch", "global_step", "identity"}
+    assert set(state["rng"]) >= {"torch", "data", "rule"}
+    assert state["optimizer"]["state"]  # Adam moments are saved
+    assert not list(trainer.run_dir.glob(".*tmp*"))  # atomic write leaves no temp file
