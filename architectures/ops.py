@@ -38,6 +38,11 @@ class AffineOp(nn.Module):
         w.uniform_(-bound, bound, generator=generator)
         return w.to(self.weight.device)
 
+    @property
+    def inverse_bias_shape(self) -> tuple:
+        """Shape of the bias of a learned inverse ``x ≈ σ(Vᵀ a + c)`` of this op (per sample)."""
+        return tuple(self.in_shape)
+
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         with torch.no_grad():
             self.weight.copy_(self.new_weight(generator))
@@ -118,6 +123,10 @@ class Conv2dOp(AffineOp):
         self.weight = nn.Parameter(torch.empty(out_channels, c, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.reset_parameters()
+
+    @property
+    def inverse_bias_shape(self) -> tuple:
+        return (self.in_shape[0], 1, 1)  # shared over locations, like the forward bias
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)

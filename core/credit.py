@@ -11,11 +11,12 @@ from __future__ import annotations
 import torch
 
 
-def assign_credit(rule, step) -> list:
+def assign_credit(rule, step, trace: dict | None = None) -> list:
     """``[None, δa_1, ..., δa_L]`` for ``step`` (computed under no_grad).
 
     The output layer gets the task-loss gradient; each lower layer gets the local-loss
     gradient of the target the rule sets, or else the feedback signal the rule sends.
+    :param trace: if a dict is given, it receives ``targets`` and ``signals`` (``δh``) by layer.
     """
     L = step.num_layers
     grads = [None] * (L + 1)
@@ -30,6 +31,9 @@ def assign_credit(rule, step) -> list:
             else:
                 grad_h = rule.feedback_signal(step, l, grads[l])
             grads[l - 1] = step.activation_backward(l - 1, grad_h)
+            if trace is not None:
+                trace.setdefault("targets", {})[l - 1] = target
+                trace.setdefault("signals", {})[l - 1] = grad_h
     return grads
 
 

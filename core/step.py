@@ -22,6 +22,7 @@ class StepContext:
         self.epoch = epoch  # 0-based epoch
         self.index = index  # global step counter (every batch of every pass)
         self.phases = phases  # subset of {"forward", "inverse"}
+        self.progress = 0.0  # fraction of the planned run done at this step, in [0, 1]
         self.num_layers = model.num_layers
         self.h = h
         self.a = a

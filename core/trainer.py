@@ -221,20 +221,13 @@ class Trainer:
         lr = None
         for phases in passes:
             for i, (x, y) in enumerate(train.batches(cfg.batch_size, self.data_generator, self.data.augment)):
-                step = forward_step(self.model, x, y, epoch, self.global_step, phases)
-                if "inverse" in phases:
-                    losses = self.rule.update_inverse(step)
-                    if losses:
-                        inverse_steps += 1
-                        for layer, value in losses.items():
-                            inverse_sums[layer] = inverse_sums.get(layer, 0) + value.detach().double()
+                step, losses = self.train_step(x, y, epoch, phases, (epoch + i / nb) / cfg.epochs)
+                if losses:
+                    inverse_steps += 1
+                    for layer, value in losses.items():
+                        inverse_sums[layer] = inverse_sums.get(layer, 0) + value.detach().double()
                 if "forward" in phases:
-                    grads = assign_credit(self.rule, step)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    accumulate_weight_grads(step, grads)
-                    lr = scheduled_lr(self.optimizer_cfg, (epoch + i / nb) / cfg.epochs)
-                    set_lr(self.optimizer, lr)
-                    self.optimizer.step()
+                    lr = self.optimizer.param_groups[0]["lr"]
                     loss_sum.add_(step.loss, alpha=y.shape[0])
                     wrong.add_(step.logits.argmax(1).ne_(y).sum())
                     seen += y.shape[0]
@@ -252,6 +245,20 @@ class Trainer:
         if inverse_sums:
             stats["inverse_loss"] = {str(k): float(v) / inverse_steps for k, v in sorted(inverse_sums.items())}
         return stats
+
+    def train_step(self, x, y, epoch: int, phases: frozenset, progress: float):
+        """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or
+        forward update as ``phases`` says. Returns the step and the rule's inverse losses."""
+        step = forward_step(self.model, x, y, epoch, self.global_step, phases)
+        step.progress = progress
+        losses = self.rule.update_inverse(step) if "inverse" in phases else None
+        if "forward" in phases:
+            grads = assign_credit(self.rule, step)
+            self.optimizer.zero_grad(set_to_none=True)
+            accumulate_weight_grads(step, grads)
+            set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
+            self.optimizer.step()
+        return step, losses
 
     def _check_finite(self, value: torch.Tensor, epoch: int, what: str = "loss") -> None:
         if not bool(torch.isfinite(value)):

@@ -1,5 +1,8 @@
-"""Building blocks for rule authors: fixed feedback weights, learned inverses, TP schedules."""
+"""Building blocks for rule authors: fixed feedback weights, learned inverses, noise, the TP base."""
 
 from .feedback import FeedbackWeights
+from .inverse import DenseInverse, LayerInverse
+from .noise import NoiseSource
+from .target_propagation import TargetPropagation, TPConfig, TPSchedule
 
-__all__ = ["FeedbackWeights"]
+__all__ = ["DenseInverse", "FeedbackWeights", "LayerInverse", "NoiseSource", "TPConfig", "TPSchedule", "TargetPropagation"]

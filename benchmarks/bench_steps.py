@@ -1,0 +1,85 @@
+"""Time one training step of each rule against BP, in one process, interleaved.
+
+A step is what ``Trainer.train_step`` does for one batch: the forward pass, the rule's
+inverse update (TP rules, parallel schedule: both updates every batch, the most a step
+can cost) and the forward update. Each rule trains on the same fixed batch; rounds
+alternate over the rules and the median of each rule's per-step times is reported with
+its ratio to BP. Also reported: the cost of one epoch's worth of data for the alternating
+schedule relative to BP (an inverse step plus a forward step per batch).
+
+    python benchmarks/bench_steps.py [--model mnist_fc --batch-size 128 --rounds 9 --steps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from common import REPO, record
+
+from bioscale.commands.train import prepare
+
+RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
+TP = ("dtp", "sdtp", "aosdtp")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="mnist")
+    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--model", default="mnist_fc")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--name", default="step_times_mnist_fc")
+    args = parser.parse_args()
+
+    common = [f"data={args.data}", f"data.root={args.root}", f"model={args.model}", f"trainer.batch_size={args.batch_size}",
+              "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
+              "observers.diagnostics.enabled=false", "trainer.epochs=100"]
+    variants = {}
+    data = None
+    for rule in RULES:
+        extra = [f"rules.{rule}.schedule=parallel"] if rule in TP else []
+        trainer = prepare([*common, f"rule={rule}", *extra], data=data)
+        data = trainer.data
+        variants[rule] = (trainer, frozenset({"forward", "inverse"}) if rule in TP else frozenset({"forward"}))
+        if rule in TP:
+            variants[f"{rule}:inverse-only"] = (trainer, frozenset({"inverse"}))
+            variants[f"{rule}:forward-only"] = (trainer, frozenset({"forward"}))
+    x, y = data.train.x[: args.batch_size], data.train.y[: args.batch_size]
+    times = {k: [] for k in variants}
+    for rnd in range(args.rounds + 1):
+        for key, (trainer, phases) in variants.items():
+            for _ in range(3):
+                trainer.train_step(x, y, 0, phases, 0.5)
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                trainer.train_step(x, y, 0, phases, 0.5)
+            if rnd:
+                times[key].append((time.perf_counter() - start) / args.steps * 1e3)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    bp = medians["bp"]
+    rows = {}
+    for key, ms in medians.items():
+        rows[key] = {"ms_per_step": round(ms, 3), "ratio_to_bp": round(ms / bp, 3)}
+        print(f"{key:22s} {ms:7.2f} ms/step  x{ms / bp:.2f} of BP")
+    for rule in TP:
+        alt = medians[f"{rule}:inverse-only"] + medians[f"{rule}:forward-only"]
+        rows[f"{rule}:alternating-per-batch-of-data"] = {"ms_per_step": round(alt, 3), "ratio_to_bp": round(alt / bp, 3)}
+        print(f"{rule + ':alternating (inv+fwd)':22s} {alt:7.2f} ms/batch x{alt / bp:.2f} of BP")
+    path = record(args.name, {
+        "what": "median time of one training step (Trainer.train_step) per rule on a fixed batch; TP rules with the "
+                "parallel schedule (inverse + forward update per step)",
+        "data": args.data, "model": args.model, "batch_size": args.batch_size, "rounds": args.rounds,
+        "steps_per_round": args.steps, "results": rows,
+        "targets": "dtp, sdtp <= 2.5 x BP; dfa <= 1.2 x BP",
+    })
+    print(f"recorded {path}")
+
+
+if __name__ == "__main__":
+    main()

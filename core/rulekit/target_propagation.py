@@ -1,0 +1,162 @@
+"""Shared machinery of the target-propagation family (DTP, SDTP, AO-SDTP).
+
+A TP rule trains each hidden layer towards a target ``ĥ_l`` (the trainer turns targets
+into the local loss ``||h_l - ĥ_l||²``) and learns inverses ``g_l`` that map ``h_l`` back
+to ``h_{l-1}``. Lower targets use the difference correction
+``ĥ_{l-1} = h_{l-1} + g_l(ĥ_l) - g_l(h_l)``, evaluated as one batched call on
+``[ĥ_l; h_l]``. Subclasses choose which layers have inverses, what the top inverse reads,
+the top target, and whether inverse training preserves the noise (DTP) or removes it
+(SDTP, AO-SDTP).
+
+Schedules: ``parallel`` = both updates every batch (inverse first);
+``alternating`` = a whole pass of inverse updates, then a whole pass of forward updates,
+every epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import torch
+from torch import nn
+
+from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig
+from bioscale.markers import hookimpl
+from bioscale.optim import make_adam, scheduled_lr, set_lr
+
+from .inverse import LayerInverse
+from .noise import NoiseSource
+
+
+class TPSchedule(Enum):
+    parallel = "parallel"
+    alternating = "alternating"
+
+
+def _constant_adam():
+    return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
+
+
+@dataclass
+class TPConfig(RuleConfig):
+    """Settings every TP rule shares: schedule, inverse noise, inverse optimiser."""
+
+    schedule: TPSchedule = TPSchedule.alternating
+    sigma: float = 0.1  # std of the noise added to h_{l-1} when training g_l
+    inverse_activation: str = "tanh"
+    inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
+
+
+class TargetPropagation:
+    """Base class; subclasses set ``noise_preserving`` and override the ``top_*`` methods."""
+
+    Config = TPConfig
+    noise_preserving = False  # DTP: reconstruct the noisy input itself; SDTP: the clean one
+
+    def __init__(self, config: TPConfig):
+        self.config = config
+        self.inverses: nn.ModuleDict | None = None
+        self.optimizer = None
+        self.noise: NoiseSource | None = None
+        self.model = None
+
+    # -- what subclasses decide -------------------------------------------------------
+    def inverse_layers(self, model) -> range:
+        """Layers ``l`` that own an inverse ``g_l`` (default: every hidden layer above the first)."""
+        return range(2, model.num_layers)
+
+    def build_inverse(self, model, l: int, generator) -> nn.Module:
+        return LayerInverse(model.layer(l).op, self.config.inverse_activation, generator)
+
+    def read(self, l: int, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
+        """What ``g_l`` reads of layer ``l``'s output ``h_out`` (computed from ``h_in``)."""
+        return h_out
+
+    def top_target(self, step, target_above) -> torch.Tensor:
+        """Target of ``h_{L-1}``; every TP rule defines its own."""
+        raise NotImplementedError
+
+    # -- hooks ------------------------------------------------------------------------
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.model = model
+        device = next(model.parameters()).device
+        self.inverses = nn.ModuleDict({str(l): self.build_inverse(model, l, generator) for l in self.inverse_layers(model)})
+        self.inverses.to(device)
+        self.noise = NoiseSource(generator, device)
+        params = list(self.inverses.parameters())
+        self.optimizer = make_adam(params, self.config.inverse_optimizer) if params else None
+
+    @hookimpl
+    def bioscale_epoch_passes(self, epoch):
+        if TPSchedule(self.config.schedule) == TPSchedule.alternating:
+            return [{"inverse"}, {"forward"}]
+        return [{"inverse", "forward"}]
+
+    @hookimpl
+    def bioscale_layer_target(self, step, layer, target_above):
+        if layer == step.num_layers:
+            return self.top_target(step, target_above)
+        g = self.inverses[str(layer)]
+        both = g(torch.cat([target_above, step.h[layer]]))  # one batched call for g(ĥ_l) and g(h_l)
+        g_target, g_h = both.split(step.batch_size)
+        return step.h[layer - 1] + g_target - g_h
+
+    @hookimpl
+    def bioscale_update_inverse(self, step):
+        if self.optimizer is None:
+            return None
+        losses, total = {}, 0.0
+        for key, g in self.inverses.items():
+            l = int(key)
+            clean = step.h[l - 1]
+            noisy = clean + self.noise.normal_like(clean, self.config.sigma)
+            with torch.no_grad():
+                read = self.read(l, step.layer(l)(noisy)[1], noisy)
+            reconstruction = g(read)
+            goal = noisy if self.noise_preserving else clean
+            sq = (reconstruction - goal).square()
+            total = total + sq.sum() / step.batch_size
+            losses[l] = sq.detach().mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        set_lr(self.optimizer, scheduled_lr(self.config.inverse_optimizer, step.progress))
+        self.optimizer.step()
+        return losses
+
+    @hookimpl
+    def bioscale_inverse_error(self, step):
+        if not self.inverses:
+            return None
+        errors = {}
+        with torch.no_grad():
+            for key, g in self.inverses.items():
+                l = int(key)
+                read = self.read(l, step.h[l], step.h[l - 1])
+                errors[l] = (g(read) - step.h[l - 1]).square().mean()
+        return errors
+
+    @hookimpl
+    def bioscale_state_dict(self):
+        return {
+            "inverses": self.inverses.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "noise": self.noise.state_dict(),
+            **self.extra_state(),
+        }
+
+    @hookimpl
+    def bioscale_load_state_dict(self, state):
+        self.inverses.load_state_dict(state["inverses"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.noise.load_state_dict(state["noise"])
+        self.load_extra_state(state)
+        return True
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass

@@ -1,0 +1,78 @@
+"""Auxiliary-output simplified DTP (Bartunov et al. 2018).
+
+The output is ``h_L = [o, z]``: ``o`` are the model's logits (trained on the task loss),
+``z = tanh(R h_{L-1})`` are ``aux_units`` fixed random features of the penultimate layer
+(``R`` Glorot-uniform, drawn once from the run's seed, never trained, checkpointed). The
+top inverse reads ``[softmax(o), z]`` (probability space, as in SDTP):
+``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
+in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô = onehot(y)``. Lower
+targets and denoising inverses as in SDTP. No gradient of the task loss reaches a hidden layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from bioscale.architectures.ops import glorot_bound
+from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig
+
+
+@dataclass
+class AOSDTPConfig(TPConfig):
+    aux_units: int = 512  # size of z; the paper: more is better, saturating near 1000
+
+
+class AuxiliaryOutputSDTP(TargetPropagation):
+    """Auxiliary-output SDTP (Bartunov et al. 2018): label target plus fixed random features z."""
+
+    Config = AOSDTPConfig
+    noise_preserving = False
+    recipes: dict = {}
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.aux_weight: torch.Tensor | None = None
+
+    def inverse_layers(self, model):
+        return range(2, model.num_layers + 1)
+
+    def build_inverse(self, model, l, generator):
+        if l < model.num_layers:
+            return super().build_inverse(model, l, generator)
+        top = model.layer(l).op
+        n_in = top.out_shape[0] + self.config.aux_units
+        device = top.weight.device
+        n_pen = math.prod(top.in_shape)
+        bound = glorot_bound(n_pen, self.config.aux_units)
+        self.aux_weight = torch.empty(self.config.aux_units, n_pen).uniform_(-bound, bound, generator=generator).to(device)
+        return DenseInverse(n_in, top.in_shape, self.config.inverse_activation, generator, device)
+
+    def aux(self, h_penultimate: torch.Tensor) -> torch.Tensor:
+        """``z = tanh(R h_{L-1})``: ``(B, *in_shape of layer L)`` → ``(B, aux_units)``; never trained."""
+        return torch.tanh(h_penultimate.reshape(h_penultimate.shape[0], -1) @ self.aux_weight.t())
+
+    def read(self, l, h_out, h_in):
+        if l < self.model.num_layers:
+            return h_out
+        return torch.cat([F.softmax(h_out, dim=1), self.aux(h_in)], dim=1)
+
+    def top_target(self, step, target_above):
+        L = step.num_layers
+        z = self.aux(step.h[L - 1])
+        label = F.one_hot(step.y, step.logits.shape[1]).to(z.dtype)
+        inputs = torch.cat([torch.cat([label, z], 1), torch.cat([F.softmax(step.h[L], dim=1), z], 1)])
+        g_label, g_h = self.inverses[str(L)](inputs).split(step.batch_size)
+        return step.h[L - 1] - g_h + g_label
+
+    def extra_state(self):
+        return {"aux_weight": self.aux_weight}
+
+    def load_extra_state(self, state):
+        if state["aux_weight"].shape != self.aux_weight.shape:
+            raise ValueError(f"aux weight shape {tuple(state['aux_weight'].shape)} != {tuple(self.aux_weight.shape)}")
+        self.aux_weight.copy_(state["aux_weight"])

@@ -1,0 +1,68 @@
+"""Diagnostics observer: how far each rule's updates are from backprop's, once per epoch.
+
+On a fixed batch (the first ``batch_size`` training examples, the same every epoch), after
+each epoch it records per layer ``l``
+- ``angle_to_bp[l]``: the angle in degrees between the weight gradient the rule produces
+  (its update direction before the optimiser) and BP's true gradient;
+- ``inverse_error[l]`` (rules with inverses): the mean squared reconstruction error
+  ``mean (g_l(f_l(h_{l-1})) - h_{l-1})²``.
+It costs one forward pass, one credit assignment and one BP gradient per epoch, changes no
+state (no weight, optimiser or RNG), and does nothing per step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from bioscale import hookimpl
+
+
+@dataclass
+class DiagnosticsConfig:
+    batch_size: int = 256
+    every: int = 1  # epochs between measurements
+
+
+def angle_degrees(a: torch.Tensor, b: torch.Tensor) -> float | None:
+    """Angle between two tensors seen as flat vectors; None if either is zero."""
+    a, b = a.flatten().double(), b.flatten().double()
+    norm = a.norm() * b.norm()
+    if norm == 0:
+        return None
+    cos = float((a @ b) / norm)
+    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
+class Diagnostics:
+    """Per-layer angle between the rule's update and BP's gradient, and inverse error, each epoch."""
+
+    Config = DiagnosticsConfig
+
+    def __init__(self, config: DiagnosticsConfig | None = None):
+        self.config = config or DiagnosticsConfig()
+        self.batch = None
+
+    @hookimpl
+    def bioscale_run_start(self, run):
+        n = min(self.config.batch_size, len(run.data.train))
+        x, y = next(iter(run.data.train.batches(n)))
+        self.batch = (x, y)
+
+    @hookimpl
+    def bioscale_epoch_end(self, run, epoch, metrics):
+        if self.batch is None or epoch % self.config.every:
+            return None
+        probe = run.probe_gradients(*self.batch)
+        angles = {}
+        for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+            if name.endswith(".op.weight") and mine is not None:
+                layer = int(name.split(".")[1]) + 1
+                angles[str(layer)] = angle_degrees(mine, ref)
+        result = {"angle_to_bp": angles}
+        errors = run.rule.inverse_error(probe["step"])
+        if errors:
+            result["inverse_error"] = {str(l): float(v) for l, v in sorted(errors.items())}
+        return result

@@ -1,0 +1,35 @@
+"""Difference target propagation (Lee et al. 2015), as Bartunov et al. 2018 run it.
+
+- penultimate target: one gradient step on the per-example task loss,
+  ``ĥ_{L-1} = h_{L-1} - α ∂ℓ/∂h_{L-1}`` (one layer of BP, through ``W_L``);
+- lower targets: ``ĥ_{l-1} = h_{l-1} + g_l(ĥ_l) - g_l(h_l)`` with learned inverses
+  ``g_l(h) = tanh(V_l h + c_l)``, ``l = 2..L-1``;
+- inverse loss, noise-preserving as in the original DTP code:
+  ``||h̃_{l-1} - g_l(f_l(h̃_{l-1}))||²`` with ``h̃ = h + ε``, ``ε ~ N(0, σ²)``;
+- the output layer is trained on the task loss (the trainer's delta rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bioscale.rulekit import TargetPropagation, TPConfig
+
+
+@dataclass
+class DTPConfig(TPConfig):
+    alpha: float = 0.1  # step size of the penultimate target
+
+
+class DifferenceTargetPropagation(TargetPropagation):
+    """Difference target propagation (Lee et al. 2015): learned inverses + difference correction."""
+
+    Config = DTPConfig
+    noise_preserving = True
+    recipes: dict = {}
+
+    def top_target(self, step, target_above):
+        L = step.num_layers
+        grad_a = step.activation_backward(L, step.output_grad)  # δa_L for the batch-mean loss
+        grad_h = step.layer_vjp(L, grad_a) * step.batch_size  # ∂ℓ/∂h_{L-1} of each example's own loss
+        return step.h[L - 1] - self.config.alpha * grad_h

@@ -1,0 +1,209 @@
+"""The target-propagation family: DTP, SDTP, AO-SDTP, and DFA."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bioscale.credit import assign_credit
+from bioscale.step import StepContext, forward_step
+from bioscale.testing import check_rule_contract, model_weights, new_trainer
+
+FORWARD = frozenset({"forward"})
+INVERSE = frozenset({"inverse"})
+LINEAR = ["model.widths=[64,64,64]", "model.activation=identity"]
+
+
+def rule_of(trainer):
+    return trainer.plugin_manager.get_plugin(f"rule:{trainer.rule_spec.name}")
+
+
+def bp_grads_wrt_hidden(model, x, y):
+    """∂ℓ/∂h_l of each example's own loss (sum over the batch), by autograd through the whole net."""
+    hs, h = [], x
+    for layer in model.layers:
+        h = layer(h)[1]
+        h.retain_grad()
+        hs.append(h)
+    F.cross_entropy(hs[-1], y, reduction="sum").backward()
+    return {l: hs[l - 1].grad.detach() for l in range(1, len(hs))}
+
+
+def dtp_targets(trainer, x, y):
+    step = forward_step(trainer.model, x, y, 0, 0, FORWARD)
+    trace = {}
+    assign_credit(trainer.rule, step, trace)
+    return step, trace["targets"]
+
+
+def set_linear_dtp(trainer, weights):
+    """Hidden weights ``weights[l]``, zero biases, inverses g_l = exact f_l⁻¹ (linear, no bias)."""
+    dtp = rule_of(trainer)
+    with torch.no_grad():
+        for l, w in weights.items():
+            trainer.model.layer(l).op.weight.copy_(w)
+            trainer.model.layer(l).op.bias.zero_()
+        for key, g in dtp.inverses.items():
+            w = weights[int(key)]
+            g.weight.copy_(torch.linalg.inv(w).t())  # input_vjp(h, V) = h V = (W⁻¹ hᵀ)ᵀ
+            g.bias.zero_()
+
+
+def cosines(trainer, step, targets):
+    grads = bp_grads_wrt_hidden(trainer.model, step.x, step.y)
+    return {l: F.cosine_similarity((targets[l] - step.h[l]).flatten(), -grads[l].flatten(), dim=0).item() for l in targets}
+
+
+def test_dtp_targets_follow_bp_for_orthogonal_linear_layers_with_exact_inverses(tmp_path):
+    trainer = new_trainer("dtp", tmp_path, [*LINEAR, "rules.dtp.alpha=0.001", "rules.dtp.inverse_activation=identity"])
+    gen = torch.Generator().manual_seed(0)
+    orthogonal = {l: torch.linalg.qr(torch.randn(64, 64, generator=gen))[0] for l in (1, 2, 3)}
+    set_linear_dtp(trainer, orthogonal)
+    step, targets = dtp_targets(trainer, trainer.data.train.x[:100], trainer.data.train.y[:100])
+    assert set(targets) == {1, 2, 3}
+    cos = cosines(trainer, step, targets)
+    assert all(c > 0.99 for c in cos.values()), cos
+
+
+def test_dtp_targets_leave_the_bp_direction_for_non_orthogonal_layers(tmp_path):
+    trainer = new_trainer("dtp", tmp_path, [*LINEAR, "rules.dtp.alpha=0.001", "rules.dtp.inverse_activation=identity"])
+    gen = torch.Generator().manual_seed(0)
+    skewed = {}
+    for l in (1, 2, 3):
+        q1, q2 = (torch.linalg.qr(torch.randn(64, 64, generator=gen))[0] for _ in range(2))
+        skewed[l] = q1 @ torch.diag(torch.logspace(-1, 1, 64)) @ q2  # singular values 0.1 .. 10
+    set_linear_dtp(trainer, skewed)
+    step, targets = dtp_targets(trainer, trainer.data.train.x[:100], trainer.data.train.y[:100])
+    cos = cosines(trainer, step, targets)
+    assert cos[3] > 0.99  # the penultimate target is a gradient step in every case
+    assert cos[2] < 0.9 and cos[1] < 0.9, cos
+
+
+@pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
+def test_inverse_training_lowers_reconstruction_error(tmp_path, rule):
+    trainer = new_trainer(rule, tmp_path)
+    x, y = trainer.data.train.x[:256], trainer.data.train.y[:256]
+    fixed = forward_step(trainer.model, x, y, 0, 0, INVERSE)
+    before = trainer.rule.inverse_error(fixed)
+    assert set(before) == set(rule_of(trainer).inverse_layers(trainer.model))
+    for xb, yb in trainer.data.train.batches(64, torch.Generator().manual_seed(0)):
+        trainer.train_step(xb, yb, 0, INVERSE, 0.0)
+    after = trainer.rule.inverse_error(fixed)
+    for l in before:
+        assert after[l] < before[l], (l, before[l], after[l])
+    # (SDTP's top inverse reads only 10 class probabilities and cannot get close; the rest must)
+    assert sum(after.values()) < 0.8 * sum(before.values())
+
+
+@pytest.mark.parametrize("rule", ["sdtp", "aosdtp"])
+def test_simplified_rules_never_take_a_task_gradient_at_a_hidden_layer(tmp_path, monkeypatch, rule):
+    trainer = new_trainer(rule, tmp_path)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a task-loss gradient was propagated below the output layer")
+
+    monkeypatch.setattr(StepContext, "layer_vjp", forbidden)
+    monkeypatch.setattr(torch.autograd, "grad", forbidden)
+    monkeypatch.setattr(torch.autograd, "backward", forbidden)
+    monkeypatch.setattr(torch.Tensor, "backward", forbidden)
+    before = model_weights(trainer)
+    for xb, yb in trainer.data.train.batches(64, torch.Generator().manual_seed(0)):
+        trainer.train_step(xb, yb, 0, FORWARD, 0.0)  # forward updates: targets only
+    after = model_weights(trainer)
+    assert all(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_dtp_does_take_one_layer_of_bp_for_its_penultimate_target(tmp_path, monkeypatch):
+    trainer = new_trainer("dtp", tmp_path)
+    calls = []
+    original = StepContext.layer_vjp
+    monkeypatch.setattr(StepContext, "layer_vjp", lambda self, l, g, weight=None: calls.append(l) or original(self, l, g, weight))
+    x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
+    trainer.train_step(x, y, 0, FORWARD, 0.0)
+    assert calls == [trainer.model.num_layers]
+
+
+def test_aosdtp_auxiliary_weights_never_change(tmp_path):
+    trainer = new_trainer("aosdtp", tmp_path, ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel"])
+    aux = rule_of(trainer).aux_weight
+    assert aux.shape == (40, 32)
+    initial = aux.clone()
+    trainer.fit()
+    assert torch.equal(aux, initial)
+    state = torch.load(trainer.run_dir / "checkpoint.pt", weights_only=True)
+    assert torch.equal(state["rule"]["aux_weight"], initial)
+    assert state["rule"]["inverses"]["3.weight"].shape == (10 + 40, 32)
+
+
+@pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
+def test_alternating_passes_touch_only_their_own_parameters(tmp_path, rule):
+    trainer = new_trainer(rule, tmp_path, [f"rules.{rule}.schedule=alternating"])
+    tp = rule_of(trainer)
+    assert trainer.rule.epoch_passes(0) == [INVERSE, FORWARD]
+    inverse = lambda: {k: v.clone() for k, v in tp.inverses.state_dict().items()}  # noqa: E731
+    x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
+    m0, i0 = model_weights(trainer), inverse()
+    trainer.train_step(x, y, 0, INVERSE, 0.0)
+    m1, i1 = model_weights(trainer), inverse()
+    assert all(torch.equal(m0[k], m1[k]) for k in m0)
+    assert all(not torch.equal(i0[k], i1[k]) for k in i0)
+    trainer.train_step(x, y, 0, FORWARD, 0.0)
+    m2, i2 = model_weights(trainer), inverse()
+    assert all(torch.equal(i1[k], i2[k]) for k in i1)
+    assert all(not torch.equal(m1[k], m2[k]) for k in m1)
+
+
+def test_parallel_schedule_updates_both_every_step(tmp_path):
+    trainer = new_trainer("dtp", tmp_path, ["rules.dtp.schedule=parallel"])
+    assert trainer.rule.epoch_passes(0) == [frozenset({"forward", "inverse"})]
+
+
+def test_dfa_with_exact_downstream_products_is_bp_for_a_linear_network(tmp_path):
+    trainer = new_trainer("dfa", tmp_path, ["model.widths=[40,30,20]", "model.activation=identity"])
+    dfa = rule_of(trainer)
+    L = trainer.model.num_layers
+    with torch.no_grad():
+        for l in range(1, L):
+            product = trainer.model.layer(L).op.weight
+            for k in range(L - 1, l, -1):
+                product = product @ trainer.model.layer(k).op.weight
+            dfa.feedback[l].copy_(product)  # e D_l = e W_L ... W_{l+1} = BP's signal at h_l
+    x, y = trainer.data.train.x[:50], trainer.data.train.y[:50]
+    probe = trainer.probe_gradients(x, y)
+    for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+        torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_dfa_sends_the_output_error_directly(tmp_path, monkeypatch):
+    trainer = new_trainer("dfa", tmp_path)
+    monkeypatch.setattr(StepContext, "layer_vjp", lambda *a, **k: (_ for _ in ()).throw(AssertionError("backward pass")))
+    x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
+    step = forward_step(trainer.model, x, y, 0, 0, FORWARD)
+    trace = {}
+    assign_credit(trainer.rule, step, trace)
+    dfa = rule_of(trainer)
+    for l, signal in trace["signals"].items():
+        torch.testing.assert_close(signal, step.output_grad @ dfa.feedback[l])
+
+
+def test_dfa_shared_feedback_uses_one_matrix(tmp_path):
+    trainer = new_trainer("dfa", tmp_path, ["rules.dfa.feedback=shared", "model.widths=[32,16]"])
+    dfa = rule_of(trainer)
+    torch.testing.assert_close(dfa.feedback[2], dfa.feedback[1][:, :16])
+    check_rule_contract("dfa", tmp_path / "contract", ["rules.dfa.feedback=shared"])
+
+
+@pytest.mark.parametrize(
+    "rule, tokens",
+    [
+        ("dfa", []),
+        ("dtp", ["rules.dtp.schedule=parallel"]),
+        ("dtp", ["rules.dtp.schedule=alternating"]),
+        ("sdtp", ["rules.sdtp.schedule=parallel"]),
+        ("sdtp", ["rules.sdtp.schedule=alternating"]),
+        ("aosdtp", ["rules.aosdtp.schedule=parallel", "rules.aosdtp.aux_units=64"]),
+        ("aosdtp", ["rules.aosdtp.schedule=alternating"]),
+    ],
+)
+def test_each_rule_learns_and_resumes_exactly(tmp_path, rule, tokens):
+    summary = check_rule_contract(rule, tmp_path, [*tokens, f"rules.{rule}.optimizer.lr=0.01"])
+    assert summary["final_test_error"] < 60  # chance is 90 %
