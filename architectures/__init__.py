@@ -1,6 +1,7 @@
 """Networks for bioscale: affine ops with transposes, local-graph layer stacks, presets."""
 
 from .activations import ACTIVATIONS, Activation, make_activation
+from .locally_connected import LocallyConnected2d
 from .network import Layer, Network, build_network
 from .ops import AffineOp, Conv2dOp, LinearOp
 from .presets import PRESETS
@@ -11,6 +12,7 @@ __all__ = [
     "AffineOp",
     "Conv2dOp",
     "Layer",
+    "LocallyConnected2d",
     "LinearOp",
     "Network",
     "PRESETS",

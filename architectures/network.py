@@ -89,12 +89,14 @@ def build_network(
     activation: str = "tanh",
     generator: torch.Generator | None = None,
     name: str = "custom",
+    init: bool = True,
 ) -> Network:
     """Build ``blocks`` (spatial layers) then ``widths`` (fully connected) then a linear output.
 
     :param blocks: dicts with ``type`` (``conv`` or ``lc``), ``channels``, ``kernel``,
         ``stride`` and optional ``padding`` (default: kernel // 2).
     :param generator: CPU generator for Glorot initialisation (seeded by the caller).
+    :param init: draw the initial weights (False for shape-only builds, e.g. on the meta device).
     """
     from .ops import Conv2dOp, LinearOp
 
@@ -119,6 +121,7 @@ def build_network(
         layers.append(Layer(op, make_activation(activation)))
         shape = op.out_shape
     layers.append(Layer(LinearOp(shape, num_classes), make_activation("identity")))
-    for layer in layers:
-        layer.op.reset_parameters(generator)
+    if init:
+        for layer in layers:
+            layer.op.reset_parameters(generator)
     return Network(layers, in_shape, num_classes, name=name)

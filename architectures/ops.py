@@ -79,7 +79,6 @@ class LinearOp(AffineOp):
         self.fan_in, self.fan_out = n_in, out_features
         self.weight = nn.Parameter(torch.empty(out_features, n_in))
         self.bias = nn.Parameter(torch.zeros(out_features))
-        self.reset_parameters()
 
     def forward(self, x):
         return F.linear(x.reshape(x.shape[0], -1), self.weight, self.bias)
@@ -122,7 +121,6 @@ class Conv2dOp(AffineOp):
         self.fan_out = out_channels * kernel_size * kernel_size
         self.weight = nn.Parameter(torch.empty(out_channels, c, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
-        self.reset_parameters()
 
     @property
     def inverse_bias_shape(self) -> tuple:

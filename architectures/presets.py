@@ -1,21 +1,45 @@
 """Named architectures from the paper's Table 3 (and a small default).
 
-A preset is a plain dict of model config values: ``blocks`` (spatial layers), ``widths``
-(fully connected hidden layers) and ``activation``. The network's input shape and class
+A preset is a plain dict of model config values: ``blocks`` (spatial layers: ``lc`` locally
+connected or ``conv``, zero padding ``kernel // 2`` so stride 1 keeps the size; no pooling
+anywhere, strided layers instead, no final spatial averaging), ``widths`` (fully
+connected hidden layers) and ``activation``. The network's input shape and class
 count come from the data set, so a preset runs on any data of the right rank.
 """
 
 from __future__ import annotations
+
+def _blocks(kind: str, specs: list[tuple]) -> list[dict]:
+    """``(kernel, channels, stride)`` triples as block dicts of type ``kind``."""
+    return [{"type": kind, "kernel": k, "channels": c, "stride": s} for k, c, s in specs]
+
+
+MNIST_LC = [(3, 32, 2), (3, 64, 2)]
+CIFAR_LC = [(5, 64, 2), (5, 128, 2), (3, 256, 1)]  # the third stride is not printed; 1 is the likely reading
+IMAGENET_LC = [(9, 48, 4), (3, 48, 2), (5, 96, 1), (3, 96, 2), (3, 192, 1), (3, 192, 2), (3, 384, 1)]
 
 PRESETS: dict[str, dict] = {
     # default for the embedded 8x8 digits: small enough for a quick comparison of every rule
     "digits_fc": {"blocks": [], "widths": [256, 256, 256], "activation": "tanh"},
     "mnist_fc": {"blocks": [], "widths": [256] * 5, "activation": "tanh"},
     "cifar_fc": {"blocks": [], "widths": [1024] * 3, "activation": "tanh"},
+    "mnist_lc": {"blocks": _blocks("lc", MNIST_LC), "widths": [1024], "activation": "tanh"},
+    "cifar_lc": {"blocks": _blocks("lc", CIFAR_LC), "widths": [1024], "activation": "tanh"},
+    "imagenet_lc": {"blocks": _blocks("lc", IMAGENET_LC), "widths": [], "activation": "tanh"},
+    # the "BP convnet" twins: the same nets with shared weights (ordinary convolutions)
+    "mnist_conv": {"blocks": _blocks("conv", MNIST_LC), "widths": [1024], "activation": "tanh"},
+    "cifar_conv": {"blocks": _blocks("conv", CIFAR_LC), "widths": [1024], "activation": "tanh"},
+    "imagenet_conv": {"blocks": _blocks("conv", IMAGENET_LC), "widths": [], "activation": "tanh"},
 }
 
 DESCRIPTIONS = {
     "digits_fc": "3 x FC 256, tanh (quick default)",
     "mnist_fc": "5 x FC 256, tanh (paper Table 3)",
     "cifar_fc": "3 x FC 1024, tanh (paper Table 3)",
+    "mnist_lc": "LC (3x3,32,2) -> LC (3x3,64,2) -> FC 1024 (paper Table 3)",
+    "cifar_lc": "LC (5x5,64,2) -> LC (5x5,128,2) -> LC (3x3,256,1) -> FC 1024 (paper Table 3)",
+    "imagenet_lc": "7 LC layers after Springenberg et al.'s all-conv net, fewer channels (paper Table 3)",
+    "mnist_conv": "mnist_lc with shared weights (BP convnet)",
+    "cifar_conv": "cifar_lc with shared weights (BP convnet)",
+    "imagenet_conv": "imagenet_lc with shared weights (BP convnet)",
 }

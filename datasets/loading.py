@@ -35,7 +35,7 @@ def _raw_arrays(cfg):
         return load_digits()
     if cfg.name in ("mnist", "cifar10"):
         return load_standard(cfg.name, cfg.root, _plain(cfg.source), cfg.download)
-    raise DataError(f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY)}")
+    raise DataError(f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY + ('imagenet',))}")
 
 
 def load_in_memory(cfg, device) -> DataBundle:
@@ -98,4 +98,8 @@ def load_in_memory(cfg, device) -> DataBundle:
 
 def load_data(cfg, device="cpu") -> DataBundle:
     """Load the data set ``cfg.name`` onto ``device`` (see the module doc)."""
+    if cfg.name == "imagenet":
+        from .imagenet import load_imagenet
+
+        return load_imagenet(cfg, device)
     return load_in_memory(cfg, device)

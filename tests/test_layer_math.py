@@ -5,18 +5,26 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bioscale.architectures import Conv2dOp, LinearOp, make_activation
+from bioscale.architectures import Conv2dOp, LinearOp, LocallyConnected2d, make_activation
 from bioscale.architectures.ops import AffineOp
 from bioscale.step import cross_entropy_and_grad
 
 torch.manual_seed(0)
 
+def initialised(op):
+    op.reset_parameters(torch.Generator().manual_seed(0))
+    return op
+
+
 OPS = [
-    lambda: LinearOp((3, 4, 4), 7),
-    lambda: LinearOp((20,), 5),
-    lambda: Conv2dOp((3, 8, 8), 4, kernel_size=3, stride=1),
-    lambda: Conv2dOp((3, 9, 9), 5, kernel_size=5, stride=2),
-    lambda: Conv2dOp((2, 8, 8), 3, kernel_size=3, stride=2),
+    lambda: initialised(LinearOp((3, 4, 4), 7)),
+    lambda: initialised(LinearOp((20,), 5)),
+    lambda: initialised(Conv2dOp((3, 8, 8), 4, kernel_size=3, stride=1)),
+    lambda: initialised(Conv2dOp((3, 9, 9), 5, kernel_size=5, stride=2)),
+    lambda: initialised(Conv2dOp((2, 8, 8), 3, kernel_size=3, stride=2)),
+    lambda: initialised(LocallyConnected2d(3, 4, 3, 1, None, (6, 6))),
+    lambda: initialised(LocallyConnected2d(2, 5, 5, 2, None, (9, 9))),
+    lambda: initialised(LocallyConnected2d(3, 4, 3, 2, 0, (8, 7))),
 ]
 
 
@@ -45,7 +53,7 @@ def test_input_vjp_and_param_grads_match_autograd(make_op):
 
 
 def test_generic_param_grads_fallback_uses_autograd():
-    op = LinearOp((4,), 3)
+    op = initialised(LinearOp((4,), 3))
     x, g = torch.randn(5, 4), torch.randn(5, 3)
     generic = AffineOp.param_grads(op, x, g)
     closed = op.param_grads(x, g)
@@ -54,7 +62,7 @@ def test_generic_param_grads_fallback_uses_autograd():
 
 
 def test_glorot_bounds_and_generator_reproducibility():
-    op = LinearOp((300,), 100)
+    op = initialised(LinearOp((300,), 100))
     bound = (6 / 400) ** 0.5
     w1 = op.new_weight(torch.Generator().manual_seed(3))
     w2 = op.new_weight(torch.Generator().manual_seed(3))

@@ -4,4 +4,5 @@ DATA_PRESETS: dict[str, dict] = {
     "digits": {"name": "digits"},
     "mnist": {"name": "mnist"},
     "cifar10": {"name": "cifar10"},
+    "imagenet": {"name": "imagenet"},
 }

@@ -66,6 +66,9 @@ class DataConfig:
     augment: bool = False  # random crops (zero padding) and horizontal flips
     crop_padding: int = 4
     flip: bool = True
+    image_size: int = 224  # ImageNet folders: side of the square crop
+    resize: int = 256  # ImageNet folders: shorter side before cropping
+    workers: int = 4  # ImageNet folders: decoding processes
 
 
 @dataclass

@@ -1,0 +1,162 @@
+"""Locally connected 2-D layer: a convolution without weight sharing.
+
+Every output location ``(i, j)`` has its own filter over its ``k x k`` input window:
+``a[b, o, i, j] = Σ_{di, dj, c} W[(i, j), (di, dj, c), o] · x_pad[b, c, s·i + di, s·j + dj] + bias[o, i, j]``.
+
+Layout (what makes it fast): the weight is stored as ``(L, K, C_out)`` with
+``L = H_out·W_out`` locations and ``K = k·k·C_in`` ordered ``(di, dj, c)``. The input is
+gathered once into patches ``(L, B, K)`` from a channels-last copy of the zero-padded input
+(contiguous runs of ``k·C_in`` floats), so the forward pass is one batched matmul
+``(L, B, K) @ (L, K, C_out)``; the weight gradient is ``patchesᵀ @ δ`` and the input
+gradient ``δ @ Wᵀ`` scattered back with ``k²`` strided adds. Outputs are
+``(B, C_out, H_out, W_out)`` tensors in channels-last memory format. In training mode the
+patches of the last two inputs are kept for ``param_grads`` on the same input tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .ops import AffineOp, conv_out_size, same_padding
+
+
+class LocallyConnected2d(AffineOp):
+    """Unshared-weight 2-D layer (see module doc). ``input_size`` is ``(H, W)`` of the input."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int | None = None, input_size: tuple = (32, 32)):
+        super().__init__()
+        h, w = input_size
+        self.kernel_size, self.stride = kernel_size, stride
+        self.padding = same_padding(kernel_size) if padding is None else padding
+        self.in_shape = (in_channels, h, w)
+        ho, wo = (conv_out_size(n, kernel_size, stride, self.padding) for n in (h, w))
+        if ho < 1 or wo < 1:
+            raise ValueError(f"locally connected layer: input {h}x{w} too small for kernel {kernel_size}")
+        self.out_shape = (out_channels, ho, wo)
+        self.locations = ho * wo
+        self.patch_size = kernel_size * kernel_size * in_channels
+        self.fan_in = self.patch_size
+        self.fan_out = out_channels * kernel_size * kernel_size
+        self.weight = nn.Parameter(torch.empty(self.locations, self.patch_size, out_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels, ho, wo))
+        self._cache = None
+
+    def extra_repr(self):
+        return f"in={self.in_shape}, out={self.out_shape}, k={self.kernel_size}, s={self.stride}, p={self.padding}"
+
+    # -- layout helpers ---------------------------------------------------------------
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` ``(B, C, H, W)`` (any memory format) → patches ``(L, B, K)``, contiguous."""
+        b, c, h, w = x.shape
+        p, k, s = self.padding, self.kernel_size, self.stride
+        _, ho, wo = self.out_shape
+        padded = x.new_zeros(b, h + 2 * p, w + 2 * p, c)
+        padded[:, p : p + h, p : p + w, :] = x.permute(0, 2, 3, 1)
+        sb, sh, sw, _ = padded.stride()
+        view = padded.as_strided((ho, wo, b, k, k * c), (s * sh, s * sw, sb, sh, 1))
+        return view.reshape(self.locations, b, self.patch_size)
+
+    def _locations_first(self, grad_a: torch.Tensor) -> torch.Tensor:
+        """``(B, C_out, H_out, W_out)`` → ``(L, B, C_out)``, contiguous."""
+        b, o = grad_a.shape[:2]
+        return grad_a.permute(2, 3, 0, 1).reshape(self.locations, b, o)
+
+    def _from_locations(self, out: torch.Tensor) -> torch.Tensor:
+        """``(L, B, C_out)`` → ``(B, C_out, H_out, W_out)`` in channels-last memory format."""
+        o, ho, wo = self.out_shape
+        b = out.shape[1]
+        return out.transpose(0, 1).reshape(b, ho, wo, o).permute(0, 3, 1, 2)
+
+    def _scatter_patches(self, grad_patches: torch.Tensor) -> torch.Tensor:
+        """Adjoint of :meth:`patches`: ``(L, B, K)`` → ``(B, C, H, W)`` (channels-last memory)."""
+        c, h, w = self.in_shape
+        _, ho, wo = self.out_shape
+        p, k, s = self.padding, self.kernel_size, self.stride
+        b = grad_patches.shape[1]
+        out = grad_patches.new_zeros(b, h + 2 * p, w + 2 * p, c)
+        view = grad_patches.view(ho, wo, b, k, k, c)
+        for di in range(k):
+            for dj in range(k):
+                out[:, di : di + s * (ho - 1) + 1 : s, dj : dj + s * (wo - 1) + 1 : s, :] += view[:, :, :, di, dj, :].permute(2, 0, 1, 3)
+        return out[:, p : p + h, p : p + w, :].permute(0, 3, 1, 2)
+
+    # -- the op ------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, H, W)`` → ``(B, C_out, H_out, W_out)``; differentiable with the fast backward."""
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+            return _LocallyConnectedFunction.apply(x, self.weight, self.bias, self)
+        patches = self.patches(x)
+        if self.training:  # keep the last two inputs' patches (a TP step sees a clean and a noisy input)
+            self._cache = [(x, patches)] + [c for c in (self._cache or [])[:1] if c[0] is not x]
+        else:
+            self._cache = None
+        return self._affine(patches, self.weight, self.bias)
+
+    def _affine(self, patches, weight, bias):
+        o = self.out_shape[0]
+        bias_lo = bias.permute(1, 2, 0).reshape(self.locations, 1, o)
+        return self._from_locations(torch.baddbmm(bias_lo, patches, weight))
+
+    def input_vjp(self, grad_a, weight=None):
+        w = self.weight if weight is None else weight
+        return self._scatter_patches(torch.bmm(self._locations_first(grad_a), w.transpose(1, 2)))
+
+    def param_grads(self, x, grad_a):
+        patches = next((p for cx, p in (self._cache or []) if cx is x), None)
+        if patches is None:
+            patches = self.patches(x)
+        g = self._locations_first(grad_a)
+        return {"weight": torch.bmm(patches.transpose(1, 2), g), "bias": grad_a.sum(0)}
+
+    def kernel_view(self, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The weight as ``(H_out, W_out, k, k, C_in, C_out)`` (for references and plots)."""
+        w = self.weight if weight is None else weight
+        c = self.in_shape[0]
+        _, ho, wo = self.out_shape
+        k = self.kernel_size
+        return w.view(ho, wo, k, k, c, self.out_shape[0])
+
+
+class _LocallyConnectedFunction(torch.autograd.Function):
+    """Autograd wrapper so that end-to-end autograd (BP references, user code) uses the same kernels."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, op):
+        patches = op.patches(x)
+        ctx.save_for_backward(patches, weight)
+        ctx.op = op
+        return op._affine(patches, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        patches, weight = ctx.saved_tensors
+        op = ctx.op
+        g = op._locations_first(grad_out)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = op._scatter_patches(torch.bmm(g, weight.transpose(1, 2)))
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.bmm(patches.transpose(1, 2), g)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad_out.sum(0)
+        return grad_x, grad_w, grad_b, None
+
+
+def naive_locally_connected(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+    """Reference by explicit loops over output locations (slow; tests only).
+
+    ``kernel``: ``(H_out, W_out, k, k, C_in, C_out)``; ``bias``: ``(C_out, H_out, W_out)``.
+    """
+    ho, wo, k = kernel.shape[0], kernel.shape[1], kernel.shape[2]
+    xp = torch.nn.functional.pad(x, (padding,) * 4)
+    out = x.new_zeros(x.shape[0], kernel.shape[-1], ho, wo)
+    for i in range(ho):
+        for j in range(wo):
+            window = xp[:, :, i * stride : i * stride + k, j * stride : j * stride + k]  # (B, C, k, k)
+            out[:, :, i, j] = torch.einsum("bcuv,uvco->bo", window, kernel[i, j]) + bias[:, i, j]
+    return out
+
+
+__all__ = ["LocallyConnected2d", "naive_locally_connected"]

@@ -1,0 +1,117 @@
+"""ImageNet-style folders: ``<root>/train/<class>/*.jpg`` and ``<root>/val/<class>/*.jpg``.
+
+Images are decoded by ``data.workers`` processes (torchvision ``ImageFolder`` + a
+``DataLoader``), resized so the shorter side is ``data.resize`` and cropped to
+``data.image_size`` (random crop and horizontal flip for training when ``data.augment``,
+centre crop otherwise), normalised with the usual ImageNet channel statistics
+(``standardize``) or scaled to [0, 1]. The shuffle order and the workers' random crops
+derive from the trainer's data generator, so a resumed run sees the same batches.
+Errors report top-1 and top-5.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import DataError
+from .in_memory import DataBundle
+
+class _Scale:
+    """Multiply a tensor by a constant (a picklable transform for worker processes)."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def __call__(self, t):
+        return t * self.factor
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class FolderSplit:
+    """One split of an image folder, batched by a DataLoader with worker processes."""
+
+    def __init__(self, dataset, device, workers: int, train: bool):
+        self.dataset = dataset
+        self.device = torch.device(device)
+        self.workers = workers
+        self.train = train
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment=None):
+        """``(x (B, 3, S, S) float32, y (B,) int64)`` on the device; shuffled when ``generator`` is given."""
+        from torch.utils.data import DataLoader
+
+        order = torch.randperm(len(self), generator=generator).tolist() if generator is not None else None
+        loader_gen = None
+        if generator is not None:
+            loader_gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        loader = DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            sampler=order,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            generator=loader_gen,
+            persistent_workers=False,
+        )
+        for x, y in loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def load_imagenet(cfg, device) -> DataBundle:
+    try:
+        from torchvision import datasets, transforms
+    except ImportError as exc:
+        raise DataError(f"ImageNet folders need torchvision ({exc}); pip install torchvision") from exc
+    root = Path(cfg.root).expanduser()
+    dirs = {split: root / split for split in ("train", "val")}
+    missing = [str(d) for d in dirs.values() if not d.is_dir()]
+    if missing:
+        raise DataError(
+            f"ImageNet data not found: missing {', '.join(missing)}. data.root must hold train/ and val/ with one "
+            f"folder of images per class (the standard ImageNet layout; val/ sorted into class folders)"
+        )
+    if cfg.validation > 0 or cfg.limit_train > 0:
+        raise DataError("data.validation and data.limit_train are not supported for ImageNet folders; use a smaller folder")
+    normalize = getattr(cfg.normalize, "value", cfg.normalize)
+    steps_common = [transforms.ToTensor()]
+    if normalize == "standardize":
+        steps_common.append(transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    elif normalize == "none":
+        steps_common.append(_Scale(255.0))
+    size = cfg.image_size
+    resize = max(cfg.resize, size)
+    if cfg.augment:
+        train_tf = [transforms.Resize(resize), transforms.RandomCrop(size)] + ([transforms.RandomHorizontalFlip()] if cfg.flip else [])
+    else:
+        train_tf = [transforms.Resize(resize), transforms.CenterCrop(size)]
+    val_tf = [transforms.Resize(resize), transforms.CenterCrop(size)]
+    try:
+        train = datasets.ImageFolder(str(dirs["train"]), transforms.Compose(train_tf + steps_common))
+        val = datasets.ImageFolder(str(dirs["val"]), transforms.Compose(val_tf + steps_common))
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise DataError(f"ImageNet folders under {root} are unusable: {exc}") from exc
+    if train.classes != val.classes:
+        raise DataError(f"{dirs['train']} and {dirs['val']} have different class folders")
+    return DataBundle(
+        name="imagenet",
+        train=FolderSplit(train, device, cfg.workers, train=True),
+        test=FolderSplit(val, device, cfg.workers, train=False),
+        val=None,
+        in_shape=(3, size, size),
+        num_classes=len(train.classes),
+        source=f"image folders under {root}",
+        normalization={"kind": normalize, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        augment=None,
+        top_k=(1, 5),
+    )
