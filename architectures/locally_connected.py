@@ -99,9 +99,10 @@ class LocallyConnected2d(AffineOp):
         bias_lo = bias.permute(1, 2, 0).reshape(self.locations, 1, o)
         return self._from_locations(torch.baddbmm(bias_lo, patches, weight))
 
-    def input_vjp(self, grad_a, weight=None):
+    def input_vjp(self, grad_a, weight=None, bias=None):
         w = self.weight if weight is None else weight
-        return self._scatter_patches(torch.bmm(self._locations_first(grad_a), w.transpose(1, 2)))
+        out = self._scatter_patches(torch.bmm(self._locations_first(grad_a), w.transpose(1, 2)))
+        return out if bias is None else out + bias
 
     def param_grads(self, x, grad_a):
         patches = next((p for cx, p in (self._cache or []) if cx is x), None)

@@ -22,6 +22,14 @@ def glorot_bound(fan_in: int, fan_out: int) -> float:
     return math.sqrt(6.0 / (fan_in + fan_out))
 
 
+def sum_to_shape(t: torch.Tensor, shape: tuple) -> torch.Tensor:
+    """Sum ``t`` ``(B, *dims)`` over the batch and over every dim where ``shape`` has size 1
+    (the gradient of a bias of ``shape`` broadcast over ``t``'s sample dims)."""
+    t = t.sum(0)
+    dims = tuple(i for i, n in enumerate(shape) if n == 1 and t.shape[i] != 1)
+    return t.sum(dims, keepdim=True) if dims else t
+
+
 class AffineOp(nn.Module):
     """Base class. Subclasses set ``in_shape``, ``out_shape``, ``weight``, ``bias``,
     ``fan_in``, ``fan_out`` and implement ``forward`` and ``input_vjp``."""
@@ -48,7 +56,9 @@ class AffineOp(nn.Module):
             self.weight.copy_(self.new_weight(generator))
             self.bias.zero_()
 
-    def input_vjp(self, grad_a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    def input_vjp(self, grad_a: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Transpose map applied to ``grad_a`` ``(B, *out_shape)`` → ``(B, *in_shape)``, plus
+        ``bias`` (broadcast to ``in_shape``) when given (learned inverses use it)."""
         raise NotImplementedError
 
     def param_grads(self, x: torch.Tensor, grad_a: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -83,9 +93,10 @@ class LinearOp(AffineOp):
     def forward(self, x):
         return F.linear(x.reshape(x.shape[0], -1), self.weight, self.bias)
 
-    def input_vjp(self, grad_a, weight=None):
+    def input_vjp(self, grad_a, weight=None, bias=None):
         w = self.weight if weight is None else weight
-        return (grad_a @ w).reshape(grad_a.shape[0], *self.in_shape)
+        flat = grad_a @ w if bias is None else torch.addmm(bias.reshape(-1), grad_a, w)
+        return flat.reshape(grad_a.shape[0], *self.in_shape)
 
     def param_grads(self, x, grad_a):
         return {"weight": grad_a.t() @ x.reshape(x.shape[0], -1), "bias": grad_a.sum(0)}
@@ -129,11 +140,12 @@ class Conv2dOp(AffineOp):
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
-    def input_vjp(self, grad_a, weight=None):
+    def input_vjp(self, grad_a, weight=None, bias=None):
         w = self.weight if weight is None else weight
-        return torch.nn.grad.conv2d_input(
+        out = torch.nn.grad.conv2d_input(
             (grad_a.shape[0], *self.in_shape), w, grad_a, stride=self.stride, padding=self.padding
         )
+        return out if bias is None else out + bias
 
     def param_grads(self, x, grad_a):
         weight = torch.nn.grad.conv2d_weight(x, self.weight.shape, grad_a, stride=self.stride, padding=self.padding)

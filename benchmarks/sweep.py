@@ -60,7 +60,11 @@ def random_trials(n: int, loguniform: list[str], uniform: list[str], choice: lis
 def label_of(trial: list[str]) -> str:
     if not trial:
         return "default"
-    return "_".join(t.split(".")[-1].replace("=", "") for t in trial)
+    parts = []
+    for token in trial:
+        key, value = token.split("=", 1)
+        parts.append(key.split(".")[-1] + value)
+    return "_".join(parts)
 
 
 def main():
@@ -68,6 +72,7 @@ def main():
     parser.add_argument("name")
     parser.add_argument("--base", required=True, help="tokens shared by every trial")
     parser.add_argument("--grid", action="append", default=[])
+    parser.add_argument("--trial", action="append", default=[], help="one explicit trial: space-separated overrides")
     parser.add_argument("--random", type=int, default=0)
     parser.add_argument("--loguniform", action="append", default=[])
     parser.add_argument("--uniform", action="append", default=[])
@@ -78,7 +83,8 @@ def main():
     args = parser.parse_args()
 
     base = shlex.split(args.base)
-    trials = grid_trials(args.grid)
+    trials = grid_trials(args.grid) if args.grid or not args.trial else []
+    trials += [shlex.split(t) for t in args.trial]
     if args.random:
         trials = [g + r for g in trials for r in random_trials(args.random, args.loguniform, args.uniform, args.choice, args.seed)]
     out = RESULTS / args.name

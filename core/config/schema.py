@@ -43,6 +43,7 @@ class AdamConfig:
     beta2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.0
+    decoupled_weight_decay: bool = False  # AdamW: decay the weights directly instead of adding L2 to the gradient
     schedule: LRSchedule = LRSchedule.cosine
 
 

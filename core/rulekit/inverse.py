@@ -7,8 +7,12 @@ weights, applied as a vector-Jacobian product, as in the paper's appendix).
 ``DenseInverse(n_in, out_shape)``: ``g(u) = σ(u V + c)`` for inputs that are not a layer
 output (AO-SDTP reads ``[o, z]``).
 
-Shapes: input ``(B, *in)`` → output ``(B, *out_shape)``. Parameters train with autograd
-(grad mode as called); forward weights are only read.
+Shapes: input ``(B, *in)`` → output ``(B, *out_shape)``. ``param_grads(inp, out, grad_out)``
+gives the gradients of ``<g(inp), grad_out>`` in closed form (a local delta rule, no
+autograd): for ``LayerInverse`` the weight gradient is the forward op's own
+``param_grads`` with input and output roles swapped (the adjoint identity
+``<op.input_vjp(a, V), x> = <a, op_V(x)>``), so it holds for every layer kind.
+Forward weights are only read.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 from torch import nn
 
 from bioscale.architectures import make_activation
-from bioscale.architectures.ops import glorot_bound
+from bioscale.architectures.ops import glorot_bound, sum_to_shape
 
 
 class LayerInverse(nn.Module):
@@ -35,7 +39,12 @@ class LayerInverse(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         """``a``: ``(B, *op.out_shape)`` → ``(B, *op.in_shape)``."""
-        return self.activation(self.op.input_vjp(a, self.weight) + self.bias)
+        return self.activation(self.op.input_vjp(a, self.weight, self.bias))
+
+    def param_grads(self, a: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor) -> dict:
+        """Gradients of ``<g(a), grad_out>``; ``out = g(a)``; all ``(B, ...)``, no autograd."""
+        grad_pre = self.activation.backward(out, grad_out)
+        return {"weight": self.op.param_grads(grad_pre, a)["weight"], "bias": sum_to_shape(grad_pre, self.bias.shape)}
 
 
 class DenseInverse(nn.Module):
@@ -53,3 +62,8 @@ class DenseInverse(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """``u``: ``(B, n_in)`` → ``(B, *out_shape)``."""
         return self.activation(torch.addmm(self.bias, u, self.weight)).reshape(u.shape[0], *self.out_shape)
+
+    def param_grads(self, u: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor) -> dict:
+        """Gradients of ``<g(u), grad_out>``; ``out = g(u)``; no autograd."""
+        grad_pre = self.activation.backward(out, grad_out).reshape(u.shape[0], -1)
+        return {"weight": u.t() @ grad_pre, "bias": grad_pre.sum(0)}

@@ -22,7 +22,7 @@ class NoiseSource:
     def normal_like(self, t: torch.Tensor, std: float) -> torch.Tensor:
         """``N(0, std²)`` noise shaped like ``t`` (same dtype and device)."""
         gen = self.generator if t.device.type == "cpu" else self.device_generator
-        return torch.randn(t.shape, generator=gen, device=t.device, dtype=t.dtype).mul_(std)
+        return torch.empty(t.shape, device=t.device, dtype=t.dtype).normal_(0.0, std, generator=gen)
 
     def state_dict(self) -> dict:
         return {"device": self.device_generator.get_state()} if self.device_generator is not None else {}
