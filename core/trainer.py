@@ -28,6 +28,7 @@ from .evaluation import evaluate
 from .optim import make_adam, scheduled_lr, set_lr
 from .plugin_host import build_plugin_host
 from .progress import Progress
+from .reference import paper_test_error
 from .run_dir import CHECKPOINT, CONFIG, SUMMARY, append_metrics, create_run_dir, truncate_metrics, write_json, write_text
 from .step import forward_step
 
@@ -357,6 +358,9 @@ class Trainer:
             "torch_version": str(torch.__version__),
             "run_dir": str(self.run_dir),
         }
+        paper = paper_test_error(self.cfg.data.name, self.cfg.model.preset, self.rule_spec.name, self.rule_spec.config)
+        if paper is not None:
+            summary["paper_test_error"] = paper
         if test and "test_top5_error" in hist[-1]:
             summary["best_test_top5_error"] = min(m["test_top5_error"] for m in hist)
             summary["final_test_top5_error"] = hist[-1]["test_top5_error"]

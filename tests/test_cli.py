@@ -62,3 +62,16 @@ def test_rules_and_observers_listings():
     assert any(l.split()[:2] == ["bp", "bioscale-bp"] for l in lines)
     observers = json.loads(run_cli("observers", "--json").stdout)
     assert any(o["name"] == "console" and o["distribution"] == "bioscale" for o in observers)
+
+
+def test_paper_reference_numbers_follow_data_model_rule_and_schedule():
+    from bioscale.reference import paper_test_error
+
+    class Alternating:
+        schedule = "alternating"
+
+    assert paper_test_error("mnist", "mnist_fc", "bp") == 1.48
+    assert paper_test_error("mnist", "mnist_fc", "dtp", Alternating()) == 1.83
+    assert paper_test_error("cifar10", "cifar_lc", "fa") == 37.44
+    assert paper_test_error("cifar10", "cifar_conv", "bp") == 31.87
+    assert paper_test_error("digits", "digits_fc", "bp") is None

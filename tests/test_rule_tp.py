@@ -207,3 +207,25 @@ def test_dfa_shared_feedback_uses_one_matrix(tmp_path):
 def test_each_rule_learns_and_resumes_exactly(tmp_path, rule, tokens):
     summary = check_rule_contract(rule, tmp_path, [*tokens, f"rules.{rule}.optimizer.lr=0.01"])
     assert summary["final_test_error"] < 60  # chance is 90 %
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv", "lc"])
+def test_inverse_models_closed_form_gradients_match_autograd(kind):
+    from bioscale.architectures import Conv2dOp, LinearOp, LocallyConnected2d
+    from bioscale.rulekit import DenseInverse, LayerInverse
+
+    gen = torch.Generator().manual_seed(0)
+    op = {"linear": lambda: LinearOp((12,), 7), "conv": lambda: Conv2dOp((3, 8, 8), 4, 3, 2),
+          "lc": lambda: LocallyConnected2d(3, 4, 3, 2, None, (8, 8))}[kind]()
+    op.reset_parameters(gen)
+    for g, inp in ((LayerInverse(op, "tanh", gen), torch.randn(5, *op.out_shape)),
+                   (DenseInverse(6, op.in_shape, "tanh", gen), torch.randn(5, 6))):
+        with torch.no_grad():
+            g.bias.normal_(generator=gen)
+        out = g(inp)
+        assert out.shape == (5, *op.in_shape)
+        grad_out = torch.randn_like(out)
+        ref_w, ref_b = torch.autograd.grad(out, [g.weight, g.bias], grad_out)
+        mine = g.param_grads(inp, out.detach(), grad_out)
+        torch.testing.assert_close(mine["weight"], ref_w, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(mine["bias"], ref_b, rtol=1e-4, atol=1e-5)

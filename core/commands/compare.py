@@ -51,15 +51,23 @@ def default_rules() -> list[str]:
 
 
 def format_table(rows: list[dict]) -> str:
+    """Markdown table; a ``paper`` column (Bartunov et al. 2018, Table 1) when any row has one."""
+    with_paper = any(r.get("paper_test_error") is not None for r in rows)
     head = "| rule | best test err % | final test err % | final train err % | s/epoch | epochs |"
     sep = "| --- | ---: | ---: | ---: | ---: | ---: |"
+    if with_paper:
+        head += " paper test err % |"
+        sep += " ---: |"
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     lines = [head, sep]
     for r in rows:
-        lines.append(
+        line = (
             f"| {r['label']} | {fmt(r['best_test_error'])} | {fmt(r['final_test_error'])} | "
             f"{fmt(r['final_train_error'])} | {r['seconds_per_epoch']:.2f} | {r['epochs']} |"
         )
+        if with_paper:
+            line += f" {fmt(r.get('paper_test_error'))} |"
+        lines.append(line)
     return "\n".join(lines)
 
 

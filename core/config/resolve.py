@@ -146,24 +146,53 @@ class ObserverSpec:
     config: object  # dataclass instance or None
 
 
+def _merge_recipe(cfg, recipe, where: str, label: str):
+    try:
+        return OmegaConf.merge(cfg, recipe)
+    except OmegaConfBaseException as exc:
+        raise PluginError(f"{where}: its recipe {label!r} is invalid: {_explain(exc, cfg, where)}") from exc
+
+
+def _conditional_recipes(recipes: dict, model_preset: str) -> list[tuple[str, str, str, dict]]:
+    """Recipes keyed ``"<preset>:<key>=<value>"``: apply when the rule config has key == value."""
+    found = []
+    for label, recipe in recipes.items():
+        preset, _, condition = label.partition(":")
+        if preset == model_preset and "=" in condition:
+            key, value = condition.split("=", 1)
+            found.append((label, key, value, recipe))
+    return found
+
+
 def rule_config(name: str, cls, entry: PluginEntry, model_preset: str, user: dict | None) -> DictConfig:
-    """``cls.Config`` defaults ← recipe for ``model_preset`` ← user overrides, validated."""
+    """``cls.Config`` defaults ← recipe for ``model_preset`` ← conditional recipes ← user overrides.
+
+    A rule's ``recipes`` maps ``"<preset>"`` to tuned settings, and may map
+    ``"<preset>:<key>=<value>"`` to settings that apply on top when the final config has
+    ``key == value`` (e.g. ``"mnist_fc:schedule=parallel"``).
+    """
     where = f"rules.{name} ({entry.origin})"
-    cfg = OmegaConf.structured(cls.Config)
-    recipe = (getattr(cls, "recipes", None) or {}).get(model_preset)
-    if recipe:
-        try:
-            cfg = OmegaConf.merge(cfg, recipe)
-        except OmegaConfBaseException as exc:
-            raise PluginError(f"{where}: its recipe for {model_preset!r} is invalid: {_explain(exc, cfg, where)}") from exc
-    if user:
-        if not isinstance(user, (dict, DictConfig)):
-            raise ConfigError(f"{where}: expected rules.{name}.<key>=value, got rules.{name}={user!r}")
-        try:
-            cfg = OmegaConf.merge(cfg, user)
-        except OmegaConfBaseException as exc:
-            raise _explain(exc, cfg, where) from exc
-    return cfg
+    recipes = getattr(cls, "recipes", None) or {}
+    if user and not isinstance(user, (dict, DictConfig)):
+        raise ConfigError(f"{where}: expected rules.{name}.<key>=value, got rules.{name}={user!r}")
+
+    def build(extra: list) -> DictConfig:
+        cfg = OmegaConf.structured(cls.Config)
+        if recipes.get(model_preset):
+            cfg = _merge_recipe(cfg, recipes[model_preset], where, model_preset)
+        for label, recipe in extra:
+            cfg = _merge_recipe(cfg, recipe, where, label)
+        if user:
+            try:
+                cfg = OmegaConf.merge(cfg, user)
+            except OmegaConfBaseException as exc:
+                raise _explain(exc, cfg, where) from exc
+        return cfg
+
+    cfg = build([])
+    conditional = [(label, recipe) for label, key, value, recipe in _conditional_recipes(recipes, model_preset)
+                   if str(getattr(OmegaConf.select(cfg, key), "value", OmegaConf.select(cfg, key))) == value]
+    return build(conditional) if conditional else cfg
 
 
 def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -> RuleSpec:
