@@ -61,6 +61,10 @@ class AffineOp(nn.Module):
         ``bias`` (broadcast to ``in_shape``) when given (learned inverses use it)."""
         raise NotImplementedError
 
+    def weight_grad(self, x: torch.Tensor, grad_a: torch.Tensor) -> torch.Tensor:
+        """Gradient of ``<op(x), grad_a>`` with respect to the weight only."""
+        return self.param_grads(x, grad_a)["weight"]
+
     def param_grads(self, x: torch.Tensor, grad_a: torch.Tensor) -> dict[str, torch.Tensor]:
         """Gradient of ``<op(x), grad_a>`` for each parameter of this op (a local, explicit
         weight update: e.g. ``grad_aᵀ x`` for a linear map). ``x``: ``(B, *in_shape)``,
@@ -98,8 +102,11 @@ class LinearOp(AffineOp):
         flat = grad_a @ w if bias is None else torch.addmm(bias.reshape(-1), grad_a, w)
         return flat.reshape(grad_a.shape[0], *self.in_shape)
 
+    def weight_grad(self, x, grad_a):
+        return grad_a.t() @ x.reshape(x.shape[0], -1)
+
     def param_grads(self, x, grad_a):
-        return {"weight": grad_a.t() @ x.reshape(x.shape[0], -1), "bias": grad_a.sum(0)}
+        return {"weight": self.weight_grad(x, grad_a), "bias": grad_a.sum(0)}
 
     def extra_repr(self):
         return f"in={self.in_shape}, out={self.out_shape[0]}"

@@ -118,7 +118,7 @@ def main():
                     shutil.copy(run_dir / f, dest / f)
                 row["run_dir"] = str(run_dir)
                 row.update({k: v for k, v in json.loads((run_dir / "summary.json").read_text()).items()
-                            if k in ("status", "best_test_error", "best_epoch", "final_test_error", "final_train_error",
+                            if k in ("status", "rule", "paper_test_error", "best_test_error", "best_epoch", "final_test_error", "final_train_error",
                                      "seconds_per_epoch", "epochs", "best_val_error", "test_error_at_best_val")})
             done.append(row)
             print(f"finished {label}: exit {proc.returncode} best {row.get('best_test_error')} final {row.get('final_test_error')}", flush=True)
@@ -129,14 +129,14 @@ def main():
 def write_tables(out: Path, args, base, done, started):
     rows = sorted(done, key=lambda r: (r.get("final_test_error") is None, r.get("final_test_error") or 0))
     has_val = any("best_val_error" in r for r in rows)
-    head = "| trial | overrides | best test % | final test % | final train % | s/epoch | status |"
+    head = "| trial | overrides | best test % | final test % | final train % | s/epoch | paper test % | status |"
     if has_val:
         head = head[:-10] + " best val % | test at best val % | status |"
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     for r in rows:
         cells = [r["label"], " ".join(r["overrides"]) or "(defaults)", f(r.get("best_test_error")), f(r.get("final_test_error")),
-                 f(r.get("final_train_error")), f(r.get("seconds_per_epoch"))]
+                 f(r.get("final_train_error")), f(r.get("seconds_per_epoch")), f(r.get("paper_test_error"))]
         if has_val:
             cells += [f(r.get("best_val_error")), f(r.get("test_error_at_best_val"))]
         cells.append(str(r.get("status", f"exit {r['exit']}")))

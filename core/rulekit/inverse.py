@@ -44,7 +44,7 @@ class LayerInverse(nn.Module):
     def param_grads(self, a: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor) -> dict:
         """Gradients of ``<g(a), grad_out>``; ``out = g(a)``; all ``(B, ...)``, no autograd."""
         grad_pre = self.activation.backward(out, grad_out)
-        return {"weight": self.op.param_grads(grad_pre, a)["weight"], "bias": sum_to_shape(grad_pre, self.bias.shape)}
+        return {"weight": self.op.weight_grad(grad_pre, a), "bias": sum_to_shape(grad_pre, self.bias.shape)}
 
 
 class DenseInverse(nn.Module):

@@ -86,7 +86,23 @@ class TargetPropagation:
         self.inverses.to(device)
         self.noise = NoiseSource(generator, device)
         params = list(self.inverses.parameters())
-        self.optimizer = make_adam(params, self.config.inverse_optimizer) if params else None
+        self.flat = self._flatten(params) if params else None
+        self.optimizer = make_adam([self.flat], self.config.inverse_optimizer) if params else None
+
+    @staticmethod
+    def _flatten(params: list) -> nn.Parameter:
+        """One parameter holding every inverse weight and bias; each module's parameter
+        becomes a view of it, and so does its gradient slot. One Adam tensor instead of
+        two per layer keeps the optimiser's per-tensor overhead out of every step."""
+        flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+        flat.grad = torch.zeros_like(flat)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.data = flat.data[offset : offset + n].view_as(p)
+            p.grad = flat.grad[offset : offset + n].view_as(p)
+            offset += n
+        return flat
 
     @hookimpl
     def bioscale_epoch_passes(self, epoch):
@@ -122,7 +138,7 @@ class TargetPropagation:
                 flat = diff.reshape(-1)
                 losses[l] = torch.dot(flat, flat) / flat.numel()
                 for name, grad in g.param_grads(read, reconstruction, diff.mul_(scale)).items():
-                    getattr(g, name).grad = grad
+                    getattr(g, name).grad.copy_(grad)  # a view into the flat gradient
             set_lr(self.optimizer, scheduled_lr(self.config.inverse_optimizer, step.progress))
             self.optimizer.step()
         return losses
