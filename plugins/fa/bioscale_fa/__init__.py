@@ -24,9 +24,8 @@ class FeedbackAlignment:
 
     Config = FeedbackAlignmentConfig
     # tuned settings per model preset (results/mnist_fc_fa_lr, results/mnist_fc_fa_reg)
-    recipes = {
-        "mnist_fc": {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}},
-    }
+    recipes = {preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}}
+               for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
 
     def __init__(self, config: FeedbackAlignmentConfig):
         self.config = config
