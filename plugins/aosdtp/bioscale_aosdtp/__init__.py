@@ -27,12 +27,23 @@ class AOSDTPConfig(TPConfig):
     aux_units: int = 512  # size of z; the paper: more is better, saturating near 1000
 
 
+# Recipes for mnist_fc, per schedule (results/proxy*_mnist_fc_aosdtp_*: best 20-epoch
+# proxies). Carried over to the other nets.
+RECIPE_PRESETS = ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
+PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4}, "sigma": 0.199}
+ALTERNATING = {"optimizer": {"lr": 5e-4}, "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine"}, "sigma": 0.251}
+RECIPES = {}
+for _preset in RECIPE_PRESETS:
+    RECIPES[_preset] = ALTERNATING
+    RECIPES[f"{_preset}:schedule=parallel"] = PARALLEL
+
+
 class AuxiliaryOutputSDTP(TargetPropagation):
     """Auxiliary-output SDTP (Bartunov et al. 2018): label target plus fixed random features z."""
 
     Config = AOSDTPConfig
     noise_preserving = False
-    recipes: dict = {}
+    recipes = RECIPES
 
     def __init__(self, config):
         super().__init__(config)
