@@ -2,12 +2,16 @@
 # Table 1(a), MNIST mnist_fc rows, with the plain commands: every setting comes from the
 # rules' recipes (the best configurations found, see results/README.md), 100 epochs,
 # batch 128, seed 0. Two single-threaded runs at a time. Run from benchmarks/.
+# BP and FA rows: results/mnist_fc_bp_lr and results/mnist_fc_fa_reg (same recipes, 100 epochs).
+# The two DTP runs were started first (2026-11-27 18:50 UTC) and cut off by a machine restart
+# at epochs 47 and 56; they are continued from their checkpoints with `bioscale resume`
+# (exact resume), as the --resume lines below do.
+# Parallel rows and DFA: results/proxy*_mnist_fc_* hold the recipes' own trials (20 epochs,
+# already under their targets); this machine's time went to the rows still above them.
 set -eu
 BASE="data=mnist data.root=../shared/data model=mnist_fc trainer.epochs=100 trainer.batch_size=128 seed=0"
+RUNS=../runs/sweeps/final_mnist_fc
 python sweep.py final_mnist_fc --base "$BASE" --jobs 2 \
-  --trial "rule=dtp rules.dtp.schedule=alternating" --trial "rule=dtp rules.dtp.schedule=parallel" \
-  --trial "rule=sdtp rules.sdtp.schedule=alternating" --trial "rule=sdtp rules.sdtp.schedule=parallel" \
-  --trial "rule=aosdtp rules.aosdtp.schedule=alternating" --trial "rule=aosdtp rules.aosdtp.schedule=parallel" \
-  --trial "rule=bp" --trial "rule=fa" --trial "rule=dfa" \
-  --trial "rule=sdtp rules.sdtp.schedule=alternating rules.sdtp.optimizer.lr=5e-4 rules.sdtp.inverse_optimizer.lr=3.39e-4 rules.sdtp.inverse_optimizer.schedule=cosine rules.sdtp.sigma=0.251"
-# (the last trial: a second candidate for SDTP alternating, the parallel recipe's settings)
+  --resume "$(ls -d $RUNS/*-dtp-* | sed -n 1p)" --resume "$(ls -d $RUNS/*-dtp-* | sed -n 2p)" \
+  --trial "rule=sdtp rules.sdtp.schedule=alternating" \
+  --trial "rule=aosdtp rules.aosdtp.schedule=alternating"

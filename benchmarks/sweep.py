@@ -80,6 +80,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0, help="seed of the random search")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "sweeps"))
+    parser.add_argument("--resume", action="append", default=[], metavar="RUN_FOLDER",
+                        help="continue an interrupted run of this sweep from its checkpoint (bioscale resume); runs first")
     args = parser.parse_args()
 
     base = shlex.split(args.base)
@@ -91,12 +93,16 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     runs_dir = Path(args.runs_dir) / args.name
     pending = [(f"{i:02d}-{label_of(t)}", t) for i, t in enumerate(trials)]
+    pending = [(f"resumed-{Path(r).name}", ["resume", str(Path(r).resolve())]) for r in args.resume] + pending
     running, done = [], []
     started = time.time()
     while pending or running:
         while pending and len(running) < args.jobs:
             label, trial = pending.pop(0)
-            cmd = ["bioscale", "train", *base, *trial, "trainer.threads=1", f"output_dir={runs_dir}", "trainer.progress=false"]
+            if trial[:1] == ["resume"]:
+                cmd = ["bioscale", "resume", trial[1], "trainer.threads=1", "trainer.progress=false"]
+            else:
+                cmd = ["bioscale", "train", *base, *trial, "trainer.threads=1", f"output_dir={runs_dir}", "trainer.progress=false"]
             log = open(out / f"{label}.log", "w")
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO)
             running.append((label, trial, cmd, proc, log))
