@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import random
+import re
 import shlex
 import shutil
 import subprocess
@@ -63,8 +64,10 @@ def label_of(trial: list[str]) -> str:
     parts = []
     for token in trial:
         key, value = token.split("=", 1)
+        if key.endswith(".root"):  # a path says nothing about the trial
+            continue
         parts.append(key.split(".")[-1] + value)
-    return "_".join(parts)
+    return re.sub(r"[^A-Za-z0-9_.+-]", "-", "_".join(parts))
 
 
 def main():
