@@ -11,6 +11,12 @@ gathered once into patches ``(L, B, K)`` from a channels-last copy of the zero-p
 gradient ``δ @ Wᵀ`` scattered back with ``k²`` strided adds. Outputs are
 ``(B, C_out, H_out, W_out)`` tensors in channels-last memory format. In training mode the
 patches of the last two inputs are kept for ``param_grads`` on the same input tensor.
+
+Workspace: the patch matrices and the input-gradient patches are tens of MB at batch 128.
+A fresh tensor of that size comes from ``mmap`` and is paid for again in page faults on
+every call (as much as the matmul itself on a CPU), so the no-grad path writes them into
+buffers the layer owns and reuses (never handed out: results the caller keeps are fresh
+tensors). The autograd path allocates afresh, since autograd may hold several graphs.
 """
 
 from __future__ import annotations
@@ -41,27 +47,56 @@ class LocallyConnected2d(AffineOp):
         self.fan_out = out_channels * kernel_size * kernel_size
         self.weight = nn.Parameter(torch.empty(self.locations, self.patch_size, out_channels))
         self.bias = nn.Parameter(torch.zeros(out_channels, ho, wo))
-        self._cache = None
+        self._cache = None  # [(input, patches), ...]: the last two training-mode inputs
+        self._workspace: dict[str, torch.Tensor] = {}
 
     def extra_repr(self):
         return f"in={self.in_shape}, out={self.out_shape}, k={self.kernel_size}, s={self.stride}, p={self.padding}"
 
     # -- layout helpers ---------------------------------------------------------------
-    def patches(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``(B, C, H, W)`` (any memory format) → patches ``(L, B, K)``, contiguous."""
+    def _buffer(self, name: str, shape: tuple, like: torch.Tensor, zero: bool = False) -> torch.Tensor:
+        """A reusable workspace tensor (fresh if shape, dtype or device changed)."""
+        buf = self._workspace.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != like.dtype or buf.device != like.device:
+            buf = like.new_zeros(shape) if zero else like.new_empty(shape)
+            self._workspace[name] = buf
+        return buf
+
+    def patches(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``(B, C, H, W)`` (any memory format) → patches ``(L, B, K)``, contiguous.
+
+        ``out``: an ``(L, B, K)`` tensor to write into (default: a fresh one)."""
         b, c, h, w = x.shape
         p, k, s = self.padding, self.kernel_size, self.stride
         _, ho, wo = self.out_shape
-        padded = x.new_zeros(b, h + 2 * p, w + 2 * p, c)
+        shape = (b, h + 2 * p, w + 2 * p, c)
+        if out is None:
+            padded = x.new_zeros(shape)
+            out = x.new_empty(self.locations, b, self.patch_size)
+        else:  # the border of a reused padded copy is still zero: only the interior is written
+            padded = self._buffer("padded", shape, x, zero=True)
         padded[:, p : p + h, p : p + w, :] = x.permute(0, 2, 3, 1)
         sb, sh, sw, _ = padded.stride()
-        view = padded.as_strided((ho, wo, b, k, k * c), (s * sh, s * sw, sb, sh, 1))
-        return view.reshape(self.locations, b, self.patch_size)
+        rows = out.view(ho, wo, b, k, k * c)
+        for di in range(k):  # k copies of contiguous runs of k·C_in floats
+            rows[:, :, :, di, :] = padded.as_strided((ho, wo, b, k * c), (s * sh, s * sw, sb, 1), di * sh)
+        return out
+
+    def _patch_buffer(self, keep) -> torch.Tensor:
+        """A patch buffer not holding the cache entry that stays (``keep``, or None)."""
+        for name in ("patches0", "patches1"):
+            buf = self._workspace.get(name)
+            if buf is None or keep is None or buf is not keep[1]:
+                return name
+        raise AssertionError("unreachable: two buffers, one kept entry")
 
     def _locations_first(self, grad_a: torch.Tensor) -> torch.Tensor:
-        """``(B, C_out, H_out, W_out)`` → ``(L, B, C_out)``, contiguous."""
+        """``(B, C_out, H_out, W_out)`` → ``(L, B, C_out)`` with unit stride along ``C_out``
+        (a free view of a channels-last tensor, as the layer's own outputs are; a copy
+        otherwise, since a matmul operand without a unit stride takes a slow path)."""
         b, o = grad_a.shape[:2]
-        return grad_a.permute(2, 3, 0, 1).reshape(self.locations, b, o)
+        g = grad_a.permute(2, 3, 0, 1).reshape(self.locations, b, o)
+        return g if g.stride(2) == 1 else g.contiguous()
 
     def _from_locations(self, out: torch.Tensor) -> torch.Tensor:
         """``(L, B, C_out)`` → ``(B, C_out, H_out, W_out)`` in channels-last memory format."""
@@ -87,11 +122,12 @@ class LocallyConnected2d(AffineOp):
         """``(B, C_in, H, W)`` → ``(B, C_out, H_out, W_out)``; differentiable with the fast backward."""
         if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
             return _LocallyConnectedFunction.apply(x, self.weight, self.bias, self)
-        patches = self.patches(x)
-        if self.training:  # keep the last two inputs' patches (a TP step sees a clean and a noisy input)
-            self._cache = [(x, patches)] + [c for c in (self._cache or [])[:1] if c[0] is not x]
-        else:
-            self._cache = None
+        # keep the last two training inputs' patches (a TP step sees a clean and a noisy input)
+        kept = [c for c in (self._cache or [])[:1] if c[0] is not x] if self.training else []
+        name = self._patch_buffer(kept[0] if kept else None)
+        b = x.shape[0]
+        patches = self.patches(x, self._buffer(name, (self.locations, b, self.patch_size), x))
+        self._cache = [(x, patches)] + kept if self.training else None
         return self._affine(patches, self.weight, self.bias)
 
     def _affine(self, patches, weight, bias):
@@ -101,15 +137,29 @@ class LocallyConnected2d(AffineOp):
 
     def input_vjp(self, grad_a, weight=None, bias=None):
         w = self.weight if weight is None else weight
-        out = self._scatter_patches(torch.bmm(self._locations_first(grad_a), w.transpose(1, 2)))
+        g = self._locations_first(grad_a)
+        if torch.is_grad_enabled() and (g.requires_grad or w.requires_grad):
+            grad_patches = torch.bmm(g, w.transpose(1, 2))  # part of someone's graph: a fresh tensor
+        else:
+            grad_patches = torch.bmm(g, w.transpose(1, 2), out=self._buffer("grad_patches", (self.locations, g.shape[1], self.patch_size), g))
+        out = self._scatter_patches(grad_patches)
         return out if bias is None else out + bias
 
-    def param_grads(self, x, grad_a):
+    def _patches_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Patches of ``x``: from the cache when ``x`` is a recent training input, else recomputed."""
         patches = next((p for cx, p in (self._cache or []) if cx is x), None)
         if patches is None:
-            patches = self.patches(x)
+            patches = self.patches(x, self._buffer("patches_other", (self.locations, x.shape[0], self.patch_size), x))
+        return patches
+
+    def param_grads(self, x, grad_a):
         g = self._locations_first(grad_a)
-        return {"weight": torch.bmm(patches.transpose(1, 2), g), "bias": grad_a.sum(0)}
+        return {"weight": torch.bmm(self._patches_of(x).transpose(1, 2), g), "bias": grad_a.sum(0)}
+
+    def write_param_grads(self, x, grad_a, out):
+        g = self._locations_first(grad_a)
+        torch.bmm(self._patches_of(x).transpose(1, 2), g, out=out["weight"])
+        torch.sum(grad_a, 0, out=out["bias"])
 
     def kernel_view(self, weight: torch.Tensor | None = None) -> torch.Tensor:
         """The weight as ``(H_out, W_out, k, k, C_in, C_out)`` (for references and plots)."""

@@ -77,6 +77,14 @@ class AffineOp(nn.Module):
             grads = torch.autograd.grad(out, params, grad_a)
         return dict(zip(names, grads))
 
+    def write_param_grads(self, x: torch.Tensor, grad_a: torch.Tensor, out: dict[str, torch.Tensor]) -> None:
+        """``param_grads(x, grad_a)`` written into the tensors of ``out`` (name → tensor shaped
+        like that parameter, overwritten). The trainer passes last step's ``.grad`` tensors, so
+        that large layers do not allocate (and page-fault) a fresh gradient every step.
+        This generic version copies; subclasses write in place where they can."""
+        for name, grad in self.param_grads(x, grad_a).items():
+            out[name].copy_(grad)
+
 
 class LinearOp(AffineOp):
     """Fully connected: ``a = flatten(x) Wᵀ + b``; ``W`` is ``(out_features, prod(in_shape))``.
@@ -107,6 +115,10 @@ class LinearOp(AffineOp):
 
     def param_grads(self, x, grad_a):
         return {"weight": self.weight_grad(x, grad_a), "bias": grad_a.sum(0)}
+
+    def write_param_grads(self, x, grad_a, out):
+        torch.mm(grad_a.t(), x.reshape(x.shape[0], -1), out=out["weight"])
+        torch.sum(grad_a, 0, out=out["bias"])
 
     def extra_repr(self):
         return f"in={self.in_shape}, out={self.out_shape[0]}"

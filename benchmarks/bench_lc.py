@@ -3,8 +3,10 @@
 1. This machine's fp32 matrix-multiply throughput (2048 x 2048 x 2048 matmuls, median).
 2. Forward + backward (input gradient and weight gradient) of the CIFAR LC layers 2 and 3
    at batch 128 with ``bioscale.architectures.LocallyConnected2d`` (the explicit calls the
-   trainer makes, and the autograd path), as achieved GFLOPS (3 batched matmuls of
-   ``2·L·B·K·C_out`` flops each) and as a fraction of (1).
+   trainer makes: ``op(x)``, ``input_vjp``, ``write_param_grads`` into last step's gradient;
+   and the autograd path), as achieved GFLOPS (3 batched matmuls of ``2·L·B·K·C_out``
+   flops each) and as a fraction of (1). Inputs and output gradients are channels-last,
+   the layout the layer produces.
 3. The same with a straightforward unfold + einsum version (autograd backward).
 4. Peak resident memory of a process doing training steps of ``cifar_lc`` with BP at batch
    128 (synthetic 32x32 inputs; model, gradients and Adam state included), measured in a
@@ -70,15 +72,18 @@ def layer_benchmark(name, spec, batch, repeats, peak):
     c, h, w, o, k, s = spec
     op = LocallyConnected2d(c, o, k, s, None, (h, w))
     op.reset_parameters(torch.Generator().manual_seed(0))
-    x = torch.randn(batch, c, h, w)
-    g = torch.randn(batch, *op.out_shape)
+    # channels-last, as the layer's own outputs and the gradients the trainer computes from them are
+    x = torch.randn(batch, c, h, w).contiguous(memory_format=torch.channels_last)
+    g = torch.randn(batch, *op.out_shape).contiguous(memory_format=torch.channels_last)
     flops = 3 * 2 * op.locations * batch * op.patch_size * o
 
-    def explicit():  # what the trainer does: no autograd graph
+    grads = {name: torch.zeros_like(p) for name, p in op.named_parameters(recurse=False)}
+
+    def explicit():  # what the trainer does: no autograd graph, last step's .grad tensors overwritten
         with torch.no_grad():
             op(x)
             op.input_vjp(g)
-            op.param_grads(x, g)
+            op.write_param_grads(x, g, grads)
 
     xg = x.clone().requires_grad_(True)
 
@@ -88,9 +93,12 @@ def layer_benchmark(name, spec, batch, repeats, peak):
 
     naive = UnfoldEinsumLC(c, h, w, o, k, s)
 
+    x_nchw = x.contiguous().requires_grad_(True)  # the baseline's own layout (its fastest here)
+    g_nchw = g.contiguous()
+
     def naive_path():
-        out = naive(xg)
-        torch.autograd.grad(out, [xg, naive.weight, naive.bias], g)
+        out = naive(x_nchw)
+        torch.autograd.grad(out, [x_nchw, naive.weight, naive.bias], g_nchw)
 
     t_explicit, t_autograd, t_naive = (timed(f, repeats) for f in (explicit, autograd_path, naive_path))
     result = {

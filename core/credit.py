@@ -44,15 +44,18 @@ def local_weight_grads(step, grads: list) -> list[dict]:
         return [{}] + [ops[l - 1].param_grads(step.h[l - 1], grads[l]) for l in range(1, step.num_layers + 1)]
 
 
-def accumulate_weight_grads(step, grads: list) -> None:
-    """Set (or add to) ``.grad`` of every forward parameter from the layers' local gradients."""
+def write_weight_grads(step, grads: list) -> None:
+    """Set ``.grad`` of every forward parameter to its layer's local gradient. Existing
+    ``.grad`` tensors are overwritten in place (``op.write_param_grads``), the first step
+    assigns fresh ones; every forward parameter belongs to one op and gets a gradient on
+    every forward step, so nothing stale survives."""
     ops = step.model.ops
     with torch.no_grad():
         for l in range(1, step.num_layers + 1):
             op = ops[l - 1]
+            params = dict(op.named_parameters(recurse=False))
+            if all(p.grad is not None for p in params.values()):
+                op.write_param_grads(step.h[l - 1], grads[l], {name: p.grad for name, p in params.items()})
+                continue
             for name, grad in op.param_grads(step.h[l - 1], grads[l]).items():
-                param = getattr(op, name)
-                if param.grad is None:
-                    param.grad = grad
-                else:
-                    param.grad.add_(grad)
+                params[name].grad = grad

@@ -22,7 +22,7 @@ from bioscale.datasets import load_data
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
-from .credit import accumulate_weight_grads, assign_credit, local_weight_grads
+from .credit import assign_credit, local_weight_grads, write_weight_grads
 from .errors import CheckpointError, ConfigError, DivergenceError, PluginError
 from .evaluation import evaluate
 from .optim import make_adam, scheduled_lr, set_lr
@@ -255,8 +255,7 @@ class Trainer:
         losses = self.rule.update_inverse(step) if "inverse" in phases else None
         if "forward" in phases:
             grads = assign_credit(self.rule, step)
-            self.optimizer.zero_grad(set_to_none=True)
-            accumulate_weight_grads(step, grads)
+            write_weight_grads(step, grads)  # overwrites every .grad: no zero_grad needed
             set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
             self.optimizer.step()
         return step, losses

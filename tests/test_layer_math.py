@@ -52,6 +52,32 @@ def test_input_vjp_and_param_grads_match_autograd(make_op):
     torch.testing.assert_close(op.input_vjp(g, weight=other), gx2, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("make_op", OPS)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_write_param_grads_overwrites_with_param_grads(make_op, layout):
+    """The in-place write the trainer uses gives param_grads' values, whatever was in ``out``
+    and whatever the memory format of the input and of the output gradient."""
+    op = make_op()
+    x = torch.randn(6, *op.in_shape)
+    g = torch.randn(6, *op.out_shape)
+    if layout == "channels_last" and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "channels_last" and g.dim() == 4:
+        g = g.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        op(x)  # a training-mode forward: the LC layer caches this input's patches
+        expected = op.param_grads(x, g)
+        out = {name: torch.full_like(p, 7.0) for name, p in op.named_parameters(recurse=False)}
+        op.write_param_grads(x, g, out)
+        op.write_param_grads(x, g, out)  # twice: overwritten, not accumulated
+    for name in expected:
+        torch.testing.assert_close(out[name], expected[name], rtol=1e-5, atol=1e-5, msg=name)
+    generic = {name: torch.zeros_like(p) for name, p in op.named_parameters(recurse=False)}
+    AffineOp.write_param_grads(op, x, g, generic)
+    for name in expected:
+        torch.testing.assert_close(generic[name], expected[name], rtol=1e-5, atol=1e-5, msg=name)
+
+
 def test_generic_param_grads_fallback_uses_autograd():
     op = initialised(LinearOp((4,), 3))
     x, g = torch.randn(5, 4), torch.randn(5, 3)

@@ -5,7 +5,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from bioscale.credit import accumulate_weight_grads, assign_credit
+from bioscale.credit import assign_credit, write_weight_grads
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer
 
@@ -37,8 +37,7 @@ def test_bp_training_step_equals_autograd_adam_step(tmp_path):
 
     step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}))
     grads = assign_credit(trainer.rule, step)
-    trainer.optimizer.zero_grad(set_to_none=True)
-    accumulate_weight_grads(step, grads)
+    write_weight_grads(step, grads)
     trainer.optimizer.step()
 
     ref_opt.zero_grad()
@@ -55,3 +54,21 @@ def test_bp_lowers_the_loss(tmp_path):
     losses = [m["train_loss"] for m in trainer.history]
     assert losses[-1] < 0.5 * losses[0]
     assert trainer.history[-1]["test_error"] < 15
+
+
+def test_every_step_overwrites_the_weight_gradients(tmp_path):
+    """The trainer reuses .grad tensors from step to step: each step's .grad must be that
+    step's gradient alone (no accumulation), for FC and LC layers."""
+    for tokens in ([], ["model.blocks=[{type: lc, channels: 3, kernel: 3, stride: 2}]", "model.widths=[16]"]):
+        trainer = new_trainer("bp", tmp_path / str(len(tokens)), tokens)
+        x, y = trainer.data.train.x, trainer.data.train.y
+        trainer.train_step(x[:32], y[:32], 0, frozenset({"forward"}), 0.0)
+        first = [p.grad for p in trainer.model.parameters()]
+        reference = copy.deepcopy(trainer.model)  # the weights the second step's gradient is taken at
+        reference.zero_grad(set_to_none=True)
+        trainer.train_step(x[32:64], y[32:64], 0, frozenset({"forward"}), 0.0)
+        F.cross_entropy(reference(x[32:64]), y[32:64]).backward()
+        for p, first_grad, ref in zip(trainer.model.parameters(), first, reference.parameters()):
+            assert p.grad is first_grad  # the same tensor, written in place
+            torch.testing.assert_close(p.grad, ref.grad, rtol=1e-4, atol=1e-6)
+
