@@ -82,8 +82,8 @@ class LocallyConnected2d(AffineOp):
             rows[:, :, :, di, :] = padded.as_strided((ho, wo, b, k * c), (s * sh, s * sw, sb, 1), di * sh)
         return out
 
-    def _patch_buffer(self, keep) -> torch.Tensor:
-        """A patch buffer not holding the cache entry that stays (``keep``, or None)."""
+    def _patch_buffer(self, keep) -> str:
+        """Name of a patch buffer not holding the cache entry that stays (``keep``, or None)."""
         for name in ("patches0", "patches1"):
             buf = self._workspace.get(name)
             if buf is None or keep is None or buf is not keep[1]:

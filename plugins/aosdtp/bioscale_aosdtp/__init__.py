@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale.architectures.ops import glorot_bound
 from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig
 
@@ -29,7 +30,6 @@ class AOSDTPConfig(TPConfig):
 
 # Recipes for mnist_fc, per schedule (results/proxy*_mnist_fc_aosdtp_*: best 20-epoch
 # proxies). Carried over to the other nets.
-RECIPE_PRESETS = ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
 ALTERNATING = {"optimizer": {"lr": 5e-4}, "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine"}, "sigma": 0.251}

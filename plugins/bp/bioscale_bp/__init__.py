@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale import RuleConfig, hookimpl
 
 
@@ -18,7 +19,7 @@ class Backprop:
     Config = BackpropConfig
     # tuned forward-optimiser settings per model preset (see results/ for the searches)
     # results/mnist_fc_bp_lr; carried over to the other nets (not searched there)
-    recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
+    recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in RECIPE_PRESETS}
 
     def __init__(self, config: BackpropConfig):
         self.config = config

@@ -18,11 +18,11 @@ from enum import Enum
 
 import torch
 
+from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale import RuleConfig, hookimpl
 from bioscale.architectures.ops import glorot_bound
 
 
-RECIPE_PRESETS = ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
 MNIST_FC_RECIPE = {"optimizer": {"lr": 9.17e-4, "beta2": 0.99}}
 
 

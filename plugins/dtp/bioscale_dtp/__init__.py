@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale.rulekit import TargetPropagation, TPConfig
 
 
@@ -21,7 +22,6 @@ class DTPConfig(TPConfig):
     alpha: float = 0.1  # step size of the penultimate target
 
 
-RECIPE_PRESETS = ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
 MNIST_FC_RECIPE = {"optimizer": {"lr": 6.17e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 3.42e-3},
                    "sigma": 0.212, "alpha": 0.0606}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale import RuleConfig, hookimpl
 from bioscale.rulekit import FeedbackWeights
 
@@ -25,7 +26,7 @@ class FeedbackAlignment:
     Config = FeedbackAlignmentConfig
     # tuned settings per model preset (results/mnist_fc_fa_lr, results/mnist_fc_fa_reg)
     recipes = {preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}}
-               for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
+               for preset in RECIPE_PRESETS}
 
     def __init__(self, config: FeedbackAlignmentConfig):
         self.config = config

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale import hookimpl
 from bioscale.rulekit import TargetPropagation, TPConfig
 
@@ -30,7 +31,6 @@ class SDTPConfig(TPConfig):
 
 # Recipes for mnist_fc, per schedule (results/proxy*_mnist_fc_sdtp_*: best 20-epoch proxies;
 # alternating is only stable with small learning rates here). Carried over to the other nets.
-RECIPE_PRESETS = ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
 PARALLEL = {"optimizer": {"lr": 5e-4}, "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine"}, "sigma": 0.251}
 ALTERNATING = {"optimizer": {"lr": 1.1e-4}, "inverse_optimizer": {"lr": 1.12e-4}, "sigma": 0.167}
 RECIPES = {}
