@@ -156,9 +156,11 @@ class LocallyConnected2d(AffineOp):
         g = self._locations_first(grad_a)
         return {"weight": torch.bmm(self._patches_of(x).transpose(1, 2), g), "bias": grad_a.sum(0)}
 
+    def write_weight_grad(self, x, grad_a, out):
+        torch.bmm(self._patches_of(x).transpose(1, 2), self._locations_first(grad_a), out=out)
+
     def write_param_grads(self, x, grad_a, out):
-        g = self._locations_first(grad_a)
-        torch.bmm(self._patches_of(x).transpose(1, 2), g, out=out["weight"])
+        self.write_weight_grad(x, grad_a, out["weight"])
         torch.sum(grad_a, 0, out=out["bias"])
 
     def kernel_view(self, weight: torch.Tensor | None = None) -> torch.Tensor:

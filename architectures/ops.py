@@ -77,6 +77,11 @@ class AffineOp(nn.Module):
             grads = torch.autograd.grad(out, params, grad_a)
         return dict(zip(names, grads))
 
+    def write_weight_grad(self, x: torch.Tensor, grad_a: torch.Tensor, out: torch.Tensor) -> None:
+        """``weight_grad(x, grad_a)`` written into ``out`` (shaped like the weight, overwritten).
+        This generic version copies; subclasses write in place where they can."""
+        out.copy_(self.weight_grad(x, grad_a))
+
     def write_param_grads(self, x: torch.Tensor, grad_a: torch.Tensor, out: dict[str, torch.Tensor]) -> None:
         """``param_grads(x, grad_a)`` written into the tensors of ``out`` (name → tensor shaped
         like that parameter, overwritten). The trainer passes last step's ``.grad`` tensors, so
@@ -116,8 +121,11 @@ class LinearOp(AffineOp):
     def param_grads(self, x, grad_a):
         return {"weight": self.weight_grad(x, grad_a), "bias": grad_a.sum(0)}
 
+    def write_weight_grad(self, x, grad_a, out):
+        torch.mm(grad_a.t(), x.reshape(x.shape[0], -1), out=out)
+
     def write_param_grads(self, x, grad_a, out):
-        torch.mm(grad_a.t(), x.reshape(x.shape[0], -1), out=out["weight"])
+        self.write_weight_grad(x, grad_a, out["weight"])
         torch.sum(grad_a, 0, out=out["bias"])
 
     def extra_repr(self):

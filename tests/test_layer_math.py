@@ -78,6 +78,21 @@ def test_write_param_grads_overwrites_with_param_grads(make_op, layout):
         torch.testing.assert_close(generic[name], expected[name], rtol=1e-5, atol=1e-5, msg=name)
 
 
+@pytest.mark.parametrize("make_op", OPS)
+def test_write_weight_grad_overwrites_with_weight_grad(make_op):
+    op = make_op()
+    x, g = torch.randn(6, *op.in_shape), torch.randn(6, *op.out_shape)
+    with torch.no_grad():
+        expected = op.weight_grad(x, g)
+        out = torch.full_like(op.weight, 7.0)
+        op.write_weight_grad(x, g, out)
+        op.write_weight_grad(x, g, out)
+        generic = torch.zeros_like(op.weight)
+        AffineOp.write_weight_grad(op, x, g, generic)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(generic, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_generic_param_grads_fallback_uses_autograd():
     op = initialised(LinearOp((4,), 3))
     x, g = torch.randn(5, 4), torch.randn(5, 3)
@@ -105,6 +120,19 @@ def test_activation_backward_from_output_matches_autograd(name):
     g = torch.randn_like(h)
     (expected,) = torch.autograd.grad(h, a, g)
     torch.testing.assert_close(act.backward(h.detach(), g), expected)
+
+
+def test_tanh_is_tanh_in_both_grad_modes():
+    """The CPU form 2σ(2a)-1 is tanh to float32 precision, and gives the same output with and
+    without autograd (so a rule's closed form and an autograd reference see one forward)."""
+    act = make_activation("tanh")
+    a = torch.linspace(-12, 12, 20001)
+    with torch.no_grad():
+        fast = act(a)
+    graph = act(a.clone().requires_grad_())
+    assert torch.equal(fast, graph.detach())
+    torch.testing.assert_close(fast, torch.tanh(a), rtol=0, atol=3e-7)
+    assert fast.abs().max() <= 1.0
 
 
 def test_unknown_activation_names_valid_ones():

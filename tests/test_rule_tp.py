@@ -229,3 +229,7 @@ def test_inverse_models_closed_form_gradients_match_autograd(kind):
         mine = g.param_grads(inp, out.detach(), grad_out)
         torch.testing.assert_close(mine["weight"], ref_w, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(mine["bias"], ref_b, rtol=1e-4, atol=1e-5)
+        written = {"weight": torch.full_like(g.weight, 3.0), "bias": torch.full_like(g.bias, 3.0)}
+        g.write_param_grads(inp, out.detach(), grad_out, written)  # overwrites, the TP update's path
+        torch.testing.assert_close(written["weight"], ref_w, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(written["bias"], ref_b, rtol=1e-4, atol=1e-5)

@@ -9,7 +9,9 @@ output (AO-SDTP reads ``[o, z]``).
 
 Shapes: input ``(B, *in)`` → output ``(B, *out_shape)``. ``param_grads(inp, out, grad_out)``
 gives the gradients of ``<g(inp), grad_out>`` in closed form (a local delta rule, no
-autograd): for ``LayerInverse`` the weight gradient is the forward op's own
+autograd); ``write_param_grads(inp, out, grad_out, dest)`` writes the same values into
+``dest`` (name → tensor, e.g. the parameters' ``.grad`` views, overwritten, no allocation of
+a weight-sized tensor where the op writes in place); for ``LayerInverse`` the weight gradient is the forward op's own
 ``param_grads`` with input and output roles swapped (the adjoint identity
 ``<op.input_vjp(a, V), x> = <a, op_V(x)>``), so it holds for every layer kind.
 Forward weights are only read.
@@ -39,12 +41,18 @@ class LayerInverse(nn.Module):
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
         """``a``: ``(B, *op.out_shape)`` → ``(B, *op.in_shape)``."""
-        return self.activation(self.op.input_vjp(a, self.weight, self.bias))
+        return self.activation.forward_(self.op.input_vjp(a, self.weight, self.bias))  # a fresh pre-activation
 
     def param_grads(self, a: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor) -> dict:
         """Gradients of ``<g(a), grad_out>``; ``out = g(a)``; all ``(B, ...)``, no autograd."""
         grad_pre = self.activation.backward(out, grad_out)
         return {"weight": self.op.weight_grad(grad_pre, a), "bias": sum_to_shape(grad_pre, self.bias.shape)}
+
+    def write_param_grads(self, a, out, grad_out, dest: dict) -> None:
+        """``param_grads(a, out, grad_out)`` written into ``dest["weight"]``, ``dest["bias"]``."""
+        grad_pre = self.activation.backward(out, grad_out)
+        self.op.write_weight_grad(grad_pre, a, dest["weight"])
+        dest["bias"].copy_(sum_to_shape(grad_pre, self.bias.shape))
 
 
 class DenseInverse(nn.Module):
@@ -61,9 +69,15 @@ class DenseInverse(nn.Module):
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """``u``: ``(B, n_in)`` → ``(B, *out_shape)``."""
-        return self.activation(torch.addmm(self.bias, u, self.weight)).reshape(u.shape[0], *self.out_shape)
+        return self.activation.forward_(torch.addmm(self.bias, u, self.weight)).reshape(u.shape[0], *self.out_shape)
 
     def param_grads(self, u: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor) -> dict:
         """Gradients of ``<g(u), grad_out>``; ``out = g(u)``; no autograd."""
         grad_pre = self.activation.backward(out, grad_out).reshape(u.shape[0], -1)
         return {"weight": u.t() @ grad_pre, "bias": grad_pre.sum(0)}
+
+    def write_param_grads(self, u, out, grad_out, dest: dict) -> None:
+        """``param_grads(u, out, grad_out)`` written into ``dest["weight"]``, ``dest["bias"]``."""
+        grad_pre = self.activation.backward(out, grad_out).reshape(u.shape[0], -1)
+        torch.mm(u.t(), grad_pre, out=dest["weight"])
+        torch.sum(grad_pre, 0, out=dest["bias"])

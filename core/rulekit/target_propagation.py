@@ -34,6 +34,16 @@ class TPSchedule(Enum):
     alternating = "alternating"
 
 
+def per_schedule_recipes(presets, alternating: dict, parallel: dict) -> dict:
+    """A TP rule's ``recipes`` for ``presets``: ``alternating`` under each preset name (the
+    default schedule) and ``parallel`` under ``"<preset>:schedule=parallel"``."""
+    recipes = {}
+    for preset in presets:
+        recipes[preset] = alternating
+        recipes[f"{preset}:schedule=parallel"] = parallel
+    return recipes
+
+
 def _constant_adam():
     return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
 
@@ -132,13 +142,13 @@ class TargetPropagation:
                 l = int(key)
                 clean = step.h[l - 1]
                 noisy = self.noise.normal_like(clean, self.config.sigma).add_(clean)
-                read = self.read(l, step.model.activations[l - 1](step.model.ops[l - 1](noisy)), noisy)
+                read = self.read(l, step.model.activations[l - 1].forward_(step.model.ops[l - 1](noisy)), noisy)
                 reconstruction = g(read)
                 diff = reconstruction - (noisy if self.noise_preserving else clean)
                 flat = diff.reshape(-1)
                 losses[l] = torch.dot(flat, flat) / flat.numel()
-                for name, grad in g.param_grads(read, reconstruction, diff.mul_(scale)).items():
-                    getattr(g, name).grad.copy_(grad)  # a view into the flat gradient
+                # written straight into the .grad views of the flat gradient
+                g.write_param_grads(read, reconstruction, diff.mul_(scale), {"weight": g.weight.grad, "bias": g.bias.grad})
             set_lr(self.optimizer, scheduled_lr(self.config.inverse_optimizer, step.progress))
             self.optimizer.step()
         return losses

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from bioscale.architectures.presets import RECIPE_PRESETS
+from bioscale.architectures import make_activation
 from bioscale.architectures.ops import glorot_bound
-from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig
+from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_schedule_recipes
 
 
 @dataclass
@@ -33,10 +34,7 @@ class AOSDTPConfig(TPConfig):
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
 ALTERNATING = {"optimizer": {"lr": 5e-4}, "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine"}, "sigma": 0.251}
-RECIPES = {}
-for _preset in RECIPE_PRESETS:
-    RECIPES[_preset] = ALTERNATING
-    RECIPES[f"{_preset}:schedule=parallel"] = PARALLEL
+RECIPES = per_schedule_recipes(RECIPE_PRESETS, ALTERNATING, PARALLEL)
 
 
 class AuxiliaryOutputSDTP(TargetPropagation):
@@ -49,6 +47,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def __init__(self, config):
         super().__init__(config)
         self.aux_weight: torch.Tensor | None = None
+        self._tanh = make_activation("tanh")
 
     def inverse_layers(self, model):
         return range(2, model.num_layers + 1)
@@ -66,7 +65,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
 
     def aux(self, h_penultimate: torch.Tensor) -> torch.Tensor:
         """``z = tanh(R h_{L-1})``: ``(B, *in_shape of layer L)`` → ``(B, aux_units)``; never trained."""
-        return torch.tanh(h_penultimate.reshape(h_penultimate.shape[0], -1) @ self.aux_weight.t())
+        return self._tanh.forward_(h_penultimate.reshape(h_penultimate.shape[0], -1) @ self.aux_weight.t())
 
     def read(self, l, h_out, h_in):
         if l < self.model.num_layers:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale import hookimpl
-from bioscale.rulekit import TargetPropagation, TPConfig
+from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
 
 
 @dataclass
@@ -33,10 +33,7 @@ class SDTPConfig(TPConfig):
 # alternating is only stable with small learning rates here). Carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 5e-4}, "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine"}, "sigma": 0.251}
 ALTERNATING = {"optimizer": {"lr": 1.1e-4}, "inverse_optimizer": {"lr": 1.12e-4}, "sigma": 0.167}
-RECIPES = {}
-for _preset in RECIPE_PRESETS:
-    RECIPES[_preset] = ALTERNATING
-    RECIPES[f"{_preset}:schedule=parallel"] = PARALLEL
+RECIPES = per_schedule_recipes(RECIPE_PRESETS, ALTERNATING, PARALLEL)
 
 
 class SimplifiedDTP(TargetPropagation):
