@@ -17,9 +17,11 @@ class Backprop:
     """Backpropagation (the baseline): exact gradients through every layer."""
 
     Config = BackpropConfig
-    # tuned forward-optimiser settings per model preset (see results/ for the searches)
-    # results/mnist_fc_bp_lr; carried over to the other nets (not searched there)
+    # tuned forward-optimiser settings per model preset (see results/ for the searches):
+    # results/mnist_fc_bp_lr, carried over to the other nets; mnist_lc adds the weight decay
+    # of results/mnist_lc_bp_wd and results/mnist_lc_bp_more (1.30 % best test error in 30 epochs)
     recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in RECIPE_PRESETS}
+    recipes["mnist_lc"] = {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}}
 
     def __init__(self, config: BackpropConfig):
         self.config = config
