@@ -1,6 +1,8 @@
 """Framework overhead: one epoch of ``bioscale train rule=bp`` vs a minimal PyTorch loop.
 
 Both train the same network (same shapes, tanh, Glorot init) with the same batch size,
+the same tanh evaluation (bioscale's ``Tanh`` module, which on the CPU is faster than
+``torch.nn.Tanh``: this script measures the framework's overhead, not a kernel choice),
 Adam and data tensors, in the same process, interleaved, several times; medians are
 compared. The framework epoch is ``Trainer.train_epoch``, the code ``bioscale train``
 runs (evaluation excluded on both sides).
@@ -19,13 +21,15 @@ import torch.nn.functional as F
 
 from common import REPO, record
 
+from bioscale.architectures import make_activation
 from bioscale.commands.train import prepare
 from bioscale.optim import adam_kwargs
 from bioscale.progress import Progress
 
 
 def plain_net(model) -> torch.nn.Sequential:
-    """An nn.Sequential copy of the bioscale network (Linear + Tanh), same initial weights."""
+    """An nn.Sequential copy of the bioscale network (Linear + bioscale's Tanh, autograd
+    through it), same initial weights."""
     layers = [torch.nn.Flatten()]
     for i, layer in enumerate(model.layers):
         lin = torch.nn.Linear(layer.op.weight.shape[1], layer.op.weight.shape[0])
@@ -34,7 +38,7 @@ def plain_net(model) -> torch.nn.Sequential:
             lin.bias.copy_(layer.op.bias)
         layers.append(lin)
         if i < len(model.layers) - 1:
-            layers.append(torch.nn.Tanh())
+            layers.append(make_activation("tanh"))
     return torch.nn.Sequential(*layers)
 
 
