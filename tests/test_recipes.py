@@ -58,3 +58,39 @@ def test_installed_rules_ship_valid_recipes():
                 key, value = condition.split("=", 1)
                 user = {key: value}
             rule_config(name, cls, entry, preset, user)  # raises if invalid
+
+
+class PerSchedule:
+    Config = Cfg
+    from bioscale.rulekit import per_schedule_recipes as _make
+
+    recipes = _make(Cfg, ["net"], {"alpha": 0.1, "sigma": 0.3, "optimizer": {"lr": 1e-3, "beta2": 0.99}},
+                    {"alpha": 0.2, "optimizer": {"lr": 5e-4}})
+
+
+def test_per_schedule_recipes_keep_the_alternating_settings_out_of_parallel():
+    """Recipes layer, so a setting only the alternating recipe makes must not leak into the
+    parallel schedule: there it is the config default."""
+    alt = resolved(PerSchedule, "net")
+    assert (alt.alpha, alt.sigma, alt.optimizer.lr, alt.optimizer.beta2) == (0.1, 0.3, 1e-3, 0.99)
+    par = resolved(PerSchedule, "net", {"schedule": "parallel"})
+    defaults = Cfg()
+    assert (par.alpha, par.optimizer.lr) == (0.2, 5e-4)
+    assert par.sigma == defaults.sigma and par.optimizer.beta2 == defaults.optimizer.beta2
+
+
+@pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
+def test_tp_rules_parallel_recipe_is_exactly_their_parallel_settings(rule):
+    """What ``schedule=parallel`` resolves to for mnist_fc equals the plugin's PARALLEL recipe
+    over the config defaults (the runs in results/ were made with those settings)."""
+    import importlib
+
+    from omegaconf import OmegaConf
+
+    from bioscale.discovery import load_rule_class
+
+    entry, cls = load_rule_class(rule)
+    module = importlib.import_module(cls.__module__)
+    par = rule_config(rule, cls, entry, "mnist_fc", {"schedule": "parallel"})
+    expected = OmegaConf.merge(OmegaConf.structured(cls.Config), module.PARALLEL, {"schedule": "parallel"})
+    assert OmegaConf.to_container(OmegaConf.structured(par), enum_to_str=True) == OmegaConf.to_container(expected, enum_to_str=True)

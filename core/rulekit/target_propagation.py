@@ -34,14 +34,33 @@ class TPSchedule(Enum):
     alternating = "alternating"
 
 
-def per_schedule_recipes(presets, alternating: dict, parallel: dict) -> dict:
+def per_schedule_recipes(config_cls, presets, alternating: dict, parallel: dict) -> dict:
     """A TP rule's ``recipes`` for ``presets``: ``alternating`` under each preset name (the
-    default schedule) and ``parallel`` under ``"<preset>:schedule=parallel"``."""
+    default schedule) and ``parallel`` under ``"<preset>:schedule=parallel"``.
+
+    Recipes layer (the conditional one is merged over the preset's), so every setting the
+    alternating recipe makes and the parallel one does not is reset to ``config_cls``'s
+    default in the parallel entry: ``schedule=parallel`` gets exactly ``parallel``."""
+    from omegaconf import OmegaConf
+
+    defaults = OmegaConf.to_container(OmegaConf.structured(config_cls), enum_to_str=True)
+    parallel = _fill_from_defaults(alternating, parallel, defaults)
     recipes = {}
     for preset in presets:
         recipes[preset] = alternating
         recipes[f"{preset}:schedule=parallel"] = parallel
     return recipes
+
+
+def _fill_from_defaults(other: dict, recipe: dict, defaults: dict) -> dict:
+    """``recipe`` plus, for each key (nested) ``other`` sets and ``recipe`` does not, its default."""
+    out = dict(recipe)
+    for key, value in other.items():
+        if isinstance(value, dict):
+            out[key] = _fill_from_defaults(value, recipe.get(key, {}), defaults[key])
+        elif key not in recipe:
+            out[key] = defaults[key]
+    return out
 
 
 def _constant_adam():

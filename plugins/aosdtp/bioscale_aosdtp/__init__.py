@@ -40,7 +40,7 @@ PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"
 ALTERNATING = {"optimizer": {"lr": 5e-4, "beta2": 0.99},
                "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine", "beta2": 0.99},
                "sigma": 0.251, "aux_units": 1024}
-RECIPES = per_schedule_recipes(RECIPE_PRESETS, ALTERNATING, PARALLEL)
+RECIPES = per_schedule_recipes(AOSDTPConfig, RECIPE_PRESETS, ALTERNATING, PARALLEL)
 
 
 class AuxiliaryOutputSDTP(TargetPropagation):

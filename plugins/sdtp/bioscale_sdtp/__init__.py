@@ -37,7 +37,7 @@ class SDTPConfig(TPConfig):
 # Carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 5e-4}, "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine"}, "sigma": 0.251}
 ALTERNATING = {"optimizer": {"lr": 3e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 1e-3, "beta2": 0.99}, "sigma": 0.167}
-RECIPES = per_schedule_recipes(RECIPE_PRESETS, ALTERNATING, PARALLEL)
+RECIPES = per_schedule_recipes(SDTPConfig, RECIPE_PRESETS, ALTERNATING, PARALLEL)
 
 
 class SimplifiedDTP(TargetPropagation):
