@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig
@@ -41,8 +42,6 @@ def per_schedule_recipes(config_cls, presets, alternating: dict, parallel: dict)
     Recipes layer (the conditional one is merged over the preset's), so every setting the
     alternating recipe makes and the parallel one does not is reset to ``config_cls``'s
     default in the parallel entry: ``schedule=parallel`` gets exactly ``parallel``."""
-    from omegaconf import OmegaConf
-
     defaults = OmegaConf.to_container(OmegaConf.structured(config_cls), enum_to_str=True)
     parallel = _fill_from_defaults(alternating, parallel, defaults)
     recipes = {}

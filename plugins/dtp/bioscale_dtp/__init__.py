@@ -29,8 +29,7 @@ class DTPConfig(TPConfig):
 # unchanged to the other nets (not searched there).
 PARALLEL = {"optimizer": {"lr": 6.17e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 3.42e-3},
             "sigma": 0.212, "alpha": 0.0606}
-ALTERNATING = {"optimizer": {"lr": 6.17e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 3.42e-3, "beta2": 0.99},
-               "sigma": 0.212, "alpha": 0.0606}
+ALTERNATING = {**PARALLEL, "inverse_optimizer": {**PARALLEL["inverse_optimizer"], "beta2": 0.99}}
 
 
 class DifferenceTargetPropagation(TargetPropagation):
