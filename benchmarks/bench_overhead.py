@@ -62,7 +62,7 @@ def main():
     parser.add_argument("--name", default="overhead_bp_mnist_fc")
     args = parser.parse_args()
 
-    tokens = [f"rule=bp", f"data={args.data}", f"data.root={args.root}", f"model={args.model}",
+    tokens = ["rule=bp", f"data={args.data}", f"data.root={args.root}", f"model={args.model}",
               f"trainer.batch_size={args.batch_size}", "trainer.epochs=1000", "output_dir=/tmp/bioscale-bench",
               "observers.console.enabled=false", "trainer.checkpoint=false"]
     trainer = prepare(tokens)

@@ -16,7 +16,6 @@ import argparse
 import statistics
 import time
 
-import torch
 
 from common import REPO, record
 

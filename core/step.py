@@ -37,6 +37,11 @@ class StepContext:
     def logits(self) -> torch.Tensor:
         return self.h[self.num_layers]
 
+    def onehot_labels(self) -> torch.Tensor:
+        """``(B, classes)`` one-hot rows of ``y`` in the logits' dtype and device. Built by a
+        scatter, so no host read: ``F.one_hot`` checks the label range on the host first."""
+        return torch.zeros_like(self.logits).scatter_(1, self.y[:, None], 1.0)
+
     def layer(self, l: int):
         """Layer ``l`` (1-based) of the model."""
         return self.model.layers[l - 1]

@@ -4,7 +4,6 @@ the rule, its distribution and version, the hook and the layer."""
 from dataclasses import dataclass
 
 import pytest
-import torch
 
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.resolve import ObserverSpec

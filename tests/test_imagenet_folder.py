@@ -9,7 +9,6 @@ from PIL import Image
 
 from bioscale.config import build_run_config
 from bioscale.datasets import load_data
-from bioscale.errors import DataError
 from bioscale.testing import model_weights, new_trainer
 
 from conftest import run_cli

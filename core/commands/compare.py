@@ -8,7 +8,6 @@ Writes one run folder per entry inside a comparison folder, plus ``comparison.md
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 

@@ -81,7 +81,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def top_target(self, step, target_above):
         L = step.num_layers
         z = self.aux(step.h[L - 1])
-        label = F.one_hot(step.y, step.logits.shape[1]).to(z.dtype)
+        label = step.onehot_labels()
         inputs = torch.cat([torch.cat([label, z], 1), torch.cat([F.softmax(step.h[L], dim=1), z], 1)])
         g_label, g_h = self.inverses[str(L)](inputs).split(step.batch_size)
         return step.h[L - 1] - g_h + g_label

@@ -53,22 +53,12 @@ class SimplifiedDTP(TargetPropagation):
     def read(self, l, h_out, h_in):
         return F.softmax(h_out, dim=1) if l == self.model.num_layers else h_out
 
-    _last_onehot = None
-
     @hookimpl
     def bioscale_output_target(self, step):
-        self._last_onehot = F.one_hot(step.y, step.logits.shape[1]).to(step.logits.dtype)
-        return self._last_onehot
+        return step.onehot_labels()
 
     def top_target(self, step, target_above):
         L = step.num_layers
         g = self.inverses[str(L)]
-        classes = step.logits.shape[1]
-        # g_L of the C one-hot rows, looked up per example (exact: the target is a one-hot row)
-        if target_above is self._last_onehot:
-            rows = torch.eye(classes, dtype=step.logits.dtype, device=step.logits.device)
-            g_target, g_h = g(torch.cat([rows, F.softmax(step.h[L], dim=1)])).split([classes, step.batch_size])
-            g_target = g_target.index_select(0, step.y)
-        else:  # someone else's output target: evaluate it directly
-            g_target, g_h = g(torch.cat([target_above, F.softmax(step.h[L], dim=1)])).split(step.batch_size)
+        g_target, g_h = g(torch.cat([target_above, F.softmax(step.h[L], dim=1)])).split(step.batch_size)
         return step.h[L - 1] + g_target - g_h

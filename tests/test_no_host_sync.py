@@ -1,0 +1,57 @@
+"""No rule reads a tensor value back to the host inside a training step (on an accelerator
+that would stall the device queue once per step): every ``.item()``, ``bool(t)``,
+``int(t)`` and data-dependent check such as ``F.one_hot``'s range check dispatches
+``aten._local_scalar_dense``, which this test records during ``Trainer.train_step``."""
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from bioscale.testing import new_trainer
+
+
+class HostReads(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_the_probe_sees_a_host_read():
+    with HostReads() as probe:
+        float(torch.ones(2).sum())
+    assert probe.count == 1
+
+
+STEPS = [("bp", ()), ("fa", ()), ("dfa", ())] + [
+    (rule, (f"rules.{rule}.schedule={schedule}",)) for rule in ("dtp", "sdtp", "aosdtp") for schedule in ("parallel", "alternating")
+]
+
+
+@pytest.mark.parametrize("rule,tokens", STEPS, ids=[f"{r}-{'-'.join(t) or 'default'}" for r, t in STEPS])
+def test_a_training_step_never_reads_a_value_back_to_the_host(tmp_path, rule, tokens):
+    trainer = new_trainer(rule, tmp_path, tokens)
+    x, y = trainer.data.train.x[:32], trainer.data.train.y[:32]
+    phase_sets = [frozenset(p) for p in trainer.rule.epoch_passes(0)]
+    trainer.train_step(x, y, 0, phase_sets[0], 0.0)  # first step: lazy state (.grad, Adam moments) is created
+    with HostReads() as probe:
+        for phases in phase_sets:
+            trainer.train_step(x, y, 0, phases, 0.1)
+    assert probe.count == 0, f"{rule}: {probe.count} host reads in one step"
+
+
+def test_onehot_labels_match_torch_one_hot_without_a_host_read(tmp_path):
+    from bioscale.step import forward_step
+
+    trainer = new_trainer("sdtp", tmp_path)
+    x, y = trainer.data.train.x[:50], trainer.data.train.y[:50]
+    step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}))
+    with HostReads() as probe:
+        onehot = step.onehot_labels()
+    assert probe.count == 0
+    assert onehot.dtype == step.logits.dtype
+    assert torch.equal(onehot, torch.nn.functional.one_hot(y, step.logits.shape[1]).to(onehot.dtype))
