@@ -7,7 +7,7 @@ times a block of steps of every variant back to back, the ratio to BP is taken w
 round (so slow drifts of a shared machine cancel), and the median over rounds is reported. Also reported: the cost of one epoch's worth of data for the alternating
 schedule relative to BP (an inverse step plus a forward step per batch).
 
-    python benchmarks/bench_steps.py [--model mnist_fc --batch-size 128 --rounds 9 --steps 30]
+    python benchmarks/bench_steps.py [--model mnist_fc --batch-size 128 --rounds 25 --steps 8 --threads 0]
 """
 
 from __future__ import annotations
@@ -33,12 +33,13 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (trainer.threads); 0 keeps torch's default")
     parser.add_argument("--name", default="step_times_mnist_fc")
     args = parser.parse_args()
 
     common = [f"data={args.data}", f"data.root={args.root}", f"model={args.model}", f"trainer.batch_size={args.batch_size}",
               "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
-              "observers.diagnostics.enabled=false", "trainer.epochs=100"]
+              "observers.diagnostics.enabled=false", "trainer.epochs=100", f"trainer.threads={args.threads}"]
     variants = {}
     data = None
     for rule in RULES:
@@ -77,7 +78,7 @@ def main():
         "what": "median time of one training step (Trainer.train_step) per rule on a fixed batch; TP rules with the "
                 "parallel schedule (inverse + forward update per step)",
         "data": args.data, "model": args.model, "batch_size": args.batch_size, "rounds": args.rounds,
-        "steps_per_round": args.steps, "results": rows,
+        "steps_per_round": args.steps, "torch_threads": torch.get_num_threads(), "results": rows,
         "targets": "dtp, sdtp <= 2.5 x BP; dfa <= 1.2 x BP",
     })
     print(f"recorded {path}")
