@@ -16,6 +16,8 @@ import argparse
 import statistics
 import time
 
+import torch
+
 
 from common import REPO, record
 
