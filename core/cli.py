@@ -2,12 +2,16 @@
 
 Exit statuses: 0 done; 2 bad input found before any work (config, rule, data, plugin,
 checkpoint); 3 training diverged (NaN/inf loss; last good checkpoint kept); 4 a rule broke
-a hook contract mid-run; 130 interrupted.
+a hook contract mid-run; 130 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM, as
+sent by ``kill`` and by batch schedulers before they kill a job). Both stop the same way:
+the run's summary is written with status ``interrupted`` and the last epoch's checkpoint is
+kept, so ``bioscale resume`` continues from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from .errors import BioscaleError
@@ -68,16 +72,30 @@ def dispatch(args) -> int:
     raise AssertionError(args.command)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it stops like Ctrl-C does."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return dispatch(args)
     except BioscaleError as exc:
         print(f"bioscale: error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_status
+    except Terminated:
+        print("bioscale: terminated (SIGTERM); the last checkpoint is kept", file=sys.stderr, flush=True)
+        return 143
     except KeyboardInterrupt:
         print("bioscale: interrupted; the last checkpoint is kept", file=sys.stderr, flush=True)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

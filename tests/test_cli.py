@@ -75,3 +75,33 @@ def test_paper_reference_numbers_follow_data_model_rule_and_schedule():
     assert paper_test_error("cifar10", "cifar_lc", "fa") == 37.44
     assert paper_test_error("cifar10", "cifar_conv", "bp") == 31.87
     assert paper_test_error("digits", "digits_fc", "bp") is None
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_keeping_checkpoint_and_summary(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "bioscale", "train", "rule=dtp", *TINY, "trainer.epochs=100000",
+                             f"output_dir={tmp_path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        metrics = []
+        while time.monotonic() < deadline and not metrics:  # wait for the first finished epoch
+            metrics = list(tmp_path.glob("*/metrics.jsonl"))
+            time.sleep(0.2)
+        assert metrics, "no epoch finished within 120 s"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "terminated (SIGTERM); the last checkpoint is kept" in stderr
+    run_dir = metrics[0].parent
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert (run_dir / "checkpoint.pt").is_file()
+    resumed = run_cli("resume", run_dir, "trainer.epochs=" + str(summary["epochs"] + 1))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "completed"
