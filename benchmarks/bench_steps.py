@@ -18,7 +18,6 @@ import time
 
 import torch
 
-
 from common import REPO, record
 
 from bioscale.commands.train import prepare
