@@ -21,21 +21,12 @@ import time
 import numpy as np
 import torch
 
-from common import REPO, record
+from common import REPO, per_call_us, record, step_bench_tokens
 
 from bioscale.commands.train import prepare
 from bioscale.rulekit import noise as noise_module
 
 SHAPE = (128, 256)
-
-
-def per_call_us(fn, n: int = 2000) -> float:
-    for _ in range(50):
-        fn()
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n * 1e6
 
 
 def generators() -> dict:
@@ -71,9 +62,7 @@ def separate_vs_batched(repeats: int = 600) -> dict:
 
 
 def step_share(args) -> dict:
-    common = [f"data={args.data}", f"data.root={args.root}", "model=mnist_fc", "trainer.batch_size=128",
-              "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
-              "observers.diagnostics.enabled=false", "trainer.epochs=100", f"trainer.threads={args.threads}"]
+    common = step_bench_tokens(args.data, args.root, "mnist_fc", 128, args.threads)
     bp = prepare([*common, "rule=bp"])
     sdtp = prepare([*common, "rule=sdtp", "rules.sdtp.schedule=parallel"], data=bp.data)
     x, y = bp.data.train.x[:128], bp.data.train.y[:128]

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from common import REPO, record
+from common import REPO, record, step_bench_tokens
 
 from bioscale.commands.train import prepare
 
@@ -38,9 +38,7 @@ def main():
     parser.add_argument("--name", default="step_times_mnist_fc")
     args = parser.parse_args()
 
-    common = [f"data={args.data}", f"data.root={args.root}", f"model={args.model}", f"trainer.batch_size={args.batch_size}",
-              "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
-              "observers.diagnostics.enabled=false", "trainer.epochs=100", f"trainer.threads={args.threads}"]
+    common = step_bench_tokens(args.data, args.root, args.model, args.batch_size, args.threads)
     variants = {}
     data = None
     for rule in RULES:

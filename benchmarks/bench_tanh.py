@@ -10,22 +10,12 @@ absolute difference on a dense grid of inputs. Records ``results/<name>.json``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-from common import record
+from common import per_call_us, record
 
 from bioscale.architectures import make_activation
-
-
-def per_call_us(fn, repeats: int) -> float:
-    for _ in range(50):
-        fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats * 1e6
 
 
 def main():

@@ -1,4 +1,5 @@
-"""Shared helpers for benchmark scripts: machine description and result recording."""
+"""Shared helpers for benchmark scripts: machine description, result recording, timing and
+the run settings of in-process step benchmarks."""
 
 from __future__ import annotations
 
@@ -62,3 +63,21 @@ def record(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+def per_call_us(fn, repeats: int = 2000, warmup: int = 50) -> float:
+    """Mean wall time of ``fn()`` in microseconds over ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats * 1e6
+
+
+def step_bench_tokens(data: str, root: str, model: str, batch_size: int, threads: int) -> list[str]:
+    """Config tokens for a trainer that only times steps: no checkpoint, console or
+    diagnostics, a 100-epoch learning-rate horizon, ``trainer.threads`` as given."""
+    return [f"data={data}", f"data.root={root}", f"model={model}", f"trainer.batch_size={batch_size}",
+            "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
+            "observers.diagnostics.enabled=false", "trainer.epochs=100", f"trainer.threads={threads}"]
