@@ -30,12 +30,11 @@ class AOSDTPConfig(TPConfig):
 
 
 # Recipes for mnist_fc, per schedule. Parallel: results/proxy*_mnist_fc_aosdtp_parallel (best
-# 20-epoch proxy). Alternating: results/alt100_aosdtp_beta2 (2.12 % best in 100 epochs):
-# the earlier 20-epoch-proxy recipe (results/proxy*_mnist_fc_aosdtp_alternating) with Adam's
-# beta2 = 0.99 for both optimisers (as for SDTP: the second moments catch up after each
-# switch between inverse and forward epochs) and 1024 auxiliary units (the paper: more is
-# better, saturating near 1000). Forward lr 1e-3 (was 5e-4): over seeds 0-4 best 2.19-2.40
-# (median 2.28, was 2.36) and final 2.27-2.50 (median 2.41, was 2.64), results/alt_aosdtp_round_l..p.
+# 20-epoch proxy). Alternating: the 20-epoch-proxy recipe (results/proxy*_mnist_fc_aosdtp_alternating)
+# with Adam's beta2 = 0.99 for both optimisers (as for SDTP: the second moments catch up after
+# each switch between inverse and forward epochs), 1024 auxiliary units (the paper: more is
+# better, saturating near 1000; results/alt100_aosdtp_beta2) and forward lr 1e-3 (was 5e-4:
+# over seeds 0-4 best median 2.28 vs 2.36, final median 2.41 vs 2.64; results/alt_aosdtp_round_l..p).
 # Carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
