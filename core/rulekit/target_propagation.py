@@ -27,6 +27,7 @@ from bioscale.markers import hookimpl
 from bioscale.optim import make_adam, scheduled_lr, set_lr
 
 from .inverse import LayerInverse
+from .inverse_group import InverseGroup
 from .noise import NoiseSource
 
 
@@ -98,7 +99,13 @@ class TargetPropagation:
         return LayerInverse(model.layer(l).op, self.config.inverse_activation, generator)
 
     def read(self, l: int, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
-        """What ``g_l`` reads of layer ``l``'s output ``h_out`` (computed from ``h_in``)."""
+        """What ``g_l`` reads of layer ``l``'s output ``h_out`` (computed from ``h_in``):
+        ``read_top`` for the top layer, ``h_out`` itself below it. A subclass that overrides
+        ``read`` itself (rather than ``read_top``) opts out of grouped inverse training."""
+        return self.read_top(h_out, h_in) if l == self.model.num_layers else h_out
+
+    def read_top(self, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
+        """What ``g_L`` reads of the output ``h_L`` (computed from ``h_{L-1}``); default ``h_L``."""
         return h_out
 
     def top_target(self, step, target_above) -> torch.Tensor:
@@ -116,6 +123,17 @@ class TargetPropagation:
         params = list(self.inverses.parameters())
         self.flat = self._flatten(params) if params else None
         self.optimizer = make_adam([self.flat], self.config.inverse_optimizer) if params else None
+        self.units = self._training_units(model)
+
+    def _training_units(self, model) -> list:
+        """Inverse training order: ``InverseGroup``s of equal dense layers below the top, and
+        single layers (per-layer path) for the rest; all layers, in increasing order."""
+        layers = {int(k): g for k, g in self.inverses.items()}
+        if type(self).read is not TargetPropagation.read or self.flat is None:
+            return sorted(layers)
+        below_top = {l: g for l, g in layers.items() if l < model.num_layers}
+        units = InverseGroup.build(model, below_top)
+        return units + sorted(l for l in layers if l >= model.num_layers)
 
     @staticmethod
     def _flatten(params: list) -> nn.Parameter:
@@ -150,14 +168,18 @@ class TargetPropagation:
     @hookimpl
     def bioscale_update_inverse(self, step):
         """Inverse loss ``mean_b ||g_l(read(f_l(h̃_{l-1}))) - goal||²`` summed over layers; its
-        gradients come in closed form from each inverse (no autograd), then one Adam step."""
+        gradients come in closed form from each inverse (no autograd), then one Adam step.
+        Groups of equal dense layers run as one batched call (``InverseGroup``), the rest per layer."""
         if self.optimizer is None:
             return None
         losses = {}
         scale = 2.0 / step.batch_size
         with torch.no_grad():
-            for key, g in self.inverses.items():
-                l = int(key)
+            for unit in self.units:
+                if isinstance(unit, InverseGroup):
+                    losses.update(unit.update(step, self.noise, self.config.sigma, self.noise_preserving, scale))
+                    continue
+                l, g = unit, self.inverses[str(unit)]
                 clean = step.h[l - 1]
                 noisy = self.noise.normal_like(clean, self.config.sigma).add_(clean)
                 read = self.read(l, step.model.activations[l - 1].forward_(step.model.ops[l - 1](noisy)), noisy)

@@ -74,9 +74,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         """``z = tanh(R h_{L-1})``: ``(B, *in_shape of layer L)`` → ``(B, aux_units)``; never trained."""
         return self._tanh.forward_(h_penultimate.reshape(h_penultimate.shape[0], -1) @ self.aux_weight.t())
 
-    def read(self, l, h_out, h_in):
-        if l < self.model.num_layers:
-            return h_out
+    def read_top(self, h_out, h_in):
         return torch.cat([F.softmax(h_out, dim=1), self.aux(h_in)], dim=1)
 
     def top_target(self, step, target_above):

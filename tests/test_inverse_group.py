@@ -1,0 +1,106 @@
+"""Grouped inverse training (rulekit.InverseGroup) computes what the per-layer path computes."""
+
+import pytest
+import torch
+
+from bioscale.rulekit.inverse_group import InverseGroup, stacked_view
+from bioscale.step import forward_step
+from bioscale.testing import new_trainer
+
+INVERSE = frozenset({"inverse"})
+EQUAL_WIDTHS = ["model.widths=[24,24,24,24,24]"]
+
+
+def rule_of(trainer):
+    return trainer.plugin_manager.get_plugin(f"rule:{trainer.rule_spec.name}")
+
+
+class SequenceNoise:
+    """Noise stub: the next values of one fixed sequence, in request order, whatever the
+    shapes asked for, so the grouped path (one draw for the group) and the per-layer path
+    (one draw per layer, same order) get the same numbers."""
+
+    def __init__(self, total: int = 1 << 16):
+        self.values = torch.randn(total, generator=torch.Generator().manual_seed(5))
+        self.position = 0
+
+    def normal_like(self, t, std):
+        n = t.numel()
+        out = self.values[self.position : self.position + n].reshape(t.shape) * std
+        self.position += n
+        return out.clone()
+
+
+def inverse_update(rule, step, units):
+    """One inverse update with the given training units and the sequence noise; the Adam
+    step is skipped so the gradient can be read. Returns (losses, flat gradient)."""
+    rule.units, rule.noise, step_fn = units, SequenceNoise(), rule.optimizer.step
+    rule.optimizer.step = lambda: None
+    try:
+        losses = rule.bioscale_update_inverse(step)
+    finally:
+        rule.optimizer.step = step_fn
+    return losses, rule.flat.grad.clone()
+
+
+@pytest.mark.parametrize("name", ["dtp", "sdtp", "aosdtp"])
+def test_grouped_inverse_update_equals_the_per_layer_update(tmp_path, name):
+    trainer = new_trainer(name, tmp_path, EQUAL_WIDTHS)
+    rule = rule_of(trainer)
+    L = trainer.model.num_layers
+    groups = [u for u in rule.units if isinstance(u, InverseGroup)]
+    assert [g.layers for g in groups] == [list(range(2, L))]  # every inverse below the top, one group
+    data = trainer.data.train
+    step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)
+    grouped_losses, grouped_grad = inverse_update(rule, step, rule.units)
+    single_losses, single_grad = inverse_update(rule, step, sorted(int(k) for k in rule.inverses))
+    assert grouped_losses.keys() == single_losses.keys() == {int(k) for k in rule.inverses}
+    for l in single_losses:
+        torch.testing.assert_close(grouped_losses[l], single_losses[l], rtol=1e-5, atol=1e-7)
+    assert single_grad.abs().sum() > 0
+    torch.testing.assert_close(grouped_grad, single_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_grouped_weights_are_views_of_the_checkpointed_parameters(tmp_path):
+    trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
+    rule = rule_of(trainer)
+    (group,) = [u for u in rule.units if isinstance(u, InverseGroup)]
+    for i, l in enumerate(group.layers):
+        g = rule.inverses[str(l)]
+        assert group.weight[i].data_ptr() == g.weight.data_ptr() and torch.equal(group.weight[i], g.weight)
+        assert group.bias_grad[i].data_ptr() == g.bias.grad.data_ptr()
+    with torch.no_grad():
+        rule.inverses[str(group.layers[1])].weight.add_(1.0)  # e.g. a checkpoint load copying into the parameter
+    assert torch.equal(group.weight[1], rule.inverses[str(group.layers[1])].weight)
+
+
+def test_unequal_widths_and_conv_layers_take_the_per_layer_path(tmp_path):
+    trainer = new_trainer("sdtp", tmp_path, ["model.widths=[24,16,16,16]"])
+    units = rule_of(trainer).units
+    groups = [u.layers for u in units if isinstance(u, InverseGroup)]
+    assert groups == [[3, 4]]  # layer 2 maps 24 -> 16, layers 3 and 4 map 16 -> 16, 5 is the top
+    assert [u for u in units if not isinstance(u, InverseGroup)] == [2, 5]
+
+
+def test_a_rule_overriding_read_opts_out_of_grouping(tmp_path):
+    trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
+    base = rule_of(trainer)
+
+    class Scaled(type(base)):
+        def read(self, l, h_out, h_in):
+            return 2 * super().read(l, h_out, h_in)
+
+    rule = Scaled(base.config)
+    rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0))
+    assert not any(isinstance(u, InverseGroup) for u in rule.units)
+    assert rule.units == sorted(int(k) for k in rule.inverses)
+
+
+def test_stacked_view_needs_equally_spaced_equal_tensors():
+    flat = torch.arange(30.0)
+    parts = [flat[0:6].view(2, 3), flat[10:16].view(2, 3), flat[20:26].view(2, 3)]
+    view = stacked_view(parts)
+    assert view.shape == (3, 2, 3) and all(torch.equal(view[i], p) for i, p in enumerate(parts))
+    assert stacked_view([flat[0:6].view(2, 3), flat[10:16].view(2, 3), flat[22:28].view(2, 3)]) is None
+    assert stacked_view([flat[0:6].view(2, 3), flat[10:16].view(3, 2)]) is None
+    assert stacked_view([flat[0:6].view(2, 3), torch.zeros(2, 3)]) is None
