@@ -36,7 +36,7 @@ def stacked_view(tensors: list) -> torch.Tensor | None:
     return first.as_strided((len(tensors), *first.shape), (step, *first.stride()), offsets[0])
 
 
-def groupable(model, inverse) -> bool:
+def groupable(inverse) -> bool:
     """Whether ``inverse`` can join a group: a plain ``LayerInverse`` of a fully connected op
     whose input is a flat vector (so ``h_{l-1}`` is ``(B, n_in)``)."""
     return type(inverse) is LayerInverse and type(inverse.op) is LinearOp and len(inverse.op.in_shape) == 1
@@ -76,7 +76,7 @@ class InverseGroup:
         for l, g in inverses.items():
             entry = (l, g)
             last = runs[-1][-1] if runs else None
-            if (groupable(model, g) and last is not None and last[0] == l - 1 and groupable(model, last[1])
+            if (groupable(g) and last is not None and last[0] == l - 1 and groupable(last[1])
                     and same_kind(model, last, entry)):
                 runs[-1].append(entry)
             else:
@@ -93,9 +93,11 @@ class InverseGroup:
         return units
 
     def update(self, step, noise, sigma: float, noise_preserving: bool, scale: float) -> dict:
-        """Write ``scale/2 ·`` the gradient of each layer's summed reconstruction loss into the
-        inverses' gradient views (``scale = 2 / B`` gives the batch-mean loss's gradient);
-        return layer → mean squared reconstruction error (0-dim). Runs under ``no_grad``."""
+        """Draw the group's noise (one ``(G, B, n_in)`` draw, layers in order), write the
+        gradient of ``Σ_b ||g_l(f_l(h̃_{l-1})) - goal||² · scale/2`` (``scale = 2/B``: the
+        batch-mean inverse loss) into the inverses' gradient views, and return layer → mean
+        squared reconstruction error (0-dim). ``goal`` is ``h̃`` if ``noise_preserving`` (DTP)
+        else the clean ``h_{l-1}``. Call under ``no_grad``."""
         ops = [self.model.ops[l - 1] for l in self.layers]
         weight_t = torch.stack([op.weight for op in ops]).transpose(1, 2)  # (G, n_in, n_out)
         bias = torch.stack([op.bias for op in ops]).unsqueeze(1)  # (G, 1, n_out)
