@@ -5,14 +5,10 @@ import torch
 
 from bioscale.rulekit.inverse_group import InverseGroup, stacked_view
 from bioscale.step import forward_step
-from bioscale.testing import new_trainer
+from bioscale.testing import new_trainer, rule_plugin
 
 INVERSE = frozenset({"inverse"})
 EQUAL_WIDTHS = ["model.widths=[24,24,24,24,24]"]
-
-
-def rule_of(trainer):
-    return trainer.plugin_manager.get_plugin(f"rule:{trainer.rule_spec.name}")
 
 
 class SequenceNoise:
@@ -46,7 +42,7 @@ def inverse_update(rule, step, units):
 @pytest.mark.parametrize("name", ["dtp", "sdtp", "aosdtp"])
 def test_grouped_inverse_update_equals_the_per_layer_update(tmp_path, name):
     trainer = new_trainer(name, tmp_path, EQUAL_WIDTHS)
-    rule = rule_of(trainer)
+    rule = rule_plugin(trainer)
     L = trainer.model.num_layers
     groups = [u for u in rule.units if isinstance(u, InverseGroup)]
     assert [g.layers for g in groups] == [list(range(2, L))]  # every inverse below the top, one group
@@ -63,7 +59,7 @@ def test_grouped_inverse_update_equals_the_per_layer_update(tmp_path, name):
 
 def test_grouped_weights_are_views_of_the_checkpointed_parameters(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
-    rule = rule_of(trainer)
+    rule = rule_plugin(trainer)
     (group,) = [u for u in rule.units if isinstance(u, InverseGroup)]
     for i, l in enumerate(group.layers):
         g = rule.inverses[str(l)]
@@ -76,7 +72,7 @@ def test_grouped_weights_are_views_of_the_checkpointed_parameters(tmp_path):
 
 def test_unequal_widths_and_conv_layers_take_the_per_layer_path(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, ["model.widths=[24,16,16,16]"])
-    units = rule_of(trainer).units
+    units = rule_plugin(trainer).units
     groups = [u.layers for u in units if isinstance(u, InverseGroup)]
     assert groups == [[3, 4]]  # layer 2 maps 24 -> 16, layers 3 and 4 map 16 -> 16, 5 is the top
     assert [u for u in units if not isinstance(u, InverseGroup)] == [2, 5]
@@ -84,7 +80,7 @@ def test_unequal_widths_and_conv_layers_take_the_per_layer_path(tmp_path):
 
 def test_a_rule_overriding_read_opts_out_of_grouping(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
-    base = rule_of(trainer)
+    base = rule_plugin(trainer)
 
     class Scaled(type(base)):
         def read(self, l, h_out, h_in):

@@ -6,15 +6,11 @@ import torch.nn.functional as F
 
 from bioscale.credit import assign_credit
 from bioscale.step import StepContext, forward_step
-from bioscale.testing import check_rule_contract, model_weights, new_trainer
+from bioscale.testing import check_rule_contract, model_weights, new_trainer, rule_plugin
 
 FORWARD = frozenset({"forward"})
 INVERSE = frozenset({"inverse"})
 LINEAR = ["model.widths=[64,64,64]", "model.activation=identity"]
-
-
-def rule_of(trainer):
-    return trainer.plugin_manager.get_plugin(f"rule:{trainer.rule_spec.name}")
 
 
 def bp_grads_wrt_hidden(model, x, y):
@@ -37,7 +33,7 @@ def dtp_targets(trainer, x, y):
 
 def set_linear_dtp(trainer, weights):
     """Hidden weights ``weights[l]``, zero biases, inverses g_l = exact f_l⁻¹ (linear, no bias)."""
-    dtp = rule_of(trainer)
+    dtp = rule_plugin(trainer)
     with torch.no_grad():
         for l, w in weights.items():
             trainer.model.layer(l).op.weight.copy_(w)
@@ -84,7 +80,7 @@ def test_inverse_training_lowers_reconstruction_error(tmp_path, rule):
     x, y = trainer.data.train.x[:256], trainer.data.train.y[:256]
     fixed = forward_step(trainer.model, x, y, 0, 0, INVERSE)
     before = trainer.rule.inverse_error(fixed)
-    assert set(before) == set(rule_of(trainer).inverse_layers(trainer.model))
+    assert set(before) == set(rule_plugin(trainer).inverse_layers(trainer.model))
     for xb, yb in trainer.data.train.batches(64, torch.Generator().manual_seed(0)):
         trainer.train_step(xb, yb, 0, INVERSE, 0.0)
     after = trainer.rule.inverse_error(fixed)
@@ -124,7 +120,7 @@ def test_dtp_does_take_one_layer_of_bp_for_its_penultimate_target(tmp_path, monk
 
 def test_aosdtp_auxiliary_weights_never_change(tmp_path):
     trainer = new_trainer("aosdtp", tmp_path, ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel"])
-    aux = rule_of(trainer).aux_weight
+    aux = rule_plugin(trainer).aux_weight
     assert aux.shape == (40, 32)
     initial = aux.clone()
     trainer.fit()
@@ -137,7 +133,7 @@ def test_aosdtp_auxiliary_weights_never_change(tmp_path):
 @pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
 def test_alternating_passes_touch_only_their_own_parameters(tmp_path, rule):
     trainer = new_trainer(rule, tmp_path, [f"rules.{rule}.schedule=alternating"])
-    tp = rule_of(trainer)
+    tp = rule_plugin(trainer)
     assert trainer.rule.epoch_passes(0) == [INVERSE, FORWARD]
     inverse = lambda: {k: v.clone() for k, v in tp.inverses.state_dict().items()}  # noqa: E731
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
@@ -159,7 +155,7 @@ def test_parallel_schedule_updates_both_every_step(tmp_path):
 
 def test_dfa_with_exact_downstream_products_is_bp_for_a_linear_network(tmp_path):
     trainer = new_trainer("dfa", tmp_path, ["model.widths=[40,30,20]", "model.activation=identity"])
-    dfa = rule_of(trainer)
+    dfa = rule_plugin(trainer)
     L = trainer.model.num_layers
     with torch.no_grad():
         for l in range(1, L):
@@ -180,14 +176,14 @@ def test_dfa_sends_the_output_error_directly(tmp_path, monkeypatch):
     step = forward_step(trainer.model, x, y, 0, 0, FORWARD)
     trace = {}
     assign_credit(trainer.rule, step, trace)
-    dfa = rule_of(trainer)
+    dfa = rule_plugin(trainer)
     for l, signal in trace["signals"].items():
         torch.testing.assert_close(signal, step.output_grad @ dfa.feedback[l])
 
 
 def test_dfa_shared_feedback_uses_one_matrix(tmp_path):
     trainer = new_trainer("dfa", tmp_path, ["rules.dfa.feedback=shared", "model.widths=[32,16]"])
-    dfa = rule_of(trainer)
+    dfa = rule_plugin(trainer)
     torch.testing.assert_close(dfa.feedback[2], dfa.feedback[1][:, :16])
     check_rule_contract("dfa", tmp_path / "contract", ["rules.dfa.feedback=shared"])
 

@@ -17,6 +17,7 @@ from .harness import (
     model_weights,
     new_trainer,
     resume_trainer,
+    rule_plugin,
     rule_registry,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "model_weights",
     "new_trainer",
     "resume_trainer",
+    "rule_plugin",
     "rule_registry",
 ]

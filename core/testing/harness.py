@@ -56,6 +56,11 @@ def resume_trainer(run_dir, tokens=(), rule=None, observers=()) -> Trainer:
     return Trainer.resume(Path(run_dir), cfg, spec, list(observers))
 
 
+def rule_plugin(trainer: Trainer):
+    """The rule instance ``trainer`` registered (e.g. to read a TP rule's inverses)."""
+    return trainer.plugin_manager.get_plugin(f"rule:{trainer.rule_spec.name}")
+
+
 def model_weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 

@@ -36,7 +36,7 @@ class AOSDTPConfig(TPConfig):
 # better, saturating near 1000; results/alt100_aosdtp_beta2), forward lr 1e-3 (was 5e-4:
 # over seeds 0-4 best median 2.28 vs 2.36, final median 2.41 vs 2.64; results/alt_aosdtp_round_l..p)
 # and inverse lr 1.5e-4 (was 3.39e-4: seed 0 2.24 / 2.26 vs 2.28 / 2.37, seed 1 2.12 / 2.16 vs
-# 2.19 / 2.27, best / final; results/alt_aosdtp_round_s, _w).
+# 2.19 / 2.27, seed 2 2.17 / 2.29 vs 2.29 / 2.47, best / final; results/alt_aosdtp_round_s, _w, _x).
 # Carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
@@ -81,9 +81,9 @@ class AuxiliaryOutputSDTP(TargetPropagation):
 
     def top_target(self, step, target_above):
         L = step.num_layers
-        z = self.aux(step.h[L - 1])
+        read = self.read_top(step.h[L], step.h[L - 1])  # [softmax(o), z]
         label = step.onehot_labels()
-        inputs = torch.cat([torch.cat([label, z], 1), torch.cat([F.softmax(step.h[L], dim=1), z], 1)])
+        inputs = torch.cat([torch.cat([label, read[:, label.shape[1]:]], 1), read])  # [ô, z] and [o, z]: the same z
         g_label, g_h = self.inverses[str(L)](inputs).split(step.batch_size)
         return step.h[L - 1] - g_h + g_label
 

@@ -60,5 +60,5 @@ class SimplifiedDTP(TargetPropagation):
     def top_target(self, step, target_above):
         L = step.num_layers
         g = self.inverses[str(L)]
-        g_target, g_h = g(torch.cat([target_above, F.softmax(step.h[L], dim=1)])).split(step.batch_size)
+        g_target, g_h = g(torch.cat([target_above, self.read_top(step.h[L], step.h[L - 1])])).split(step.batch_size)
         return step.h[L - 1] + g_target - g_h
