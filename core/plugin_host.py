@@ -159,13 +159,19 @@ def _register(pm: pluggy.PluginManager, plugin, name: str, origin: str) -> None:
         raise PluginError(f"{origin} cannot be registered: {exc}") from exc
 
 
+def rule_key(name: str) -> str:
+    """The name the active rule is registered under in the plugin manager."""
+    return f"rule:{name}"
+
+
 def build_plugin_host(rule_spec, rule_obj, observers: list[tuple]) -> tuple[RuleHooks, ObserverHooks, pluggy.PluginManager]:
     """Register the rule and the observers; reject observers that implement rule hooks
     and hook implementations without a spec (misspelled names)."""
     pm = pluggy.PluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    origins = {f"rule:{rule_spec.name}": f"rule {rule_spec.name!r} ({rule_spec.entry.origin})"}
-    _register(pm, rule_obj, f"rule:{rule_spec.name}", origins[f"rule:{rule_spec.name}"])
+    key = rule_key(rule_spec.name)
+    origins = {key: f"rule {rule_spec.name!r} ({rule_spec.entry.origin})"}
+    _register(pm, rule_obj, key, origins[key])
     for spec, obj in observers:
         origin = origins[f"observer:{spec.name}"] = f"observer {spec.name!r} ({spec.entry.origin})"
         _register(pm, obj, f"observer:{spec.name}", origin)

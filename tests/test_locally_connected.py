@@ -8,7 +8,7 @@ import torch
 from bioscale.architectures import LocallyConnected2d, build_network
 from bioscale.architectures.locally_connected import naive_locally_connected
 from bioscale.architectures.presets import PRESETS
-from bioscale.testing import check_rule_contract, new_trainer
+from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
 
 
 def make_lc(c, o, k, s, size, padding=None, seed=0):
@@ -132,7 +132,7 @@ def test_bp_on_spatial_nets_equals_autograd(tmp_path, blocks):
 @pytest.mark.parametrize("blocks", [SMALL_LC, SMALL_CONV], ids=["lc", "conv"])
 def test_fa_on_spatial_nets_uses_feedback_shaped_like_the_layer(tmp_path, blocks):
     trainer = new_trainer("fa", tmp_path, [blocks, "model.widths=[16]"])
-    fa = trainer.plugin_manager.get_plugin("rule:fa")
+    fa = rule_plugin(trainer)
     for l in range(2, trainer.model.num_layers + 1):
         assert fa.feedback[l].shape == trainer.model.layer(l).op.weight.shape
         fa.feedback[l].copy_(trainer.model.layer(l).op.weight.detach())
@@ -143,7 +143,7 @@ def test_fa_on_spatial_nets_uses_feedback_shaped_like_the_layer(tmp_path, blocks
 
 def test_tp_inverse_of_an_lc_layer_is_its_transpose_shape(tmp_path):
     trainer = new_trainer("dtp", tmp_path, [SMALL_LC, "model.widths=[16]"])
-    dtp = trainer.plugin_manager.get_plugin("rule:dtp")
+    dtp = rule_plugin(trainer)
     g2 = dtp.inverses["2"]
     op2 = trainer.model.layer(2).op
     assert g2.weight.shape == op2.weight.shape and g2.bias.shape == op2.in_shape

@@ -2,12 +2,12 @@
 
 import torch
 
-from bioscale.testing import check_rule_contract, new_trainer
+from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
 
 
 def test_fa_with_feedback_equal_to_forward_weights_is_bp(tmp_path):
     trainer = new_trainer("fa", tmp_path, ["model.widths=[40,30,20]"])
-    fa = trainer.plugin_manager.get_plugin("rule:fa")
+    fa = rule_plugin(trainer)
     for l in range(2, trainer.model.num_layers + 1):
         fa.feedback[l].copy_(trainer.model.layer(l).op.weight.detach())
     x, y = trainer.data.train.x[:50], trainer.data.train.y[:50]
@@ -30,8 +30,8 @@ def test_fa_with_random_feedback_differs_from_bp_below_the_output(tmp_path):
 def test_fa_feedback_is_fixed_seeded_and_learns(tmp_path):
     a = new_trainer("fa", tmp_path / "a", ["trainer.epochs=3", "rules.fa.optimizer.lr=0.01"])
     b = new_trainer("fa", tmp_path / "b", ["seed=1"])
-    fa_a, fa_b = a.plugin_manager.get_plugin("rule:fa"), b.plugin_manager.get_plugin("rule:fa")
-    again = new_trainer("fa", tmp_path / "c").plugin_manager.get_plugin("rule:fa")
+    fa_a, fa_b = rule_plugin(a), rule_plugin(b)
+    again = rule_plugin(new_trainer("fa", tmp_path / "c"))
     initial = {l: w.clone() for l, w in fa_a.feedback.weights.items()}
     assert set(initial) == set(range(2, a.model.num_layers + 1))
     for l in initial:

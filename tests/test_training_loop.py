@@ -9,7 +9,7 @@ import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.resolve import ObserverSpec
 from bioscale.errors import DivergenceError
-from bioscale.testing import fake_entry, new_trainer
+from bioscale.testing import fake_entry, new_trainer, rule_plugin
 
 
 @dataclass
@@ -88,7 +88,7 @@ def test_hook_order_phases_and_observer_events(tmp_path):
     obs_spec = ObserverSpec("events", fake_entry(EventObserver, "events"), lambda: observer, None)
     trainer = new_trainer(fake_entry(RecordingRule, "recorder"), tmp_path,
                           ["trainer.epochs=1", "data.limit_train=128"], observers=[obs_spec])
-    rule = trainer.plugin_manager.get_plugin("rule:recorder")
+    rule = rule_plugin(trainer)
     trainer.fit()
     L = trainer.model.num_layers  # 3
     calls = rule.calls

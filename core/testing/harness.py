@@ -9,6 +9,7 @@ import torch
 from ..commands.resume import load_run_config
 from ..config.resolve import build_run_config, resolve_rule
 from ..discovery import RULES_GROUP, PluginEntry, find_entries
+from ..plugin_host import rule_key
 from ..trainer import Trainer
 
 TINY_TOKENS = (
@@ -58,7 +59,7 @@ def resume_trainer(run_dir, tokens=(), rule=None, observers=()) -> Trainer:
 
 def rule_plugin(trainer: Trainer):
     """The rule instance ``trainer`` registered (e.g. to read a TP rule's inverses)."""
-    return trainer.plugin_manager.get_plugin(f"rule:{trainer.rule_spec.name}")
+    return trainer.plugin_manager.get_plugin(rule_key(trainer.rule_spec.name))
 
 
 def model_weights(trainer: Trainer) -> dict[str, torch.Tensor]:

@@ -36,7 +36,8 @@ class AOSDTPConfig(TPConfig):
 # better, saturating near 1000; results/alt100_aosdtp_beta2), forward lr 1e-3 (was 5e-4:
 # over seeds 0-4 best median 2.28 vs 2.36, final median 2.41 vs 2.64; results/alt_aosdtp_round_l..p)
 # and inverse lr 1.5e-4 (was 3.39e-4: seed 0 2.24 / 2.26 vs 2.28 / 2.37, seed 1 2.12 / 2.16 vs
-# 2.19 / 2.27, seed 2 2.17 / 2.29 vs 2.29 / 2.47, best / final; results/alt_aosdtp_round_s, _w, _x).
+# 2.19 / 2.27, seed 2 2.17 / 2.29 vs 2.29 / 2.47, best / final; results/alt_aosdtp_round_s, _w, _x;
+# seeds 3-5: 2.28 / 2.40, 2.31 / 2.31, 2.33 / 2.41, round _za, _zb; median over seeds 0-5 2.26 / 2.30).
 # Carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
