@@ -18,10 +18,16 @@ def adam_kwargs(params: list, cfg) -> dict:
             "decoupled_weight_decay": cfg.decoupled_weight_decay, "fused": fused or None}
 
 
-def make_adam(params, cfg) -> torch.optim.Adam:
-    """Adam over ``params`` with the config's lr, betas, eps and weight decay."""
-    params = list(params)
-    return torch.optim.Adam(params, **adam_kwargs(params, cfg))
+def make_adam(params, cfg, scaled: list | None = None, lr_scale: float = 1.0) -> torch.optim.Adam:
+    """Adam over ``params`` with the config's lr, betas, eps and weight decay. ``scaled``
+    parameters (if any) form a second group whose lr is ``lr_scale`` times the config's,
+    here and at every :func:`set_lr`."""
+    params, scaled = list(params), list(scaled or [])
+    if not scaled:
+        return torch.optim.Adam(params, **adam_kwargs(params, cfg))
+    kwargs = adam_kwargs(params + scaled, cfg)
+    groups = [{"params": params, "lr_scale": 1.0}, {"params": scaled, "lr_scale": lr_scale, "lr": cfg.lr * lr_scale}]
+    return torch.optim.Adam(groups, **kwargs)
 
 
 def scheduled_lr(cfg, progress: float) -> float:
@@ -37,5 +43,6 @@ def _schedule(cfg):
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's lr to ``lr`` times the group's ``lr_scale`` (1 if it has none)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -105,8 +105,9 @@ class Trainer:
         self.rule, self.observers, self.plugin_manager = build_plugin_host(rule_spec, rule_obj, observers)
         self.rule_generator = seeded_generator(cfg.seed, "rule")
         self.data_generator = seeded_generator(cfg.seed, "data")
-        self.optimizer_cfg = OmegaConf.to_object(rule_spec.config).optimizer
-        self.optimizer = make_adam(self.model.parameters(), self.optimizer_cfg)
+        rule_cfg = OmegaConf.to_object(rule_spec.config)
+        self.optimizer_cfg = rule_cfg.optimizer
+        self.optimizer = self._forward_adam(rule_spec.name, rule_cfg.output_lr_scale)
         try:
             self.rule.setup(self.model, self.rule_generator)
         except PluginError:
@@ -246,6 +247,18 @@ class Trainer:
         if inverse_sums:
             stats["inverse_loss"] = {str(k): float(v) / inverse_steps for k, v in sorted(inverse_sums.items())}
         return stats
+
+    def _forward_adam(self, rule: str, output_lr_scale: float) -> torch.optim.Adam:
+        """The forward Adam; with ``output_lr_scale != 1`` the output layer's parameters are
+        a second group whose lr is scaled."""
+        if not output_lr_scale >= 0:
+            raise ConfigError(f"rules.{rule}.output_lr_scale must be >= 0, got {output_lr_scale}")
+        if output_lr_scale == 1.0:
+            return make_adam(self.model.parameters(), self.optimizer_cfg)
+        top = list(self.model.layer(self.model.num_layers).parameters())
+        top_ids = {id(p) for p in top}
+        rest = [p for p in self.model.parameters() if id(p) not in top_ids]
+        return make_adam(rest, self.optimizer_cfg, scaled=top, lr_scale=output_lr_scale)
 
     def train_step(self, x, y, epoch: int, phases: frozenset, progress: float):
         """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or

@@ -11,8 +11,9 @@ from bioscale.testing import model_weights, new_trainer, resume_trainer
 from conftest import TINY, run_cli
 
 
-def test_two_epochs_equal_one_plus_resume_one_with_constant_lr(tmp_path):
-    tokens = ["rules.bp.optimizer.schedule=constant"]
+@pytest.mark.parametrize("extra", [[], ["rules.bp.output_lr_scale=0.5"]], ids=["one_group", "scaled_output_group"])
+def test_two_epochs_equal_one_plus_resume_one_with_constant_lr(tmp_path, extra):
+    tokens = ["rules.bp.optimizer.schedule=constant", *extra]
     straight = new_trainer("bp", tmp_path / "a", tokens)
     straight.fit()
     half = new_trainer("bp", tmp_path / "b", [*tokens, "trainer.epochs=1"])

@@ -2,9 +2,11 @@
 
 import copy
 
+import pytest
 import torch
 import torch.nn.functional as F
 
+from bioscale.errors import ConfigError
 from bioscale.credit import assign_credit, write_weight_grads
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer
@@ -72,3 +74,37 @@ def test_every_step_overwrites_the_weight_gradients(tmp_path):
             assert p.grad is first_grad  # the same tensor, written in place
             torch.testing.assert_close(p.grad, ref.grad, rtol=1e-4, atol=1e-6)
 
+
+
+def test_output_lr_scale_scales_only_the_output_layers_step(tmp_path):
+    """With ``output_lr_scale=0.25`` one cosine-scheduled trainer step equals autograd + an
+    Adam whose output-layer group has a quarter of the scheduled lr; the hidden layers get the
+    full lr. Scale 0 leaves the output layer untouched."""
+    tokens = ["rules.bp.optimizer.lr=0.01", "rules.bp.output_lr_scale=0.25"]
+    trainer = new_trainer("bp", tmp_path / "a", tokens)
+    reference = copy.deepcopy(trainer.model)
+    top = list(reference.layer(reference.num_layers).parameters())
+    hidden = [p for p in reference.parameters() if all(p is not t for t in top)]
+    progress = 0.3
+    lr = 0.01 * 0.5 * (1 + torch.cos(torch.tensor(torch.pi * progress)).item())
+    ref_opt = torch.optim.Adam([{"params": hidden, "lr": lr}, {"params": top, "lr": 0.25 * lr}], fused=True)
+    x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
+    trainer.train_step(x, y, 0, frozenset({"forward"}), progress)
+    F.cross_entropy(reference(x), y).backward()
+    ref_opt.step()
+    for (name, mine), ref in zip(trainer.model.named_parameters(), reference.parameters()):
+        torch.testing.assert_close(mine, ref, rtol=0, atol=1e-6, msg=name)
+    assert [g["lr"] for g in trainer.optimizer.param_groups] == pytest.approx([lr, 0.25 * lr])
+
+    frozen = new_trainer("bp", tmp_path / "b", ["rules.bp.output_lr_scale=0"])
+    before = copy.deepcopy(frozen.model)
+    frozen.train_step(x, y, 0, frozenset({"forward"}), 0.0)
+    L = before.num_layers
+    for mine, old in zip(frozen.model.layer(L).parameters(), before.layer(L).parameters()):
+        assert torch.equal(mine, old)
+    assert not torch.equal(frozen.model.layer(1).op.weight, before.layer(1).op.weight)
+
+
+def test_negative_output_lr_scale_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"rules\.bp\.output_lr_scale must be >= 0"):
+        new_trainer("bp", tmp_path, ["rules.bp.output_lr_scale=-1"])

@@ -52,6 +52,7 @@ class RuleConfig:
     """Base of every rule's config: the optimiser of the forward (model) parameters."""
 
     optimizer: AdamConfig = field(default_factory=AdamConfig)
+    output_lr_scale: float = 1.0  # the output layer's forward lr is optimizer.lr times this (>= 0)
 
 
 @dataclass
