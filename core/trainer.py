@@ -107,7 +107,7 @@ class Trainer:
         self.data_generator = seeded_generator(cfg.seed, "data")
         rule_cfg = OmegaConf.to_object(rule_spec.config)
         self.optimizer_cfg = rule_cfg.optimizer
-        self.optimizer = self._forward_adam(rule_spec.name, rule_cfg.output_lr_scale)
+        self.optimizer = self._forward_adam(rule_cfg.output_lr_scale)
         try:
             self.rule.setup(self.model, self.rule_generator)
         except PluginError:
@@ -248,11 +248,11 @@ class Trainer:
             stats["inverse_loss"] = {str(k): float(v) / inverse_steps for k, v in sorted(inverse_sums.items())}
         return stats
 
-    def _forward_adam(self, rule: str, output_lr_scale: float) -> torch.optim.Adam:
+    def _forward_adam(self, output_lr_scale: float) -> torch.optim.Adam:
         """The forward Adam; with ``output_lr_scale != 1`` the output layer's parameters are
         a second group whose lr is scaled."""
         if not output_lr_scale >= 0:
-            raise ConfigError(f"rules.{rule}.output_lr_scale must be >= 0, got {output_lr_scale}")
+            raise ConfigError(f"rules.{self.rule_spec.name}.output_lr_scale must be >= 0, got {output_lr_scale}")
         if output_lr_scale == 1.0:
             return make_adam(self.model.parameters(), self.optimizer_cfg)
         top = list(self.model.layer(self.model.num_layers).parameters())

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bioscale.errors import ConfigError
 from bioscale.credit import assign_credit, write_weight_grads
+from bioscale.errors import ConfigError
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer
 
@@ -73,7 +73,6 @@ def test_every_step_overwrites_the_weight_gradients(tmp_path):
         for p, first_grad, ref in zip(trainer.model.parameters(), first, reference.parameters()):
             assert p.grad is first_grad  # the same tensor, written in place
             torch.testing.assert_close(p.grad, ref.grad, rtol=1e-4, atol=1e-6)
-
 
 
 def test_output_lr_scale_scales_only_the_output_layers_step(tmp_path):
