@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from bioscale.credit import assign_credit
+from bioscale.errors import PluginError
 from bioscale.step import StepContext, forward_step
 from bioscale.testing import check_rule_contract, model_weights, new_trainer, rule_plugin
 
@@ -128,6 +129,23 @@ def test_aosdtp_auxiliary_weights_never_change(tmp_path):
     state = torch.load(trainer.run_dir / "checkpoint.pt", weights_only=True)
     assert torch.equal(state["rule"]["aux_weight"], initial)
     assert state["rule"]["inverses"]["3.weight"].shape == (10 + 40, 32)
+
+
+def test_aosdtp_aux_gain_scales_the_same_random_draw(tmp_path):
+    base = ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel"]
+    plain = rule_plugin(new_trainer("aosdtp", tmp_path / "a", base)).aux_weight
+    scaled = rule_plugin(new_trainer("aosdtp", tmp_path / "b", base + ["rules.aosdtp.aux_gain=3.0"])).aux_weight
+    assert not torch.equal(plain, scaled)
+    torch.testing.assert_close(scaled, 3.0 * plain)
+    bound = (6.0 / (32 + 40)) ** 0.5  # Glorot-uniform bound of R: 32 penultimate units, 40 features
+    assert plain.abs().max() <= bound and scaled.abs().max() > bound
+
+
+@pytest.mark.parametrize("gain", ["0.0", "-1.0"])
+def test_aosdtp_non_positive_aux_gain_is_refused_before_training(tmp_path, gain):
+    with pytest.raises(PluginError, match="aux_gain must be > 0"):
+        new_trainer("aosdtp", tmp_path, [f"rules.aosdtp.aux_gain={gain}"])
+    assert not any(tmp_path.iterdir())  # refused before any run folder is made
 
 
 @pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])

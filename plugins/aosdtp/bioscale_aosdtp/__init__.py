@@ -2,7 +2,8 @@
 
 The output is ``h_L = [o, z]``: ``o`` are the model's logits (trained on the task loss),
 ``z = tanh(R h_{L-1})`` are ``aux_units`` fixed random features of the penultimate layer
-(``R`` Glorot-uniform, drawn once from the run's seed, never trained, checkpointed). The
+(``R`` uniform within ``aux_gain`` times the Glorot bound, drawn once from the run's seed,
+never trained, checkpointed). The
 top inverse reads ``[softmax(o), z]`` (probability space, as in SDTP):
 ``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
 in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô = onehot(y)``. Lower
@@ -27,6 +28,7 @@ from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_sche
 @dataclass
 class AOSDTPConfig(TPConfig):
     aux_units: int = 512  # size of z; the paper: more is better, saturating near 1000
+    aux_gain: float = 1.0  # R's entries are uniform within aux_gain x the Glorot bound (> 0)
 
 
 # Recipes for mnist_fc, per schedule. Parallel: results/proxy*_mnist_fc_aosdtp_parallel (best
@@ -55,6 +57,8 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     recipes = RECIPES
 
     def __init__(self, config):
+        if not config.aux_gain > 0:
+            raise ValueError(f"rules.aosdtp.aux_gain must be > 0, got {config.aux_gain}")
         super().__init__(config)
         self.aux_weight: torch.Tensor | None = None
         self._tanh = make_activation("tanh")
@@ -69,7 +73,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         n_in = top.out_shape[0] + self.config.aux_units
         device = top.weight.device
         n_pen = math.prod(top.in_shape)
-        bound = glorot_bound(n_pen, self.config.aux_units)
+        bound = self.config.aux_gain * glorot_bound(n_pen, self.config.aux_units)
         self.aux_weight = torch.empty(self.config.aux_units, n_pen).uniform_(-bound, bound, generator=generator).to(device)
         return DenseInverse(n_in, top.in_shape, self.config.inverse_activation, generator, device)
 
