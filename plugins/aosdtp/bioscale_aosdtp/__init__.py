@@ -39,7 +39,8 @@ class AOSDTPConfig(TPConfig):
 # over seeds 0-4 best median 2.28 vs 2.36, final median 2.41 vs 2.64; results/alt_aosdtp_round_l..p)
 # and inverse lr 1.5e-4 (was 3.39e-4: seed 0 2.24 / 2.26 vs 2.28 / 2.37, seed 1 2.12 / 2.16 vs
 # 2.19 / 2.27, seed 2 2.17 / 2.29 vs 2.29 / 2.47, best / final; results/alt_aosdtp_round_s, _w, _x;
-# seeds 3-5: 2.28 / 2.40, 2.31 / 2.31, 2.33 / 2.41, round _za, _zb; median over seeds 0-5 2.26 / 2.30).
+# seeds 3-5: 2.28 / 2.40, 2.31 / 2.31, 2.33 / 2.41, round _za, _zb; seeds 6, 7: 2.20 / 2.38,
+# 2.46 / 2.52, round _zl; median over seeds 0-7 2.26 / 2.345).
 # Carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
