@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from bioscale.credit import assign_credit
-from bioscale.errors import PluginError
+from bioscale.errors import ConfigError
 from bioscale.step import StepContext, forward_step
 from bioscale.testing import check_rule_contract, model_weights, new_trainer, rule_plugin
 
@@ -143,7 +143,7 @@ def test_aosdtp_aux_gain_scales_the_same_random_draw(tmp_path):
 
 @pytest.mark.parametrize("gain", ["0.0", "-1.0"])
 def test_aosdtp_non_positive_aux_gain_is_refused_before_training(tmp_path, gain):
-    with pytest.raises(PluginError, match="aux_gain must be > 0"):
+    with pytest.raises(ConfigError, match="rules.aosdtp.aux_gain must be > 0"):
         new_trainer("aosdtp", tmp_path, [f"rules.aosdtp.aux_gain={gain}"])
     assert not any(tmp_path.iterdir())  # refused before any run folder is made
 

@@ -130,10 +130,13 @@ class RuleSpec:
         return {"name": self.name, "distribution": self.entry.distribution, "version": self.entry.version}
 
     def instantiate(self):
-        """The rule object (config converted to its dataclass); errors name the plugin."""
+        """The rule object (config converted to its dataclass); errors name the plugin. A rule
+        refusing one of its own settings raises :class:`ConfigError` (passed on as it is)."""
         config_obj = OmegaConf.to_object(self.config)
         try:
             return self.cls(config_obj)
+        except ConfigError:
+            raise
         except Exception as exc:
             raise PluginError(f"rule {self.name!r} from {self.entry.origin} failed to start: {exc}") from exc
 

@@ -3,8 +3,8 @@
 The output is ``h_L = [o, z]``: ``o`` are the model's logits (trained on the task loss),
 ``z = tanh(R h_{L-1})`` are ``aux_units`` fixed random features of the penultimate layer
 (``R`` uniform within ``aux_gain`` times the Glorot bound, drawn once from the run's seed,
-never trained, checkpointed). The
-top inverse reads ``[softmax(o), z]`` (probability space, as in SDTP):
+never trained, checkpointed). The top inverse reads ``[softmax(o), z]`` (probability space,
+as in SDTP):
 ``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
 in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô = onehot(y)``. Lower
 targets and denoising inverses as in SDTP. No gradient of the task loss reaches a hidden layer.
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale.architectures import make_activation
 from bioscale.architectures.ops import glorot_bound
+from bioscale.errors import ConfigError
 from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_schedule_recipes
 
 
@@ -59,7 +60,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
 
     def __init__(self, config):
         if not config.aux_gain > 0:
-            raise ValueError(f"rules.aosdtp.aux_gain must be > 0, got {config.aux_gain}")
+            raise ConfigError(f"rules.aosdtp.aux_gain must be > 0, got {config.aux_gain}")
         super().__init__(config)
         self.aux_weight: torch.Tensor | None = None
         self._tanh = make_activation("tanh")
