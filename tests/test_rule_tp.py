@@ -141,6 +141,32 @@ def test_aosdtp_aux_gain_scales_the_same_random_draw(tmp_path):
     assert plain.abs().max() <= bound and scaled.abs().max() > bound
 
 
+def test_aosdtp_top_sigma_sets_the_noise_of_the_top_inverse_only(tmp_path):
+    """One inverse step on the same batch: the top inverse sees only ``top_sigma``'s noise
+    (the same draws whatever ``sigma`` is), the lower inverses only ``sigma``'s."""
+    base = ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel"]
+    runs = {"a": ["rules.aosdtp.sigma=0.5", "rules.aosdtp.top_sigma=0.0"],
+            "b": ["rules.aosdtp.sigma=0.0", "rules.aosdtp.top_sigma=0.0"],
+            "c": ["rules.aosdtp.sigma=0.5"]}
+    after = {}
+    for name, extra in runs.items():
+        trainer = new_trainer("aosdtp", tmp_path / name, base + extra)
+        trainer.train_step(trainer.data.train.x[:64], trainer.data.train.y[:64], 0, INVERSE, 0.0)
+        after[name] = {k: g.weight.detach().clone() for k, g in rule_plugin(trainer).inverses.items()}
+    top = str(trainer.model.num_layers)
+    assert torch.equal(after["a"][top], after["b"][top])
+    assert not torch.equal(after["a"][top], after["c"][top])  # default: top_sigma = sigma
+    for k in after["a"]:
+        if k != top:
+            assert torch.equal(after["a"][k], after["c"][k]) and not torch.equal(after["a"][k], after["b"][k])
+
+
+def test_aosdtp_negative_top_sigma_is_refused_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="rules.aosdtp.top_sigma must be >= 0"):
+        new_trainer("aosdtp", tmp_path, ["rules.aosdtp.top_sigma=-0.1"])
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("gain", ["0.0", "-1.0"])
 def test_aosdtp_non_positive_aux_gain_is_refused_before_training(tmp_path, gain):
     with pytest.raises(ConfigError, match="rules.aosdtp.aux_gain must be > 0"):

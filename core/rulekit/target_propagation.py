@@ -112,6 +112,11 @@ class TargetPropagation:
         """Target of ``h_{L-1}``; every TP rule defines its own."""
         raise NotImplementedError
 
+    def inverse_sigma(self, l: int) -> float:
+        """Std of the noise added to ``h_{l-1}`` when training ``g_l`` on the per-layer path
+        (grouped layers below the top use ``sigma``); default ``sigma`` for every layer."""
+        return self.config.sigma
+
     # -- hooks ------------------------------------------------------------------------
     @hookimpl
     def bioscale_setup(self, model, generator):
@@ -181,7 +186,7 @@ class TargetPropagation:
                     continue
                 l, g = unit, self.inverses[str(unit)]
                 clean = step.h[l - 1]
-                noisy = self.noise.normal_like(clean, self.config.sigma).add_(clean)
+                noisy = self.noise.normal_like(clean, self.inverse_sigma(l)).add_(clean)
                 read = self.read(l, step.model.activations[l - 1].forward_(step.model.ops[l - 1](noisy)), noisy)
                 reconstruction = g(read)
                 diff = reconstruction - (noisy if self.noise_preserving else clean)

@@ -7,12 +7,14 @@ never trained, checkpointed). The top inverse reads ``[softmax(o), z]`` (probabi
 as in SDTP):
 ``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
 in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô = onehot(y)``. Lower
-targets and denoising inverses as in SDTP. No gradient of the task loss reaches a hidden layer.
+targets and denoising inverses as in SDTP (``top_sigma``, when set, is the noise std for
+training ``g_L`` alone; ``sigma`` otherwise). No gradient of the task loss reaches a hidden layer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import math
 
@@ -30,6 +32,7 @@ from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_sche
 class AOSDTPConfig(TPConfig):
     aux_units: int = 512  # size of z; the paper: more is better, saturating near 1000
     aux_gain: float = 1.0  # R's entries are uniform within aux_gain x the Glorot bound (> 0)
+    top_sigma: Optional[float] = None  # noise std for training the top inverse g_L (>= 0); None: sigma
 
 
 # Recipes for mnist_fc, per schedule. Parallel: results/proxy*_mnist_fc_aosdtp_parallel (best
@@ -61,6 +64,8 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def __init__(self, config):
         if not config.aux_gain > 0:
             raise ConfigError(f"rules.aosdtp.aux_gain must be > 0, got {config.aux_gain}")
+        if config.top_sigma is not None and not config.top_sigma >= 0:
+            raise ConfigError(f"rules.aosdtp.top_sigma must be >= 0 or null, got {config.top_sigma}")
         super().__init__(config)
         self.aux_weight: torch.Tensor | None = None
         self._tanh = make_activation("tanh")
@@ -78,6 +83,10 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         bound = self.config.aux_gain * glorot_bound(n_pen, self.config.aux_units)
         self.aux_weight = torch.empty(self.config.aux_units, n_pen).uniform_(-bound, bound, generator=generator).to(device)
         return DenseInverse(n_in, top.in_shape, self.config.inverse_activation, generator, device)
+
+    def inverse_sigma(self, l):
+        top = l == self.model.num_layers and self.config.top_sigma is not None
+        return self.config.top_sigma if top else self.config.sigma
 
     def aux(self, h_penultimate: torch.Tensor) -> torch.Tensor:
         """``z = tanh(R h_{L-1})``: ``(B, *in_shape of layer L)`` → ``(B, aux_units)``; never trained."""
