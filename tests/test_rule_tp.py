@@ -161,9 +161,30 @@ def test_aosdtp_top_sigma_sets_the_noise_of_the_top_inverse_only(tmp_path):
             assert torch.equal(after["a"][k], after["c"][k]) and not torch.equal(after["a"][k], after["b"][k])
 
 
-def test_aosdtp_negative_top_sigma_is_refused_before_training(tmp_path):
-    with pytest.raises(ConfigError, match="rules.aosdtp.top_sigma must be >= 0"):
-        new_trainer("aosdtp", tmp_path, ["rules.aosdtp.top_sigma=-0.1"])
+def test_aosdtp_top_inverse_lr_scale_scales_only_the_top_inverse_step(tmp_path):
+    """Adam's first step is ``lr · g / (|g| + eps)``: scaling g_L's lr by 3 triples its
+    weight change and leaves every lower inverse's change as it was."""
+    base = ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel", "rules.aosdtp.inverse_optimizer.schedule=constant"]
+    change = {}
+    for scale in ("1.0", "3.0"):
+        trainer = new_trainer("aosdtp", tmp_path / scale, base + [f"rules.aosdtp.top_inverse_lr_scale={scale}"])
+        inverses = rule_plugin(trainer).inverses
+        before = {k: g.weight.detach().clone() for k, g in inverses.items()}
+        trainer.train_step(trainer.data.train.x[:64], trainer.data.train.y[:64], 0, INVERSE, 0.0)
+        change[scale] = {k: g.weight.detach() - before[k] for k, g in inverses.items()}
+    top = str(trainer.model.num_layers)
+    assert change["1.0"][top].abs().max() > 0
+    torch.testing.assert_close(change["3.0"][top], 3.0 * change["1.0"][top], rtol=1e-4, atol=1e-9)
+    for k in change["1.0"]:
+        if k != top:
+            torch.testing.assert_close(change["3.0"][k], change["1.0"][k], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("key, value, message", [("top_sigma", "-0.1", "must be >= 0"),
+                                                 ("top_inverse_lr_scale", "0.0", "must be > 0")])
+def test_aosdtp_bad_top_inverse_setting_is_refused_before_training(tmp_path, key, value, message):
+    with pytest.raises(ConfigError, match=f"rules.aosdtp.{key} {message}"):
+        new_trainer("aosdtp", tmp_path, [f"rules.aosdtp.{key}={value}"])
     assert not any(tmp_path.iterdir())
 
 

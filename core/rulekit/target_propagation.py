@@ -117,6 +117,10 @@ class TargetPropagation:
         (grouped layers below the top use ``sigma``); default ``sigma`` for every layer."""
         return self.config.sigma
 
+    def top_inverse_lr_scale(self) -> float:
+        """The top inverse ``g_L``'s lr is the inverse optimiser's times this (default 1)."""
+        return 1.0
+
     # -- hooks ------------------------------------------------------------------------
     @hookimpl
     def bioscale_setup(self, model, generator):
@@ -125,16 +129,22 @@ class TargetPropagation:
         self.inverses = nn.ModuleDict({str(l): self.build_inverse(model, l, generator) for l in self.inverse_layers(model)})
         self.inverses.to(device)
         self.noise = NoiseSource(generator, device)
-        params = list(self.inverses.parameters())
-        self.flat = self._flatten(params) if params else None
-        self.optimizer = make_adam([self.flat], self.config.inverse_optimizer) if params else None
+        L = model.num_layers
+        below = [p for k, g in self.inverses.items() if int(k) < L for p in g.parameters()]
+        top = [p for k, g in self.inverses.items() if int(k) >= L for p in g.parameters()]
+        # two flat parameters: the inverses below the top, and the top inverse (own lr scale)
+        below_flat, top_flat = ([self._flatten(ps)] if ps else [] for ps in (below, top))
+        self.flats = below_flat + top_flat
+        self.optimizer = None
+        if self.flats:
+            self.optimizer = make_adam(below_flat, self.config.inverse_optimizer, top_flat, self.top_inverse_lr_scale())
         self.units = self._training_units(model)
 
     def _training_units(self, model) -> list:
         """Inverse training order: ``InverseGroup``s of equal dense layers below the top, and
         single layers (per-layer path) for the rest; all layers, in increasing order."""
         layers = {int(k): g for k, g in self.inverses.items()}
-        if type(self).read is not TargetPropagation.read or self.flat is None:
+        if type(self).read is not TargetPropagation.read or not self.flats:
             return sorted(layers)
         below_top = {l: g for l, g in layers.items() if l < model.num_layers}
         units = InverseGroup.build(model, below_top)

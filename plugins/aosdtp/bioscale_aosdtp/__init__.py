@@ -8,7 +8,8 @@ as in SDTP):
 ``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
 in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô = onehot(y)``. Lower
 targets and denoising inverses as in SDTP (``top_sigma``, when set, is the noise std for
-training ``g_L`` alone; ``sigma`` otherwise). No gradient of the task loss reaches a hidden layer.
+training ``g_L`` alone; ``sigma`` otherwise; ``g_L``'s lr is ``top_inverse_lr_scale`` times
+the inverse optimiser's). No gradient of the task loss reaches a hidden layer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class AOSDTPConfig(TPConfig):
     aux_units: int = 512  # size of z; the paper: more is better, saturating near 1000
     aux_gain: float = 1.0  # R's entries are uniform within aux_gain x the Glorot bound (> 0)
     top_sigma: Optional[float] = None  # noise std for training the top inverse g_L (>= 0); None: sigma
+    top_inverse_lr_scale: float = 1.0  # g_L's lr is inverse_optimizer.lr times this (> 0)
 
 
 # Recipes for mnist_fc, per schedule. Parallel: results/proxy*_mnist_fc_aosdtp_parallel (best
@@ -64,6 +66,8 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def __init__(self, config):
         if not config.aux_gain > 0:
             raise ConfigError(f"rules.aosdtp.aux_gain must be > 0, got {config.aux_gain}")
+        if not config.top_inverse_lr_scale > 0:
+            raise ConfigError(f"rules.aosdtp.top_inverse_lr_scale must be > 0, got {config.top_inverse_lr_scale}")
         if config.top_sigma is not None and not config.top_sigma >= 0:
             raise ConfigError(f"rules.aosdtp.top_sigma must be >= 0 or null, got {config.top_sigma}")
         super().__init__(config)
@@ -87,6 +91,9 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def inverse_sigma(self, l):
         top = l == self.model.num_layers and self.config.top_sigma is not None
         return self.config.top_sigma if top else self.config.sigma
+
+    def top_inverse_lr_scale(self):
+        return self.config.top_inverse_lr_scale
 
     def aux(self, h_penultimate: torch.Tensor) -> torch.Tensor:
         """``z = tanh(R h_{L-1})``: ``(B, *in_shape of layer L)`` → ``(B, aux_units)``; never trained."""
