@@ -99,6 +99,7 @@ def main():
     pending = [(f"resumed-{Path(r).name}", ["resume", str(Path(r).resolve())]) for r in args.resume] + pending
     running, done = [], []
     started = time.time()
+    args.launch = {"commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M %Z")}  # the code the trials run
     while pending or running:
         while pending and len(running) < args.jobs:
             label, trial = pending.pop(0)
@@ -155,12 +156,13 @@ def write_tables(out: Path, args, base, done, started):
         f"# sweep {args.name}\n\n"
         f"- command: `python benchmarks/sweep.py {' '.join(shlex.quote(a) for a in sys.argv[1:])}`\n"
         f"- base: `bioscale train {' '.join(base)}` (+ trainer.threads=1 per trial, {args.jobs} trials at a time)\n"
-        f"- commit: {git_commit()}; date: {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+        f"- commit at launch: {args.launch['commit']}; launched: {args.launch['date']}; written: {time.strftime('%Y-%m-%d %H:%M %Z')}; "
         f"machine: {info['cpu']}, {info['cores']} cores, {info['device']}; torch {info['torch']}\n"
         f"- wall time so far: {(time.time() - started) / 60:.1f} min; {len(done)} trials done\n\n"
     )
     (out / "sweep.md").write_text(header + "\n".join(lines) + "\n")
-    (out / "sweep.json").write_text(json.dumps({"argv": sys.argv, "base": base, "machine": info, "commit": git_commit(), "trials": rows}, indent=2) + "\n")
+    (out / "sweep.json").write_text(json.dumps({"argv": sys.argv, "base": base, "machine": info, "commit": args.launch["commit"],
+                                           "launched": args.launch["date"], "trials": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
