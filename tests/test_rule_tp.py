@@ -180,6 +180,29 @@ def test_aosdtp_top_inverse_lr_scale_scales_only_the_top_inverse_step(tmp_path):
             torch.testing.assert_close(change["3.0"][k], change["1.0"][k], rtol=0, atol=0)
 
 
+def test_tp_checkpoint_with_one_inverse_adam_group_loads_into_two(tmp_path):
+    """Checkpoints from before the top inverse had its own Adam group (one group, one flat
+    tensor: the lower inverses, then the top one) still load, their moments split in two."""
+    base = ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel"]
+    trainer = new_trainer("aosdtp", tmp_path / "a", base)
+    for start in (0, 64):
+        trainer.train_step(trainer.data.train.x[start:start + 64], trainer.data.train.y[start:start + 64], 0, INVERSE, 0.0)
+    state = rule_plugin(trainer).bioscale_state_dict()
+    new = state["optimizer"]
+    assert len(new["param_groups"]) == 2
+    old_group = {k: v for k, v in new["param_groups"][0].items() if k != "lr_scale"}
+    old = {"state": {0: {"step": new["state"][0]["step"],
+                         **{k: torch.cat([new["state"][0][k], new["state"][1][k]]) for k in ("exp_avg", "exp_avg_sq")}}},
+           "param_groups": [{**old_group, "params": [0]}]}
+    fresh = rule_plugin(new_trainer("aosdtp", tmp_path / "b", base))
+    fresh.bioscale_load_state_dict({**state, "optimizer": old})
+    loaded = fresh.optimizer.state_dict()
+    for i in (0, 1):
+        for k in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(loaded["state"][i][k], new["state"][i][k])
+    assert [g["lr_scale"] for g in loaded["param_groups"]] == [g["lr_scale"] for g in new["param_groups"]]
+
+
 @pytest.mark.parametrize("key, value, message", [("top_sigma", "-0.1", "must be >= 0"),
                                                  ("top_inverse_lr_scale", "0.0", "must be > 0")])
 def test_aosdtp_bad_top_inverse_setting_is_refused_before_training(tmp_path, key, value, message):

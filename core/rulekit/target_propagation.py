@@ -233,10 +233,27 @@ class TargetPropagation:
     def bioscale_load_state_dict(self, state):
         self.inverses.load_state_dict(state["inverses"])
         if self.optimizer is not None:
-            self.optimizer.load_state_dict(state["optimizer"])
+            self.optimizer.load_state_dict(self._split_single_flat_state(state["optimizer"]))
         self.noise.load_state_dict(state["noise"])
         self.load_extra_state(state)
         return True
+
+    def _split_single_flat_state(self, opt_state: dict) -> dict:
+        """Checkpoints written before the top inverse had its own flat parameter hold one
+        Adam group over one flat tensor (the inverses in layer order, the top one last):
+        split its moments at the boundary into this rule's two groups. Other states pass as
+        they are."""
+        if len(opt_state["param_groups"]) != 1 or len(self.optimizer.param_groups) != 2:
+            return opt_state
+        sizes = [sum(p.numel() for p in g["params"]) for g in self.optimizer.param_groups]
+        old = opt_state["state"].get(0, {})
+        if any(torch.is_tensor(v) and v.dim() == 1 and v.numel() != sum(sizes) for v in old.values()):
+            return opt_state  # not the layout this conversion knows; load_state_dict will refuse it
+        parts = {k: v.split(sizes) if torch.is_tensor(v) and v.dim() == 1 else (v, v) for k, v in old.items()}
+        state = {i: {k: (p[i].clone() if torch.is_tensor(p[i]) else p[i]) for k, p in parts.items()} for i in range(2) if old}
+        group = opt_state["param_groups"][0]
+        scales = [g.get("lr_scale", 1.0) for g in self.optimizer.param_groups]
+        return {"state": state, "param_groups": [{**group, "params": [i], "lr_scale": scales[i]} for i in range(2)]}
 
     def extra_state(self) -> dict:
         return {}
