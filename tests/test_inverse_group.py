@@ -92,6 +92,29 @@ def test_a_rule_overriding_read_opts_out_of_grouping(tmp_path):
     assert rule.units == sorted(int(k) for k in rule.inverses)
 
 
+@pytest.mark.parametrize("sigma_of_layer_3, groups", [(0.1, [[2, 3, 4, 5]]), (0.7, [])])
+def test_a_group_shares_one_noise_std(tmp_path, sigma_of_layer_3, groups):
+    """A rule giving one inverse below the top its own noise std gets those layers trained
+    one by one (each with its own std); equal stds keep the group, at that std."""
+    trainer = new_trainer("sdtp", tmp_path, [*EQUAL_WIDTHS, "rules.sdtp.sigma=0.1"])
+    base = rule_plugin(trainer)
+
+    class PerLayerNoise(type(base)):
+        def inverse_sigma(self, l):
+            return sigma_of_layer_3 if l == 3 else self.config.sigma
+
+    rule = PerLayerNoise(base.config)
+    rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0))
+    assert [u.layers for u in rule.units if isinstance(u, InverseGroup)] == groups
+    assert sorted(u for u in rule.units if not isinstance(u, InverseGroup)) == (
+        [6] if groups else [2, 3, 4, 5, 6])
+    seen = []
+    rule.noise = type("Recorder", (), {"normal_like": lambda self, t, std: seen.append(std) or torch.zeros_like(t)})()
+    step = forward_step(trainer.model, trainer.data.train.x[:8], trainer.data.train.y[:8], 0, 0, INVERSE)
+    rule.bioscale_update_inverse(step)
+    assert seen == ([0.1, 0.1] if groups else [0.1, sigma_of_layer_3, 0.1, 0.1, 0.1])
+
+
 def test_stacked_view_needs_equally_spaced_equal_tensors():
     flat = torch.arange(30.0)
     parts = [flat[0:6].view(2, 3), flat[10:16].view(2, 3), flat[20:26].view(2, 3)]

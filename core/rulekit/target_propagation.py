@@ -113,8 +113,8 @@ class TargetPropagation:
         raise NotImplementedError
 
     def inverse_sigma(self, l: int) -> float:
-        """Std of the noise added to ``h_{l-1}`` when training ``g_l`` on the per-layer path
-        (grouped layers below the top use ``sigma``); default ``sigma`` for every layer."""
+        """Std of the noise added to ``h_{l-1}`` when training ``g_l``; default ``sigma`` for
+        every layer. Layers with different stds are never trained as one ``InverseGroup``."""
         return self.config.sigma
 
     def top_inverse_lr_scale(self) -> float:
@@ -147,7 +147,10 @@ class TargetPropagation:
         if type(self).read is not TargetPropagation.read or not self.flats:
             return sorted(layers)
         below_top = {l: g for l, g in layers.items() if l < model.num_layers}
-        units = InverseGroup.build(model, below_top)
+        units = []
+        for unit in InverseGroup.build(model, below_top):  # a group shares one noise std
+            mixed = isinstance(unit, InverseGroup) and len({self.inverse_sigma(l) for l in unit.layers}) > 1
+            units.extend(unit.layers if mixed else [unit])
         return units + sorted(l for l in layers if l >= model.num_layers)
 
     @staticmethod
@@ -192,7 +195,8 @@ class TargetPropagation:
         with torch.no_grad():
             for unit in self.units:
                 if isinstance(unit, InverseGroup):
-                    losses.update(unit.update(step, self.noise, self.config.sigma, self.noise_preserving, scale))
+                    sigma = self.inverse_sigma(unit.layers[0])
+                    losses.update(unit.update(step, self.noise, sigma, self.noise_preserving, scale))
                     continue
                 l, g = unit, self.inverses[str(unit)]
                 clean = step.h[l - 1]
