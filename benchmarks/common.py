@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from bioscale.architectures.activations import CPU_TANH
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
 
@@ -44,6 +46,7 @@ def machine() -> dict:
         "torch": str(torch.__version__),
         "python": platform.python_version(),
         "device": "cpu",
+        "cpu_tanh": CPU_TANH,
     }
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)

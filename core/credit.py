@@ -27,7 +27,7 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
         for l in range(L, 1, -1):
             target = rule.layer_target(step, l, target)
             if target is not None:
-                grad_h = (step.h[l - 1] - target) * scale
+                grad_h = torch.sub(step.h[l - 1], target).mul_(scale)
             else:
                 grad_h = rule.feedback_signal(step, l, grads[l])
             grads[l - 1] = step.activation_backward(l - 1, grad_h)

@@ -21,10 +21,11 @@ def adam_kwargs(params: list, cfg) -> dict:
 def make_adam(params, cfg, scaled: list | None = None, lr_scale: float = 1.0) -> torch.optim.Adam:
     """Adam over ``params`` with the config's lr, betas, eps and weight decay. ``scaled``
     parameters (if any) form a second group whose lr is ``lr_scale`` times the config's,
-    here and at every :func:`set_lr`."""
+    here and at every :func:`set_lr`; with ``lr_scale`` 1 they join the one group (each
+    group costs a fused kernel call and Python work per step)."""
     params, scaled = list(params), list(scaled or [])
-    if not scaled:
-        return torch.optim.Adam(params, **adam_kwargs(params, cfg))
+    if not scaled or lr_scale == 1.0:
+        return torch.optim.Adam(params + scaled, **adam_kwargs(params + scaled, cfg))
     kwargs = adam_kwargs(params + scaled, cfg)
     groups = [{"params": params, "lr_scale": 1.0}, {"params": scaled, "lr_scale": lr_scale, "lr": cfg.lr * lr_scale}]
     return torch.optim.Adam(groups, **kwargs)

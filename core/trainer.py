@@ -18,6 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from bioscale.architectures import build_network
+from bioscale.architectures.activations import CPU_TANH
 from bioscale.datasets import load_data
 
 from . import __version__
@@ -25,6 +26,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .credit import assign_credit, local_weight_grads, write_weight_grads
 from .errors import CheckpointError, ConfigError, DivergenceError, PluginError
 from .evaluation import evaluate
+from .flat_parameters import flatten_parameters
 from .optim import make_adam, scheduled_lr, set_lr
 from .plugin_host import build_plugin_host
 from .progress import Progress
@@ -95,6 +97,9 @@ class Trainer:
             generator=seeded_generator(cfg.seed, "model"),
             name=cfg.model.preset,
         ).to(self.device)
+        # one storage for every forward parameter (each stays its own view): equal layers'
+        # weights can then be read as one strided (G, ...) view, e.g. by TP inverse groups
+        self.flat_parameters = flatten_parameters(list(self.model.parameters()))
         rule_obj = rule_spec.instantiate()
         observers = []
         for spec in observer_specs:
@@ -160,6 +165,7 @@ class Trainer:
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
+            "cpu_tanh": CPU_TANH,  # which tanh form the CPU evaluates (architectures/activations.py)
             "data_source": self.data.source,
             "normalization": self.data.normalization,
             "train_examples": len(self.data.train),

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from bioscale.rulekit.inverse_group import InverseGroup, stacked_view
+from bioscale.flat_parameters import flatten_parameters
+from bioscale.rulekit.inverse_group import InverseGroup, stacked, stacked_view
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
 
@@ -123,3 +124,33 @@ def test_stacked_view_needs_equally_spaced_equal_tensors():
     assert stacked_view([flat[0:6].view(2, 3), flat[10:16].view(2, 3), flat[22:28].view(2, 3)]) is None
     assert stacked_view([flat[0:6].view(2, 3), flat[10:16].view(3, 2)]) is None
     assert stacked_view([flat[0:6].view(2, 3), torch.zeros(2, 3)]) is None
+
+
+def test_flatten_parameters_keeps_values_and_makes_views_of_one_storage():
+    layers = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 4))
+    before = {k: v.clone() for k, v in layers.state_dict().items()}
+    flat = flatten_parameters(list(layers.parameters()))
+    assert flat.numel() == sum(p.numel() for p in layers.parameters())
+    for k, v in layers.state_dict().items():
+        assert torch.equal(v, before[k]) and v.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+    for p in layers.parameters():
+        assert p.grad is not None and p.grad.untyped_storage().data_ptr() == flat.grad.untyped_storage().data_ptr()
+    with torch.no_grad():
+        layers[1].weight.add_(1.0)  # writes through to the flat storage
+    assert torch.equal(flat.detach()[16:32], before["1.weight"].reshape(-1) + 1.0)
+
+
+def test_trainer_model_weights_of_equal_layers_stack_without_a_copy(tmp_path):
+    """The trainer flattens the model's parameters, so an inverse group reads the equal hidden
+    layers' forward weights as one strided view; a model that is not flat gets a copy with the
+    same values."""
+    trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
+    ops = [trainer.model.ops[l - 1] for l in (2, 3, 4, 5)]
+    for name in ("weight", "bias"):
+        view = stacked(ops, name)
+        assert view.untyped_storage().data_ptr() == trainer.flat_parameters.untyped_storage().data_ptr()
+        assert torch.equal(view, torch.stack([getattr(op, name).detach() for op in ops]))
+    loose = [torch.nn.Linear(5, 5) for _ in range(3)]
+    copy = stacked(loose, "weight")
+    assert copy.untyped_storage().data_ptr() != loose[0].weight.untyped_storage().data_ptr()
+    assert torch.equal(copy, torch.stack([m.weight.detach() for m in loose]))

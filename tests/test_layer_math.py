@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bioscale.architectures import Conv2dOp, LinearOp, LocallyConnected2d, make_activation
+from bioscale.architectures import Conv2dOp, LinearOp, LocallyConnected2d, activations, make_activation
 from bioscale.architectures.ops import AffineOp
 from bioscale.step import cross_entropy_and_grad
 
@@ -122,17 +122,29 @@ def test_activation_backward_from_output_matches_autograd(name):
     torch.testing.assert_close(act.backward(h.detach(), g), expected)
 
 
-def test_tanh_is_tanh_in_both_grad_modes():
-    """The CPU form 2σ(2a)-1 is tanh to float32 precision, and gives the same output with and
-    without autograd (so a rule's closed form and an autograd reference see one forward)."""
+@pytest.mark.parametrize("form", ["torch", "sigmoid"])
+def test_tanh_is_tanh_in_both_grad_modes(monkeypatch, form):
+    """Both CPU forms (torch.tanh, 2σ(2a)-1) are tanh to float32 precision, and each gives the
+    same output with and without autograd and in place (so a rule's closed form and an
+    autograd reference see one forward)."""
+    monkeypatch.setattr(activations, "CPU_TANH", form)
     act = make_activation("tanh")
     a = torch.linspace(-12, 12, 20001)
     with torch.no_grad():
         fast = act(a)
+        in_place = act.forward_(a.clone())
     graph = act(a.clone().requires_grad_())
-    assert torch.equal(fast, graph.detach())
+    assert torch.equal(fast, graph.detach()) and torch.equal(fast, in_place)
     torch.testing.assert_close(fast, torch.tanh(a), rtol=0, atol=3e-7)
     assert fast.abs().max() <= 1.0
+    assert torch.equal(fast, torch.tanh(a)) == (form == "torch")
+
+
+@pytest.mark.parametrize("vendor, mkl, form", [("GenuineIntel", True, "torch"), ("AuthenticAMD", True, "sigmoid"),
+                                               ("GenuineIntel", False, "sigmoid"), ("", True, "sigmoid")])
+def test_cpu_tanh_form_follows_vendor_and_mkl(vendor, mkl, form):
+    """torch's CPU tanh is MKL's, fast on Intel CPUs only: the sigmoid form everywhere else."""
+    assert activations.choose_cpu_tanh(vendor, mkl) == form
 
 
 def test_unknown_activation_names_valid_ones():

@@ -180,27 +180,58 @@ def test_aosdtp_top_inverse_lr_scale_scales_only_the_top_inverse_step(tmp_path):
             torch.testing.assert_close(change["3.0"][k], change["1.0"][k], rtol=0, atol=0)
 
 
-def test_tp_checkpoint_with_one_inverse_adam_group_loads_into_two(tmp_path):
-    """Checkpoints from before the top inverse had its own Adam group (one group, one flat
-    tensor: the lower inverses, then the top one) still load, their moments split in two."""
-    base = ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel"]
-    trainer = new_trainer("aosdtp", tmp_path / "a", base)
+def _inverse_adam_state_as(state: dict, layout: str, sizes: list, top_scale: float) -> dict:
+    """``state`` (an inverse Adam state dict) rewritten in an older or other grouping of the
+    same moments: ``one_flat`` (one group over one flat tensor, before the top inverse had
+    its own), ``one_group`` (one group over both flats) or ``two_groups`` (lr scales 1 and
+    ``top_scale``, as written before a scale of 1 shared one group)."""
+    order = [i for g in state["param_groups"] for i in g["params"]]
+    joined = {k: torch.cat([state["state"][i][k] for i in order]) for k in ("exp_avg", "exp_avg_sq")}
+    step = state["state"][order[0]]["step"]
+    group = {k: v for k, v in state["param_groups"][0].items() if k not in ("params", "lr_scale")}
+    if layout == "one_flat":
+        return {"state": {0: {"step": step, **joined}}, "param_groups": [{**group, "params": [0]}]}
+    parts = {i: {"step": step, **{k: v.split(sizes)[i] for k, v in joined.items()}} for i in range(2)}
+    if layout == "one_group":
+        return {"state": parts, "param_groups": [{**group, "params": [0, 1]}]}
+    return {"state": parts, "param_groups": [{**group, "params": [0], "lr_scale": 1.0},
+                                             {**group, "params": [1], "lr_scale": top_scale}]}
+
+
+@pytest.mark.parametrize("layout", ["one_flat", "one_group", "two_groups"])
+@pytest.mark.parametrize("rule, extra, top_scale", [("sdtp", [], 1.0),
+                                                    ("aosdtp", ["rules.aosdtp.aux_units=40", "rules.aosdtp.top_inverse_lr_scale=0.3"], 0.3)])
+def test_tp_inverse_adam_state_of_another_grouping_loads(tmp_path, layout, rule, extra, top_scale):
+    """Checkpoints whose inverse Adam state groups the flat parameters otherwise (one flat
+    tensor, from before the top inverse had its own; one group over both flats, used when
+    the top's lr scale is 1; two groups, when it is not) load with every moment in place."""
+    base = [f"rules.{rule}.schedule=parallel", *extra]
+    trainer = new_trainer(rule, tmp_path / "a", base)
     for start in (0, 64):
         trainer.train_step(trainer.data.train.x[start:start + 64], trainer.data.train.y[start:start + 64], 0, INVERSE, 0.0)
-    state = rule_plugin(trainer).bioscale_state_dict()
+    tp = rule_plugin(trainer)
+    state = tp.bioscale_state_dict()
     new = state["optimizer"]
-    assert len(new["param_groups"]) == 2
-    old_group = {k: v for k, v in new["param_groups"][0].items() if k != "lr_scale"}
-    old = {"state": {0: {"step": new["state"][0]["step"],
-                         **{k: torch.cat([new["state"][0][k], new["state"][1][k]]) for k in ("exp_avg", "exp_avg_sq")}}},
-           "param_groups": [{**old_group, "params": [0]}]}
-    fresh = rule_plugin(new_trainer("aosdtp", tmp_path / "b", base))
-    fresh.bioscale_load_state_dict({**state, "optimizer": old})
+    assert len(new["param_groups"]) == (1 if top_scale == 1.0 else 2)
+    foreign = _inverse_adam_state_as(new, layout, [f.numel() for f in tp.flats], top_scale)
+    fresh = rule_plugin(new_trainer(rule, tmp_path / "b", base))
+    fresh.bioscale_load_state_dict({**state, "optimizer": foreign})
     loaded = fresh.optimizer.state_dict()
+    assert [g["params"] for g in loaded["param_groups"]] == [g["params"] for g in new["param_groups"]]
+    assert [g.get("lr_scale", 1.0) for g in loaded["param_groups"]] == [g.get("lr_scale", 1.0) for g in new["param_groups"]]
     for i in (0, 1):
         for k in ("step", "exp_avg", "exp_avg_sq"):
             assert torch.equal(loaded["state"][i][k], new["state"][i][k])
-    assert [g["lr_scale"] for g in loaded["param_groups"]] == [g["lr_scale"] for g in new["param_groups"]]
+
+
+def test_tp_inverse_adam_groups_follow_the_top_lr_scale(tmp_path):
+    """One Adam group over both flat parameters when the top inverse's lr is not scaled
+    (one fused kernel call per step), two when it is."""
+    plain = rule_plugin(new_trainer("sdtp", tmp_path / "a", []))
+    scaled = rule_plugin(new_trainer("aosdtp", tmp_path / "b", ["rules.aosdtp.aux_units=40",
+                                                                "rules.aosdtp.top_inverse_lr_scale=0.3"]))
+    assert [len(g["params"]) for g in plain.optimizer.param_groups] == [2]
+    assert [(len(g["params"]), g["lr_scale"]) for g in scaled.optimizer.param_groups] == [(1, 1.0), (1, 0.3)]
 
 
 @pytest.mark.parametrize("key, value, message", [("top_sigma", "-0.1", "must be >= 0"),

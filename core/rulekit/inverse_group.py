@@ -36,6 +36,14 @@ def stacked_view(tensors: list) -> torch.Tensor | None:
     return first.as_strided((len(tensors), *first.shape), (step, *first.stride()), offsets[0])
 
 
+def stacked(modules: list, name: str) -> torch.Tensor:
+    """``(G, *shape)``: the ``name`` parameters of ``modules``, as a view where they sit at equally
+    spaced offsets of one storage (the trainer flattens the model's parameters), else a copy."""
+    tensors = [getattr(m, name) for m in modules]
+    view = stacked_view(tensors)
+    return view if view is not None else torch.stack(tensors)
+
+
 def groupable(inverse) -> bool:
     """Whether ``inverse`` can join a group: a plain ``LayerInverse`` of a fully connected op
     whose input is a flat vector (so ``h_{l-1}`` is ``(B, n_in)``)."""
@@ -99,15 +107,14 @@ class InverseGroup:
         squared reconstruction error (0-dim). ``goal`` is ``h̃`` if ``noise_preserving`` (DTP)
         else the clean ``h_{l-1}``. Call under ``no_grad``."""
         ops = [self.model.ops[l - 1] for l in self.layers]
-        weight_t = torch.stack([op.weight for op in ops]).transpose(1, 2)  # (G, n_in, n_out)
-        bias = torch.stack([op.bias for op in ops]).unsqueeze(1)  # (G, 1, n_out)
+        weight_t = stacked(ops, "weight").transpose(1, 2)  # (G, n_in, n_out)
+        bias = stacked(ops, "bias").unsqueeze(1)  # (G, 1, n_out)
         clean = torch.stack([step.h[l - 1].reshape(step.batch_size, -1) for l in self.layers])  # (G, B, n_in)
         noisy = noise.normal_like(clean, sigma).add_(clean)
         read = self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t))  # f_l(h̃): (G, B, n_out)
         reconstruction = self.inverse_activation.forward_(torch.baddbmm(self.bias.unsqueeze(1), read, self.weight))
         diff = reconstruction - (noisy if noise_preserving else clean)  # (G, B, n_in)
-        flat = diff.reshape(len(self.layers), -1)
-        errors = torch.linalg.vecdot(flat, flat) / flat.shape[1]
+        errors = diff.square().mean((1, 2))
         grad_pre = self.inverse_activation.backward(reconstruction, diff.mul_(scale))
         torch.bmm(read.transpose(1, 2), grad_pre, out=self.weight_grad)  # Σ_b read_bᵀ grad_b: (G, n_out, n_in)
         torch.sum(grad_pre, 1, out=self.bias_grad)

@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig
+from bioscale.flat_parameters import flatten_parameters
 from bioscale.markers import hookimpl
 from bioscale.optim import make_adam, scheduled_lr, set_lr
 
@@ -133,7 +134,8 @@ class TargetPropagation:
         below = [p for k, g in self.inverses.items() if int(k) < L for p in g.parameters()]
         top = [p for k, g in self.inverses.items() if int(k) >= L for p in g.parameters()]
         # two flat parameters: the inverses below the top, and the top inverse (own lr scale)
-        below_flat, top_flat = ([self._flatten(ps)] if ps else [] for ps in (below, top))
+        # (one Adam tensor each instead of two per layer: less per-tensor optimiser work per step)
+        below_flat, top_flat = ([flatten_parameters(ps)] if ps else [] for ps in (below, top))
         self.flats = below_flat + top_flat
         self.optimizer = None
         if self.flats:
@@ -153,21 +155,6 @@ class TargetPropagation:
             units.extend(unit.layers if mixed else [unit])
         return units + sorted(l for l in layers if l >= model.num_layers)
 
-    @staticmethod
-    def _flatten(params: list) -> nn.Parameter:
-        """One parameter holding every inverse weight and bias; each module's parameter
-        becomes a view of it, and so does its gradient slot. One Adam tensor instead of
-        two per layer keeps the optimiser's per-tensor overhead out of every step."""
-        flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
-        flat.grad = torch.zeros_like(flat)
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.data = flat.data[offset : offset + n].view_as(p)
-            p.grad = flat.grad[offset : offset + n].view_as(p)
-            offset += n
-        return flat
-
     @hookimpl
     def bioscale_epoch_passes(self, epoch):
         if TPSchedule(self.config.schedule) == TPSchedule.alternating:
@@ -181,7 +168,7 @@ class TargetPropagation:
         g = self.inverses[str(layer)]
         both = g(torch.cat([target_above, step.h[layer]]))  # one batched call for g(ĥ_l) and g(h_l)
         g_target, g_h = both.split(step.batch_size)
-        return step.h[layer - 1] + g_target - g_h
+        return g_target.add_(step.h[layer - 1]).sub_(g_h)  # h + g(ĥ) - g(h), in g(ĥ)'s memory
 
     @hookimpl
     def bioscale_update_inverse(self, step):
@@ -237,27 +224,45 @@ class TargetPropagation:
     def bioscale_load_state_dict(self, state):
         self.inverses.load_state_dict(state["inverses"])
         if self.optimizer is not None:
-            self.optimizer.load_state_dict(self._split_single_flat_state(state["optimizer"]))
+            self.optimizer.load_state_dict(self._regroup_flat_state(state["optimizer"]))
         self.noise.load_state_dict(state["noise"])
         self.load_extra_state(state)
         return True
 
-    def _split_single_flat_state(self, opt_state: dict) -> dict:
-        """Checkpoints written before the top inverse had its own flat parameter hold one
-        Adam group over one flat tensor (the inverses in layer order, the top one last):
-        split its moments at the boundary into this rule's two groups. Other states pass as
-        they are."""
-        if len(opt_state["param_groups"]) != 1 or len(self.optimizer.param_groups) != 2:
+    def _regroup_flat_state(self, opt_state: dict) -> dict:
+        """Adam state saved with the flat parameters grouped otherwise than this rule groups
+        them (one flat tensor before the top inverse had its own; one group over both flats
+        when the top's lr scale is 1, two groups when it is not): the moments, which run over
+        the inverses in layer order with the top one last, are joined and split again at this
+        rule's flat parameters. States with this rule's grouping pass as they are, and so do
+        states this conversion does not know (``load_state_dict`` then refuses them)."""
+        saved, current = opt_state["param_groups"], self.optimizer.param_groups
+        if [len(g["params"]) for g in saved] == [len(g["params"]) for g in current]:
             return opt_state
-        sizes = [sum(p.numel() for p in g["params"]) for g in self.optimizer.param_groups]
-        old = opt_state["state"].get(0, {})
-        if any(torch.is_tensor(v) and v.dim() == 1 and v.numel() != sum(sizes) for v in old.values()):
-            return opt_state  # not the layout this conversion knows; load_state_dict will refuse it
-        parts = {k: v.split(sizes) if torch.is_tensor(v) and v.dim() == 1 else (v, v) for k, v in old.items()}
-        state = {i: {k: (p[i].clone() if torch.is_tensor(p[i]) else p[i]) for k, p in parts.items()} for i in range(2) if old}
-        group = opt_state["param_groups"][0]
-        scales = [g.get("lr_scale", 1.0) for g in self.optimizer.param_groups]
-        return {"state": state, "param_groups": [{**group, "params": [i], "lr_scale": scales[i]} for i in range(2)]}
+        sizes = [p.numel() for g in current for p in g["params"]]
+        moments = [opt_state["state"].get(i) for g in saved for i in g["params"]]
+        if all(m is None for m in moments):  # saved before the first inverse step
+            return {"state": {}, "param_groups": self._regrouped(saved[0], current)}
+        if any(m is None for m in moments):
+            return opt_state
+        joined = {k: torch.cat([m[k] for m in moments]) if torch.is_tensor(v) and v.dim() == 1 else v
+                  for k, v in moments[0].items()}
+        if any(torch.is_tensor(v) and v.dim() == 1 and v.numel() != sum(sizes) for v in joined.values()):
+            return opt_state
+        parts = {k: v.split(sizes) if torch.is_tensor(v) and v.dim() == 1 else [v] * len(sizes) for k, v in joined.items()}
+        state = {i: {k: (p[i].clone() if torch.is_tensor(p[i]) else p[i]) for k, p in parts.items()} for i in range(len(sizes))}
+        return {"state": state, "param_groups": self._regrouped(saved[0], current)}
+
+    @staticmethod
+    def _regrouped(saved_group: dict, current: list) -> list:
+        """``current``'s groups (parameter indices in order, own ``lr_scale``) with the saved
+        group's hyperparameters."""
+        groups, index = [], 0
+        for group in current:
+            n = len(group["params"])
+            groups.append({**saved_group, "params": list(range(index, index + n)), "lr_scale": group.get("lr_scale", 1.0)})
+            index += n
+        return groups
 
     def extra_state(self) -> dict:
         return {}

@@ -112,7 +112,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         label = step.onehot_labels()
         inputs = torch.cat([torch.cat([label, read[:, label.shape[1]:]], 1), read])  # [ô, z] and [o, z]: the same z
         g_label, g_h = self.inverses[str(L)](inputs).split(step.batch_size)
-        return step.h[L - 1] - g_h + g_label
+        return torch.sub(step.h[L - 1], g_h).add_(g_label)
 
     def extra_state(self):
         return {"aux_weight": self.aux_weight}

@@ -61,4 +61,4 @@ class SimplifiedDTP(TargetPropagation):
         L = step.num_layers
         g = self.inverses[str(L)]
         g_target, g_h = g(torch.cat([target_above, self.read_top(step.h[L], step.h[L - 1])])).split(step.batch_size)
-        return step.h[L - 1] + g_target - g_h
+        return g_target.add_(step.h[L - 1]).sub_(g_h)  # h + g(ĥ) - g(h), in g(ĥ)'s memory

@@ -1,0 +1,30 @@
+"""Put a list of parameters into one flat storage, keeping each parameter as a view of it.
+
+``flatten_parameters(params)`` returns one 1-D ``nn.Parameter`` holding every value of
+``params`` (in order); each parameter's ``.data`` becomes a view of it, and each ``.grad`` a
+view of its ``.grad`` (zeros). Modules, state dicts and optimisers keep seeing the same
+parameter objects with the same values. Uses: one Adam tensor instead of one per layer (TP
+inverses), and equal-shaped layers whose weights sit at equally spaced offsets, so a
+batched call can read them as one strided ``(G, ...)`` view with no copy
+(``rulekit.inverse_group.stacked_view``). Call it after the parameters reach their device:
+``Module.to`` to another device gives each parameter its own storage again (then stacked
+reads fall back to copies). No autograd.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def flatten_parameters(params: list) -> nn.Parameter:
+    """One flat parameter over ``params`` (all one device and dtype); see the module docstring."""
+    flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset : offset + n].view_as(p)
+        p.grad = flat.grad[offset : offset + n].view_as(p)
+        offset += n
+    return flat
