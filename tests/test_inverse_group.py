@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bioscale.flat_parameters import flatten_parameters
-from bioscale.rulekit.inverse_group import InverseGroup, stacked, stacked_view
+from bioscale.rulekit.inverse_group import InverseGroup, StackedReader, stacked, stacked_view
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
 
@@ -154,3 +154,21 @@ def test_trainer_model_weights_of_equal_layers_stack_without_a_copy(tmp_path):
     copy = stacked(loose, "weight")
     assert copy.untyped_storage().data_ptr() != loose[0].weight.untyped_storage().data_ptr()
     assert torch.equal(copy, torch.stack([m.weight.detach() for m in loose]))
+
+
+def test_stacked_reader_keeps_its_view_until_the_parameters_move():
+    layers = [torch.nn.Linear(5, 5) for _ in range(3)]
+    flatten_parameters([p for m in layers for p in m.parameters()])
+    read = StackedReader(layers, "weight")
+    first = read()
+    assert read() is first  # kept: same storage, same place
+    with torch.no_grad():
+        layers[2].weight.mul_(2.0)
+    assert torch.equal(read(), torch.stack([m.weight.detach() for m in layers]))  # a view sees new values
+    layers[1].weight.data = torch.ones(5, 5)  # moved out of the flat storage: no view possible
+    again = read()
+    assert again is not first and torch.equal(again, torch.stack([m.weight.detach() for m in layers]))
+    flatten_parameters([p for m in layers for p in m.parameters()])  # flat again, at new places
+    view = read()
+    assert torch.equal(view, torch.stack([m.weight.detach() for m in layers]))
+    assert view.untyped_storage().data_ptr() == layers[0].weight.untyped_storage().data_ptr()

@@ -44,6 +44,28 @@ def stacked(modules: list, name: str) -> torch.Tensor:
     return view if view is not None else torch.stack(tensors)
 
 
+class StackedReader:
+    """``stacked(modules, name)`` per call, keeping the view while the parameters stay where they
+    are (checked by data pointer and shape each call, a few microseconds; ``stacked_view``'s full
+    check costs tens). The kept view holds the storage, so a pointer cannot be reused by
+    another tensor while it is kept."""
+
+    def __init__(self, modules: list, name: str):
+        self.modules, self.name = list(modules), name
+        self.key, self.view = None, None
+
+    def __call__(self) -> torch.Tensor:
+        tensors = [getattr(m, self.name) for m in self.modules]
+        key = [(t.data_ptr(), t.shape) for t in tensors]
+        if key != self.key:
+            self.view = stacked_view(tensors)
+            if self.view is None:
+                self.key = None
+                return torch.stack(tensors)
+            self.key = key
+        return self.view
+
+
 def groupable(inverse) -> bool:
     """Whether ``inverse`` can join a group: a plain ``LayerInverse`` of a fully connected op
     whose input is a flat vector (so ``h_{l-1}`` is ``(B, n_in)``)."""
@@ -74,6 +96,8 @@ class InverseGroup:
         self.bias_grad = stacked_view([g.bias.grad for g in self.inverses])
         if any(v is None for v in (self.weight, self.bias, self.weight_grad, self.bias_grad)):
             raise ValueError(f"inverses of layers {self.layers} are not equally spaced views of one flat tensor")
+        ops = [model.ops[l - 1] for l in self.layers]
+        self.forward_weight, self.forward_bias = StackedReader(ops, "weight"), StackedReader(ops, "bias")
 
     @classmethod
     def build(cls, model, inverses: dict) -> list:
@@ -106,15 +130,15 @@ class InverseGroup:
         batch-mean inverse loss) into the inverses' gradient views, and return layer → mean
         squared reconstruction error (0-dim). ``goal`` is ``h̃`` if ``noise_preserving`` (DTP)
         else the clean ``h_{l-1}``. Call under ``no_grad``."""
-        ops = [self.model.ops[l - 1] for l in self.layers]
-        weight_t = stacked(ops, "weight").transpose(1, 2)  # (G, n_in, n_out)
-        bias = stacked(ops, "bias").unsqueeze(1)  # (G, 1, n_out)
+        weight_t = self.forward_weight().transpose(1, 2)  # (G, n_in, n_out)
+        bias = self.forward_bias().unsqueeze(1)  # (G, 1, n_out)
         clean = torch.stack([step.h[l - 1].reshape(step.batch_size, -1) for l in self.layers])  # (G, B, n_in)
         noisy = noise.normal_like(clean, sigma).add_(clean)
         read = self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t))  # f_l(h̃): (G, B, n_out)
         reconstruction = self.inverse_activation.forward_(torch.baddbmm(self.bias.unsqueeze(1), read, self.weight))
         diff = reconstruction - (noisy if noise_preserving else clean)  # (G, B, n_in)
-        errors = diff.square().mean((1, 2))
+        flat = diff.reshape(len(self.layers), -1)
+        errors = torch.linalg.vector_norm(flat, dim=1).square_().div_(flat.shape[1])  # no (G, B, n_in) temporary
         grad_pre = self.inverse_activation.backward(reconstruction, diff.mul_(scale))
         torch.bmm(read.transpose(1, 2), grad_pre, out=self.weight_grad)  # Σ_b read_bᵀ grad_b: (G, n_out, n_in)
         torch.sum(grad_pre, 1, out=self.bias_grad)
