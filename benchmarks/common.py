@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from bioscale.architectures.activations import CPU_TANH
+from bioscale.architectures import activations
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -46,7 +46,7 @@ def machine() -> dict:
         "torch": str(torch.__version__),
         "python": platform.python_version(),
         "device": "cpu",
-        "cpu_tanh": CPU_TANH,
+        "cpu_tanh": activations.CPU_TANH,
     }
     if torch.cuda.is_available():
         info["device"] = torch.cuda.get_device_name(0)

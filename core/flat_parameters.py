@@ -18,7 +18,10 @@ from torch import nn
 
 
 def flatten_parameters(params: list) -> nn.Parameter:
-    """One flat parameter over ``params`` (all one device and dtype); see the module docstring."""
+    """One flat parameter over ``params`` (non-empty, all one device and dtype); see the module
+    docstring. Raises ``ValueError`` otherwise."""
+    if not params or len({(p.device, p.dtype) for p in params}) != 1:
+        raise ValueError("flatten_parameters needs a non-empty list of parameters on one device with one dtype")
     flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
     flat.grad = torch.zeros_like(flat)
     offset = 0

@@ -18,7 +18,7 @@ import torch
 from omegaconf import OmegaConf
 
 from bioscale.architectures import build_network
-from bioscale.architectures.activations import CPU_TANH
+from bioscale.architectures import activations
 from bioscale.datasets import load_data
 
 from . import __version__
@@ -99,7 +99,8 @@ class Trainer:
         ).to(self.device)
         # one storage for every forward parameter (each stays its own view): equal layers'
         # weights can then be read as one strided (G, ...) view, e.g. by TP inverse groups
-        self.flat_parameters = flatten_parameters(list(self.model.parameters()))
+        params = list(self.model.parameters())
+        self.flat_parameters = flatten_parameters(params) if params else None
         rule_obj = rule_spec.instantiate()
         observers = []
         for spec in observer_specs:
@@ -165,7 +166,7 @@ class Trainer:
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
-            "cpu_tanh": CPU_TANH,  # which tanh form the CPU evaluates (architectures/activations.py)
+            "cpu_tanh": activations.CPU_TANH,  # which tanh form the CPU evaluates (architectures/activations.py)
             "data_source": self.data.source,
             "normalization": self.data.normalization,
             "train_examples": len(self.data.train),

@@ -1,8 +1,11 @@
-"""Grouped inverse training (rulekit.InverseGroup) computes what the per-layer path computes."""
+"""Grouped inverse training (rulekit.InverseGroup) computes what the per-layer path computes,
+and the flat parameter storage it reads the forward weights through."""
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from bioscale.architectures import activations
 from bioscale.flat_parameters import flatten_parameters
 from bioscale.rulekit.inverse_group import InverseGroup, StackedReader, stacked, stacked_view
 from bioscale.step import forward_step
@@ -172,3 +175,16 @@ def test_stacked_reader_keeps_its_view_until_the_parameters_move():
     view = read()
     assert torch.equal(view, torch.stack([m.weight.detach() for m in layers]))
     assert view.untyped_storage().data_ptr() == layers[0].weight.untyped_storage().data_ptr()
+
+
+def test_flatten_parameters_refuses_what_it_cannot_flatten():
+    with pytest.raises(ValueError, match="non-empty"):
+        flatten_parameters([])
+    with pytest.raises(ValueError, match="one dtype"):
+        flatten_parameters([torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))])
+
+
+def test_run_records_which_cpu_tanh_form_it_used(tmp_path):
+    trainer = new_trainer("bp", tmp_path, [])
+    info = OmegaConf.load(trainer.run_dir / "config.yaml").run_info
+    assert info.cpu_tanh == activations.CPU_TANH in ("torch", "sigmoid")
