@@ -50,7 +50,8 @@ class AOSDTPConfig(TPConfig):
 # inverses below the top with the top inverse g_L kept at 1.5e-4 (top_inverse_lr_scale 0.3):
 # seeds 0-7 best 2.11, 2.11, 2.26, 2.10, 2.24, 2.28, 2.19, 2.23 (median 2.21), final 2.23, 2.22,
 # 2.34, 2.22, 2.37, 2.40, 2.23, 2.36 (median 2.285); the final is better for 5 of the 8 seeds;
-# results/alt_aosdtp_round_zp.._zt.
+# results/alt_aosdtp_round_zp.._zt (Intel Xeon, sigmoid tanh form). With torch.tanh on that CPU
+# (26d3311) seeds 0 and 1 give 2.29 / 2.37 and 2.30 / 2.30 (results/alt_aosdtp_round_zx).
 # Carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
