@@ -17,10 +17,15 @@ import torch
 from torch import nn
 
 
+def can_flatten(params: list) -> bool:
+    """Whether ``params`` is non-empty and all on one device with one dtype."""
+    return bool(params) and len({(p.device, p.dtype) for p in params}) == 1
+
+
 def flatten_parameters(params: list) -> nn.Parameter:
-    """One flat parameter over ``params`` (non-empty, all one device and dtype); see the module
-    docstring. Raises ``ValueError`` otherwise."""
-    if not params or len({(p.device, p.dtype) for p in params}) != 1:
+    """One flat parameter over ``params`` (see the module docstring); ``ValueError`` unless
+    :func:`can_flatten`."""
+    if not can_flatten(params):
         raise ValueError("flatten_parameters needs a non-empty list of parameters on one device with one dtype")
     flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
     flat.grad = torch.zeros_like(flat)

@@ -26,7 +26,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .credit import assign_credit, local_weight_grads, write_weight_grads
 from .errors import CheckpointError, ConfigError, DivergenceError, PluginError
 from .evaluation import evaluate
-from .flat_parameters import flatten_parameters
+from .flat_parameters import can_flatten, flatten_parameters
 from .optim import make_adam, scheduled_lr, set_lr
 from .plugin_host import build_plugin_host
 from .progress import Progress
@@ -98,9 +98,10 @@ class Trainer:
             name=cfg.model.preset,
         ).to(self.device)
         # one storage for every forward parameter (each stays its own view): equal layers'
-        # weights can then be read as one strided (G, ...) view, e.g. by TP inverse groups
+        # weights can then be read as one strided (G, ...) view, e.g. by TP inverse groups;
+        # a model with mixed devices or dtypes keeps separate storages (readers copy instead)
         params = list(self.model.parameters())
-        self.flat_parameters = flatten_parameters(params) if params else None
+        self.flat_parameters = flatten_parameters(params) if can_flatten(params) else None
         rule_obj = rule_spec.instantiate()
         observers = []
         for spec in observer_specs:

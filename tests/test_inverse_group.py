@@ -6,7 +6,7 @@ import torch
 from omegaconf import OmegaConf
 
 from bioscale.architectures import activations
-from bioscale.flat_parameters import flatten_parameters
+from bioscale.flat_parameters import can_flatten, flatten_parameters
 from bioscale.rulekit.inverse_group import InverseGroup, StackedReader, stacked, stacked_view
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
@@ -178,10 +178,28 @@ def test_stacked_reader_keeps_its_view_until_the_parameters_move():
 
 
 def test_flatten_parameters_refuses_what_it_cannot_flatten():
+    mixed = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))]
+    assert not can_flatten([]) and not can_flatten(mixed)
     with pytest.raises(ValueError, match="non-empty"):
         flatten_parameters([])
     with pytest.raises(ValueError, match="one dtype"):
-        flatten_parameters([torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))])
+        flatten_parameters(mixed)
+
+
+def test_trainer_keeps_a_mixed_dtype_model_as_it_is(tmp_path, monkeypatch):
+    """A model whose parameters cannot share one storage is built with separate storages
+    instead of failing (the trainer flattens only what ``can_flatten``)."""
+    from bioscale import trainer as trainer_module
+    real = trainer_module.build_network
+
+    def output_layer_in_float64(*args, **kwargs):
+        net = real(*args, **kwargs)
+        net.layer(net.num_layers).op.double()  # the output layer in float64
+        return net
+
+    monkeypatch.setattr(trainer_module, "build_network", output_layer_in_float64)
+    trainer = new_trainer("bp", tmp_path, [])
+    assert trainer.flat_parameters is None
 
 
 def test_run_records_which_cpu_tanh_form_it_used(tmp_path):
