@@ -8,10 +8,11 @@ All tensors share one shape; no grad mode requirement.
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 
 import torch
 from torch import nn
+
+from bioscale.machine import cpuinfo_field
 
 
 class Activation(nn.Module):
@@ -37,12 +38,9 @@ _ONE = torch.tensor(1.0)  # a 0-dim operand: a Python scalar costs a conversion 
 
 def cpu_vendor() -> str:
     """The CPU vendor string (``GenuineIntel``, ``AuthenticAMD``, ...), or ``""`` if unknown."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("vendor_id"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    vendor = cpuinfo_field("vendor_id")
+    if vendor is not None:
+        return vendor
     return "GenuineIntel" if "GenuineIntel" in platform.processor() else ""
 
 

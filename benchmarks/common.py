@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from bioscale.architectures import activations
+from bioscale.machine import cpuinfo_field
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
@@ -29,13 +30,7 @@ def git_commit() -> str:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def machine() -> dict:
