@@ -1,0 +1,54 @@
+"""Hash every rule's weights after a few training steps: a check that a refactor leaves the
+numbers bit for bit as they were (run it before and after, on the same machine, and diff).
+
+Each rule (TP rules in both schedules) trains 12 steps on the first 12 batches of 128 of the
+real MNIST training set (``--root``), cycling inverse+forward, inverse-only and forward-only
+phases; the printed hash covers the model's parameters and, for TP rules, the inverses.
+``--tanh sigmoid`` forces the sigmoid form of the CPU tanh (what non-Intel CPUs compute), so
+an Intel machine can check numbers that other CPUs would compute.
+
+    python benchmarks/param_hashes.py [--tanh auto|torch|sigmoid] > before.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+
+from common import REPO, step_bench_tokens
+
+from bioscale.architectures import activations
+from bioscale.commands.train import prepare
+
+RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
+TP = ("dtp", "sdtp", "aosdtp")
+PHASES = (frozenset({"forward", "inverse"}), frozenset({"inverse"}), frozenset({"forward"}))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--tanh", choices=("auto", "torch", "sigmoid"), default="auto")
+    args = parser.parse_args()
+    if args.tanh != "auto":
+        activations.CPU_TANH = args.tanh
+    common = step_bench_tokens("mnist", args.root, "mnist_fc", 128, 0)
+    for rule in RULES:
+        for schedule in (("parallel", "alternating") if rule in TP else (None,)):
+            extra = [f"rules.{rule}.schedule={schedule}"] if schedule else []
+            trainer = prepare([*common, f"rule={rule}", *extra])
+            data = trainer.data.train
+            for i in range(12):
+                phases = PHASES[i % 3] if schedule else PHASES[2]
+                trainer.train_step(data.x[128 * i:128 * (i + 1)], data.y[128 * i:128 * (i + 1)], 0, phases, i / 12)
+            digest = hashlib.sha1()
+            for p in trainer.model.parameters():
+                digest.update(p.detach().cpu().numpy().tobytes())
+            state = trainer.rule.state_dict()
+            for tensor in (state or {}).get("inverses", {}).values():
+                digest.update(tensor.cpu().numpy().tobytes())
+            print(rule, schedule or "-", digest.hexdigest()[:16], f"(tanh: {activations.CPU_TANH})")
+
+
+if __name__ == "__main__":
+    main()
