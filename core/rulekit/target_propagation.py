@@ -97,6 +97,8 @@ class TargetPropagation:
         return range(2, model.num_layers)
 
     def build_inverse(self, model, l: int, generator) -> nn.Module:
+        """``g_l``; its forward must return a fresh tensor (the difference correction is
+        computed in the output's memory)."""
         return LayerInverse(model.layer(l).op, self.config.inverse_activation, generator)
 
     def read(self, l: int, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
