@@ -47,8 +47,8 @@ def cpu_vendor() -> str:
 def choose_cpu_tanh(vendor: str, mkl: bool) -> str:
     """``"torch"`` (``torch.tanh``) or ``"sigmoid"`` (``2 sigmoid(2a) - 1``) for the CPU.
 
-    In MKL builds torch's CPU tanh is MKL's vector tanh, which runs its fast code on Intel
-    CPUs and a generic path elsewhere: on an Intel Xeon ``torch.tanh`` is 2.5-3.4x faster
+    In MKL builds torch's CPU tanh is MKL's vector tanh, which MKL optimises for Intel
+    CPUs: on an Intel Xeon ``torch.tanh`` is 2.5-3.4x faster
     than the sigmoid form (results/tanh_cpu_intel.json), on an AMD EPYC 1.4-1.9x slower
     (results/tanh_cpu.json). The sigmoid form uses ATen's own vectorised sigmoid."""
     return "torch" if mkl and vendor == "GenuineIntel" else "sigmoid"
