@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from bioscale.architectures import activations
 from bioscale.flat_parameters import can_flatten, flatten_parameters
-from bioscale.rulekit.inverse_group import InverseGroup, StackedReader, stacked, stacked_view
+from bioscale.rulekit.inverse_group import InverseGroup, StackedReader, stacked_view
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
 
@@ -150,11 +150,11 @@ def test_trainer_model_weights_of_equal_layers_stack_without_a_copy(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
     ops = [trainer.model.ops[l - 1] for l in (2, 3, 4, 5)]
     for name in ("weight", "bias"):
-        view = stacked(ops, name)
+        view = StackedReader(ops, name)()
         assert view.untyped_storage().data_ptr() == trainer.flat_parameters.untyped_storage().data_ptr()
         assert torch.equal(view, torch.stack([getattr(op, name).detach() for op in ops]))
     loose = [torch.nn.Linear(5, 5) for _ in range(3)]
-    copy = stacked(loose, "weight")
+    copy = StackedReader(loose, "weight")()
     assert copy.untyped_storage().data_ptr() != loose[0].weight.untyped_storage().data_ptr()
     assert torch.equal(copy, torch.stack([m.weight.detach() for m in loose]))
 

@@ -36,19 +36,13 @@ def stacked_view(tensors: list) -> torch.Tensor | None:
     return first.as_strided((len(tensors), *first.shape), (step, *first.stride()), offsets[0])
 
 
-def stacked(modules: list, name: str) -> torch.Tensor:
-    """``(G, *shape)``: the ``name`` parameters of ``modules``, as a view where they sit at equally
-    spaced offsets of one storage (the trainer flattens the model's parameters), else a copy."""
-    tensors = [getattr(m, name) for m in modules]
-    view = stacked_view(tensors)
-    return view if view is not None else torch.stack(tensors)
-
-
 class StackedReader:
-    """``stacked(modules, name)`` per call, keeping the view while the parameters stay where they
-    are (checked by data pointer and shape each call, a few microseconds; ``stacked_view``'s full
-    check costs tens). The kept view holds the storage, so a pointer cannot be reused by
-    another tensor while it is kept."""
+    """Reads the ``name`` parameters of ``modules`` as one ``(G, *shape)`` tensor per call: a
+    strided view where they sit at equally spaced offsets of one storage (the trainer flattens
+    the model's parameters), else a copy. The view is kept while the parameters stay where
+    they are (checked by data pointer, shape and stride each call, a few microseconds;
+    ``stacked_view``'s full check costs tens); the kept view holds the storage, so a pointer
+    cannot be reused by another tensor while it is kept."""
 
     def __init__(self, modules: list, name: str):
         self.modules, self.name = list(modules), name
@@ -56,7 +50,7 @@ class StackedReader:
 
     def __call__(self) -> torch.Tensor:
         tensors = [getattr(m, self.name) for m in self.modules]
-        key = [(t.data_ptr(), t.shape) for t in tensors]
+        key = [(t.data_ptr(), t.shape, t.stride()) for t in tensors]
         if key != self.key:
             self.view = stacked_view(tensors)
             if self.view is None:
