@@ -7,7 +7,7 @@ times a block of steps of every variant back to back, the ratio to BP is taken w
 round (so slow drifts of a shared machine cancel), and the median over rounds is reported. Also reported: the cost of one epoch's worth of data for the alternating
 schedule relative to BP (an inverse step plus a forward step per batch).
 
-    python benchmarks/bench_steps.py [--model mnist_fc --batch-size 128 --rounds 25 --steps 8 --threads 0]
+    python benchmarks/bench_steps.py [--model mnist_fc --batch-size 128 --rounds 25 --steps 8 --threads 0 --tanh auto]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 
 from common import REPO, record, step_bench_tokens
 
+from bioscale.architectures import activations
 from bioscale.commands.train import prepare
 
 RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
@@ -36,7 +37,11 @@ def main():
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (trainer.threads); 0 keeps torch's default")
     parser.add_argument("--name", default="step_times_mnist_fc")
+    parser.add_argument("--tanh", choices=("auto", "torch", "sigmoid"), default="auto",
+                        help="CPU tanh form: this machine's choice (auto) or a forced one, to measure the choice")
     args = parser.parse_args()
+    if args.tanh != "auto":
+        activations.CPU_TANH = args.tanh
 
     common = step_bench_tokens(args.data, args.root, args.model, args.batch_size, args.threads)
     variants = {}
