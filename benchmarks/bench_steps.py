@@ -18,9 +18,8 @@ import time
 
 import torch
 
-from common import REPO, record, step_bench_tokens
+from common import REPO, add_tanh_option, apply_tanh_option, record, step_bench_tokens
 
-from bioscale.architectures import activations
 from bioscale.commands.train import prepare
 
 RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
@@ -37,11 +36,9 @@ def main():
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (trainer.threads); 0 keeps torch's default")
     parser.add_argument("--name", default="step_times_mnist_fc")
-    parser.add_argument("--tanh", choices=("auto", "torch", "sigmoid"), default="auto",
-                        help="CPU tanh form: this machine's choice (auto) or a forced one, to measure the choice")
+    add_tanh_option(parser)
     args = parser.parse_args()
-    if args.tanh != "auto":
-        activations.CPU_TANH = args.tanh
+    apply_tanh_option(args)
 
     common = step_bench_tokens(args.data, args.root, args.model, args.batch_size, args.threads)
     variants = {}

@@ -79,3 +79,15 @@ def step_bench_tokens(data: str, root: str, model: str, batch_size: int, threads
     return [f"data={data}", f"data.root={root}", f"model={model}", f"trainer.batch_size={batch_size}",
             "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
             "observers.diagnostics.enabled=false", "trainer.epochs=100", f"trainer.threads={threads}"]
+
+
+def add_tanh_option(parser) -> None:
+    """``--tanh auto|torch|sigmoid``: the CPU tanh form, this machine's choice or a forced one."""
+    parser.add_argument("--tanh", choices=("auto", "torch", "sigmoid"), default="auto",
+                        help="CPU tanh form: this machine's choice (auto) or a forced one, to measure the choice")
+
+
+def apply_tanh_option(args) -> None:
+    """Force ``args.tanh`` on bioscale's ``Tanh`` unless it is ``auto``."""
+    if args.tanh != "auto":
+        activations.CPU_TANH = args.tanh

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 
-from common import REPO, step_bench_tokens
+from common import REPO, add_tanh_option, apply_tanh_option, step_bench_tokens
 
 from bioscale.architectures import activations
 from bioscale.commands.train import prepare
@@ -28,10 +28,9 @@ PHASES = (frozenset({"forward", "inverse"}), frozenset({"inverse"}), frozenset({
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--tanh", choices=("auto", "torch", "sigmoid"), default="auto")
+    add_tanh_option(parser)
     args = parser.parse_args()
-    if args.tanh != "auto":
-        activations.CPU_TANH = args.tanh
+    apply_tanh_option(args)
     common = step_bench_tokens("mnist", args.root, "mnist_fc", 128, 0)
     for rule in RULES:
         for schedule in (("parallel", "alternating") if rule in TP else (None,)):

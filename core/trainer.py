@@ -258,11 +258,10 @@ class Trainer:
 
     def _forward_adam(self, output_lr_scale: float) -> torch.optim.Adam:
         """The forward Adam; with ``output_lr_scale != 1`` the output layer's parameters are
-        a second group whose lr is scaled."""
+        a second group whose lr is scaled (``make_adam`` keeps one group otherwise; the output
+        layer's parameters come last in the model's order either way)."""
         if not output_lr_scale >= 0:
             raise ConfigError(f"rules.{self.rule_spec.name}.output_lr_scale must be >= 0, got {output_lr_scale}")
-        if output_lr_scale == 1.0:
-            return make_adam(self.model.parameters(), self.optimizer_cfg)
         top = list(self.model.layer(self.model.num_layers).parameters())
         top_ids = {id(p) for p in top}
         rest = [p for p in self.model.parameters() if id(p) not in top_ids]

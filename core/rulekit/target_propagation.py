@@ -167,10 +167,14 @@ class TargetPropagation:
     def bioscale_layer_target(self, step, layer, target_above):
         if layer == step.num_layers:
             return self.top_target(step, target_above)
-        g = self.inverses[str(layer)]
-        both = g(torch.cat([target_above, step.h[layer]]))  # one batched call for g(ĥ_l) and g(h_l)
-        g_target, g_h = both.split(step.batch_size)
-        return g_target.add_(step.h[layer - 1]).sub_(g_h)  # h + g(ĥ) - g(h), in g(ĥ)'s memory
+        return self.difference_target(step, layer, target_above, step.h[layer])
+
+    def difference_target(self, step, layer: int, target_read, read) -> torch.Tensor:
+        """``h_{l-1} + g_l(target_read) - g_l(read)`` for ``l = layer``: the two inverse
+        evaluations as one batched call on ``[target_read; read]`` (each ``(B, ...)``), the sum
+        in the first output's memory. No grad."""
+        g_target, g_h = self.inverses[str(layer)](torch.cat([target_read, read])).split(step.batch_size)
+        return g_target.add_(step.h[layer - 1]).sub_(g_h)
 
     @hookimpl
     def bioscale_update_inverse(self, step):

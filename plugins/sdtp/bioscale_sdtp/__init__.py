@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 
 from bioscale.architectures.presets import RECIPE_PRESETS
@@ -59,6 +58,4 @@ class SimplifiedDTP(TargetPropagation):
 
     def top_target(self, step, target_above):
         L = step.num_layers
-        g = self.inverses[str(L)]
-        g_target, g_h = g(torch.cat([target_above, self.read_top(step.h[L], step.h[L - 1])])).split(step.batch_size)
-        return g_target.add_(step.h[L - 1]).sub_(g_h)  # h + g(ĥ) - g(h), in g(ĥ)'s memory
+        return self.difference_target(step, L, target_above, self.read_top(step.h[L], step.h[L - 1]))
