@@ -88,7 +88,7 @@ class Tanh(Activation):
         return s.add_(s).sub_(_ONE)
 
     def backward(self, h, grad_h):
-        return torch.ops.aten.tanh_backward(grad_h, h)
+        return torch.ops.aten.tanh_backward.default(grad_h, h)
 
 
 class ReLU(Activation):
@@ -98,7 +98,7 @@ class ReLU(Activation):
         return torch.relu(a)
 
     def backward(self, h, grad_h):
-        return torch.ops.aten.threshold_backward(grad_h, h, 0)
+        return torch.ops.aten.threshold_backward.default(grad_h, h, 0)
 
 
 class Sigmoid(Activation):
@@ -108,7 +108,7 @@ class Sigmoid(Activation):
         return torch.sigmoid(a)
 
     def backward(self, h, grad_h):
-        return torch.ops.aten.sigmoid_backward(grad_h, h)
+        return torch.ops.aten.sigmoid_backward.default(grad_h, h)
 
 
 ACTIVATIONS = {cls.name: cls for cls in (Activation, Tanh, ReLU, Sigmoid)}

@@ -22,6 +22,11 @@ def glorot_bound(fan_in: int, fan_out: int) -> float:
     return math.sqrt(6.0 / (fan_in + fan_out))
 
 
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(B, *dims)`` as ``(B, prod(dims))``; ``x`` itself when it is already 2-D."""
+    return x if x.dim() == 2 else x.reshape(x.shape[0], -1)
+
+
 def sum_to_shape(t: torch.Tensor, shape: tuple) -> torch.Tensor:
     """Sum ``t`` ``(B, *dims)`` over the batch and over every dim where ``shape`` has size 1
     (the gradient of a bias of ``shape`` broadcast over ``t``'s sample dims)."""
@@ -107,22 +112,24 @@ class LinearOp(AffineOp):
         self.weight = nn.Parameter(torch.empty(out_features, n_in))
         self.bias = nn.Parameter(torch.zeros(out_features))
 
+    # Inputs and outputs that are already flat skip ``reshape``: a view, but a dispatched op
+    # (microseconds each; a TP step makes dozens of these calls).
     def forward(self, x):
-        return F.linear(x.reshape(x.shape[0], -1), self.weight, self.bias)
+        return F.linear(_flat(x), self.weight, self.bias)
 
     def input_vjp(self, grad_a, weight=None, bias=None):
         w = self.weight if weight is None else weight
-        flat = grad_a @ w if bias is None else torch.addmm(bias.reshape(-1), grad_a, w)
-        return flat.reshape(grad_a.shape[0], *self.in_shape)
+        flat = grad_a @ w if bias is None else torch.addmm(bias if bias.dim() == 1 else bias.reshape(-1), grad_a, w)
+        return flat if len(self.in_shape) == 1 else flat.reshape(grad_a.shape[0], *self.in_shape)
 
     def weight_grad(self, x, grad_a):
-        return grad_a.t() @ x.reshape(x.shape[0], -1)
+        return grad_a.t() @ _flat(x)
 
     def param_grads(self, x, grad_a):
         return {"weight": self.weight_grad(x, grad_a), "bias": grad_a.sum(0)}
 
     def write_weight_grad(self, x, grad_a, out):
-        torch.mm(grad_a.t(), x.reshape(x.shape[0], -1), out=out)
+        torch.mm(grad_a.t(), _flat(x), out=out)
 
     def write_param_grads(self, x, grad_a, out):
         self.write_weight_grad(x, grad_a, out["weight"])

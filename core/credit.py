@@ -44,18 +44,39 @@ def local_weight_grads(step, grads: list) -> list[dict]:
         return [{}] + [ops[l - 1].param_grads(step.h[l - 1], grads[l]) for l in range(1, step.num_layers + 1)]
 
 
-def write_weight_grads(step, grads: list) -> None:
+def write_weight_grads(step, grads: list, cache: dict | None = None) -> None:
     """Set ``.grad`` of every forward parameter to its layer's local gradient. Existing
     ``.grad`` tensors are overwritten in place (``op.write_param_grads``), the first step
     assigns fresh ones; every forward parameter belongs to one op and gets a gradient on
-    every forward step, so nothing stale survives."""
+    every forward step, so nothing stale survives.
+
+    :param cache: a dict the caller keeps between steps (the trainer does): each op's
+        name → ``.grad`` map is kept there and reused while every parameter of the op is
+        still the same tensor holding the same ``.grad`` (checked each step by identity),
+        instead of being rebuilt from ``named_parameters`` every step.
+    """
     ops = step.model.ops
     with torch.no_grad():
         for l in range(1, step.num_layers + 1):
             op = ops[l - 1]
-            params = dict(op.named_parameters(recurse=False))
-            if all(p.grad is not None for p in params.values()):
-                op.write_param_grads(step.h[l - 1], grads[l], {name: p.grad for name, p in params.items()})
+            dest = _grad_dest(op, cache)
+            if dest is not None:
+                op.write_param_grads(step.h[l - 1], grads[l], dest)
                 continue
+            params = dict(op.named_parameters(recurse=False))
             for name, grad in op.param_grads(step.h[l - 1], grads[l]).items():
                 params[name].grad = grad
+
+
+def _grad_dest(op, cache: dict | None) -> dict | None:
+    """name → ``.grad`` of ``op``'s parameters, or None while any has no ``.grad``."""
+    kept = cache.get(op) if cache is not None else None
+    if kept is not None and all(getattr(op, name) is p and p.grad is g for name, p, g in kept[0]):
+        return kept[1]
+    params = dict(op.named_parameters(recurse=False))
+    if any(p.grad is None for p in params.values()):
+        return None
+    dest = {name: p.grad for name, p in params.items()}
+    if cache is not None:
+        cache[op] = ([(name, p, p.grad) for name, p in params.items()], dest)
+    return dest

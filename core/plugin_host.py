@@ -24,6 +24,19 @@ def _describe(value) -> str:
     return f"a {type(value).__name__}"
 
 
+# rule hooks the trainer calls every step (the rest run once per run or per epoch)
+PER_STEP_HOOKS = ("bioscale_output_target", "bioscale_layer_target", "bioscale_feedback_signal", "bioscale_update_inverse")
+
+
+def _single_plain_impl(caller) -> tuple | None:
+    """``(function, argnames)`` of ``caller``'s one implementation when it has exactly one
+    and that one is not a wrapper; else None."""
+    impls = caller.get_hookimpls()
+    if len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
+        return None
+    return impls[0].function, impls[0].argnames
+
+
 class RuleHooks:
     """Typed, checked calls into the active rule's hooks."""
 
@@ -31,6 +44,20 @@ class RuleHooks:
         self._hook = pm.hook
         self.name, self.distribution, self.version = name, distribution, version
         self._implemented = {h: bool(getattr(pm.hook, h).get_hookimpls()) for h in hookspecs.RULE_HOOKS}
+        self._direct = {h: _single_plain_impl(getattr(pm.hook, h)) for h in PER_STEP_HOOKS}
+
+    def _call(self, hook: str, **kwargs):
+        """Call rule hook ``hook``. The per-step hooks, when the rule is their one plain
+        implementation (the usual case: only the active rule implements rule hooks), call it
+        directly with the arguments it declares: what pluggy would do for a ``firstresult``
+        hook with one implementation, without its per-call machinery (a TP step makes
+        ``L + 1`` such calls). Anything else (wrappers, several implementations) goes
+        through pluggy."""
+        direct = self._direct.get(hook)
+        if direct is None:
+            return getattr(self._hook, hook)(**kwargs)
+        function, argnames = direct
+        return function(*[kwargs[name] for name in argnames])
 
     @property
     def origin(self) -> str:
@@ -48,7 +75,7 @@ class RuleHooks:
             raise self._error(hook, f"returned {_describe(value)}; expected a tensor like {_describe(like)}", layer)
         if value.shape != like.shape or value.dtype != like.dtype or value.device != like.device:
             raise self._error(hook, f"returned {_describe(value)}; expected {_describe(like)}", layer)
-        return value.detach()
+        return value.detach() if value.requires_grad else value
 
     # -- lifecycle ---------------------------------------------------------------------
     def setup(self, model, generator) -> None:
@@ -88,19 +115,19 @@ class RuleHooks:
     def output_target(self, step) -> torch.Tensor | None:
         if not self._implemented["bioscale_output_target"]:
             return None
-        value = self._hook.bioscale_output_target(step=step)
+        value = self._call("bioscale_output_target", step=step)
         return None if value is None else self._check(value, step.h[step.num_layers], "bioscale_output_target", None)
 
     def layer_target(self, step, layer: int, target_above) -> torch.Tensor | None:
         if not self._implemented["bioscale_layer_target"]:
             return None
-        value = self._hook.bioscale_layer_target(step=step, layer=layer, target_above=target_above)
+        value = self._call("bioscale_layer_target", step=step, layer=layer, target_above=target_above)
         return None if value is None else self._check(value, step.h[layer - 1], "bioscale_layer_target", layer - 1)
 
     def feedback_signal(self, step, layer: int, grad_above: torch.Tensor) -> torch.Tensor:
         value = None
         if self._implemented["bioscale_feedback_signal"]:
-            value = self._hook.bioscale_feedback_signal(step=step, layer=layer, grad_above=grad_above)
+            value = self._call("bioscale_feedback_signal", step=step, layer=layer, grad_above=grad_above)
         if value is None:
             raise self._error(
                 "bioscale_layer_target/bioscale_feedback_signal",
@@ -113,7 +140,7 @@ class RuleHooks:
     def update_inverse(self, step) -> dict | None:
         if not self._implemented["bioscale_update_inverse"]:
             return None
-        result = self._hook.bioscale_update_inverse(step=step)
+        result = self._call("bioscale_update_inverse", step=step)
         if result is not None and not isinstance(result, dict):
             raise self._error("bioscale_update_inverse", f"returned {_describe(result)}; expected a dict or None")
         return result

@@ -115,6 +115,7 @@ class Trainer:
         rule_cfg = OmegaConf.to_object(rule_spec.config)
         self.optimizer_cfg = rule_cfg.optimizer
         self.optimizer = self._forward_adam(rule_cfg.output_lr_scale)
+        self._grad_dests: dict = {}  # write_weight_grads' per-op .grad maps, kept between steps
         try:
             self.rule.setup(self.model, self.rule_generator)
         except PluginError:
@@ -275,7 +276,7 @@ class Trainer:
         losses = self.rule.update_inverse(step) if "inverse" in phases else None
         if "forward" in phases:
             grads = assign_credit(self.rule, step)
-            write_weight_grads(step, grads)  # overwrites every .grad: no zero_grad needed
+            write_weight_grads(step, grads, self._grad_dests)  # overwrites every .grad: no zero_grad needed
             set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
             self.optimizer.step()
         return step, losses

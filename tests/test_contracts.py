@@ -4,6 +4,7 @@ the rule, its distribution and version, the hook and the layer."""
 from dataclasses import dataclass
 
 import pytest
+import torch
 
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.resolve import ObserverSpec
@@ -115,3 +116,62 @@ def test_observer_may_not_implement_rule_hooks(tmp_path):
     spec = ObserverSpec("sneaky", entry(RuleHookObserver, "sneaky"), RuleHookObserver, None)
     with pytest.raises(PluginError, match="observer 'sneaky' .*bioscale_layer_target"):
         new_trainer("bp", tmp_path, observers=[spec])
+
+
+class PartialArgsRule:
+    """Its layer-target hook declares only some of the spec's arguments (pluggy allows it)."""
+
+    Config = EmptyConfig
+
+    def __init__(self, config):
+        self.seen = []
+
+    @hookimpl
+    def bioscale_layer_target(self, layer, step):
+        self.seen.append((layer, step.h[layer - 1].shape[1]))
+        return step.h[layer - 1] * 0.5
+
+
+class WrappedTargetRule:
+    """A wrapper around its own layer-target hook: per-step calls must go through pluggy."""
+
+    Config = EmptyConfig
+
+    def __init__(self, config):
+        self.wrapped = 0
+
+    @hookimpl(wrapper=True)
+    def bioscale_layer_target(self, step, layer, target_above):
+        self.wrapped += 1
+        return (yield)
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return step.layer_vjp(layer, grad_above)
+
+
+def _rule_object(trainer, cls):
+    return next(p for p in trainer.plugin_manager.get_plugins() if isinstance(p, cls))
+
+
+def test_per_step_hook_called_directly_gets_the_arguments_it_declares(tmp_path):
+    trainer = new_trainer(entry(PartialArgsRule, "partial"), tmp_path)
+    rule = _rule_object(trainer, PartialArgsRule)
+    x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
+    step, _ = trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
+    L = step.num_layers
+    assert trainer.rule._direct["bioscale_layer_target"] is not None  # the direct path is the one taken
+    assert rule.seen == [(l, step.h[l - 1].shape[1]) for l in range(L, 1, -1)]
+    # the same answer as pluggy's own call
+    direct = trainer.rule.layer_target(step, 2, None)
+    via_pluggy = trainer.plugin_manager.hook.bioscale_layer_target(step=step, layer=2, target_above=None)
+    assert torch.equal(direct, via_pluggy)
+
+
+def test_wrapped_per_step_hook_goes_through_pluggy(tmp_path):
+    trainer = new_trainer(entry(WrappedTargetRule, "wrapped"), tmp_path)
+    rule = _rule_object(trainer, WrappedTargetRule)
+    assert trainer.rule._direct["bioscale_layer_target"] is None
+    x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
+    step, _ = trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
+    assert rule.wrapped == step.num_layers - 1  # the wrapper ran for every hidden layer

@@ -75,6 +75,31 @@ def test_every_step_overwrites_the_weight_gradients(tmp_path):
             torch.testing.assert_close(p.grad, ref.grad, rtol=1e-4, atol=1e-6)
 
 
+def test_gradient_writes_follow_replaced_grad_tensors(tmp_path):
+    """The trainer keeps each op's name → .grad map between steps; a .grad replaced by the
+    user (or set to None) must be written (or assigned) on the next step, not the old one."""
+    trainer = new_trainer("bp", tmp_path)
+    x, y = trainer.data.train.x, trainer.data.train.y
+    forward = frozenset({"forward"})
+    for _ in range(2):  # the first step assigns .grad tensors, the second keeps their map
+        trainer.train_step(x[:32], y[:32], 0, forward, 0.0)
+    weight = next(trainer.model.parameters())
+    old, old_value = weight.grad, weight.grad.clone()
+    weight.grad = torch.full_like(weight, 7.0)
+    replaced = weight.grad
+    reference = copy.deepcopy(trainer.model)  # the weights the next step's gradient is taken at
+    reference.zero_grad(set_to_none=True)
+    trainer.train_step(x[:32], y[:32], 0, forward, 0.0)
+    F.cross_entropy(reference(x[:32]), y[:32]).backward()
+    assert weight.grad is replaced
+    torch.testing.assert_close(replaced, next(reference.parameters()).grad, rtol=1e-4, atol=1e-6)
+    assert torch.equal(old, old_value)  # the stale tensor was not written
+    for p in trainer.model.parameters():
+        p.grad = None
+    trainer.train_step(x[:32], y[:32], 0, forward, 0.0)
+    assert all(p.grad is not None for p in trainer.model.parameters())
+
+
 def test_output_lr_scale_scales_only_the_output_layers_step(tmp_path):
     """With ``output_lr_scale=0.25`` one cosine-scheduled trainer step equals autograd + an
     Adam whose output-layer group has a quarter of the scheduled lr; the hidden layers get the

@@ -90,6 +90,7 @@ class InverseGroup:
         self.bias_grad = stacked_view([g.bias.grad for g in self.inverses])
         if any(v is None for v in (self.weight, self.bias, self.weight_grad, self.bias_grad)):
             raise ValueError(f"inverses of layers {self.layers} are not equally spaced views of one flat tensor")
+        self.bias_row = self.bias.unsqueeze(1)  # (G, 1, n_in), broadcast over the batch
         ops = [model.ops[l - 1] for l in self.layers]
         self.forward_weight, self.forward_bias = StackedReader(ops, "weight"), StackedReader(ops, "bias")
 
@@ -126,10 +127,10 @@ class InverseGroup:
         else the clean ``h_{l-1}``. Call under ``no_grad``."""
         weight_t = self.forward_weight().transpose(1, 2)  # (G, n_in, n_out)
         bias = self.forward_bias().unsqueeze(1)  # (G, 1, n_out)
-        clean = torch.stack([step.h[l - 1].reshape(step.batch_size, -1) for l in self.layers])  # (G, B, n_in)
+        clean = torch.stack([step.h[l - 1] for l in self.layers])  # (G, B, n_in): groupable layers read flat inputs
         noisy = noise.normal_like(clean, sigma).add_(clean)
         read = self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t))  # f_l(h̃): (G, B, n_out)
-        reconstruction = self.inverse_activation.forward_(torch.baddbmm(self.bias.unsqueeze(1), read, self.weight))
+        reconstruction = self.inverse_activation.forward_(torch.baddbmm(self.bias_row, read, self.weight))
         diff = reconstruction - (noisy if noise_preserving else clean)  # (G, B, n_in)
         flat = diff.reshape(len(self.layers), -1)
         errors = torch.linalg.vector_norm(flat, dim=1).square_().div_(flat.shape[1])  # no (G, B, n_in) temporary

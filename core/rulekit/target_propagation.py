@@ -173,8 +173,9 @@ class TargetPropagation:
         """``h_{l-1} + g_l(target_read) - g_l(read)`` for ``l = layer``: the two inverse
         evaluations as one batched call on ``[target_read; read]`` (each ``(B, ...)``), the sum
         in the first output's memory. No grad."""
-        g_target, g_h = self.inverses[str(layer)](torch.cat([target_read, read])).split(step.batch_size)
-        return g_target.add_(step.h[layer - 1]).sub_(g_h)
+        B = step.batch_size
+        both = self.inverses[str(layer)](torch.cat([target_read, read]))
+        return both[:B].add_(step.h[layer - 1]).sub_(both[B:])
 
     @hookimpl
     def bioscale_update_inverse(self, step):
