@@ -112,8 +112,9 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         read = self.read_top(step.h[L], step.h[L - 1])  # [softmax(o), z]
         label = step.onehot_labels()
         inputs = torch.cat([torch.cat([label, read[:, label.shape[1]:]], 1), read])  # [ô, z] and [o, z]: the same z
-        g_label, g_h = self.inverses[str(L)](inputs).split(step.batch_size)
-        return torch.sub(step.h[L - 1], g_h).add_(g_label)
+        B = step.batch_size
+        both = self.inverses[str(L)](inputs)  # [g_L(ô, z); g_L(o, z)]
+        return torch.sub(step.h[L - 1], both[B:]).add_(both[:B])
 
     def extra_state(self):
         return {"aux_weight": self.aux_weight}
