@@ -3,7 +3,8 @@
 Shapes: ``x`` is ``(B, *in_shape)``, ``y`` ``(B,)`` int64; ``h[l]`` and ``a[l]`` are
 ``(B, *out_shape of layer l)`` for ``l = 1..L`` (``h[0] = x``, ``a[0] = None``). The forward
 pass runs under ``torch.no_grad()``: no tensor here carries an autograd graph.
-``output_grad`` is ``∂loss/∂h_L`` ``(B, classes)`` for the batch-mean cross-entropy ``loss``.
+``output_grad`` is ``∂loss/∂h_L`` ``(B, classes)`` for the batch-mean cross-entropy ``loss``
+against the label distribution (one-hot, or label-smoothed when ``trainer.label_smoothing`` > 0).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import torch.nn.functional as F
 class StepContext:
     """One training step: batch, activations, task-loss gradient, and helpers for rules."""
 
-    def __init__(self, model, x, y, epoch: int, index: int, phases: frozenset, a: list, h: list):
+    def __init__(self, model, x, y, epoch: int, index: int, phases: frozenset, a: list, h: list,
+                 label_smoothing: float = 0.0):
         self.model = model
         self.x = x
         self.y = y
@@ -28,6 +30,7 @@ class StepContext:
         self.a = a
         self.loss: torch.Tensor | None = None
         self.output_grad: torch.Tensor | None = None
+        self.label_smoothing = label_smoothing  # ε of the task loss (0: plain cross-entropy)
 
     @property
     def batch_size(self) -> int:
@@ -41,6 +44,17 @@ class StepContext:
         """``(B, classes)`` one-hot rows of ``y`` in the logits' dtype and device. Built by a
         scatter, so no host read: ``F.one_hot`` checks the label range on the host first."""
         return torch.zeros_like(self.logits).scatter_(1, self.y[:, None], 1.0)
+
+    def label_distribution(self) -> torch.Tensor:
+        """``(B, classes)``: the correct label distribution, i.e. the class probabilities that
+        minimise the task loss: ``(1 - ε) onehot(y) + ε / classes`` with ``ε`` the run's
+        ``trainer.label_smoothing`` (the one-hot rows when ``ε`` = 0). No host read."""
+        eps = self.label_smoothing
+        if eps == 0.0:
+            return self.onehot_labels()
+        classes = self.logits.shape[1]
+        return torch.full_like(self.logits, eps / classes).scatter_add_(
+            1, self.y[:, None], torch.full_like(self.logits[:, :1], 1.0 - eps))
 
     def layer(self, l: int):
         """Layer ``l`` (1-based) of the model."""
@@ -57,24 +71,33 @@ class StepContext:
         return self.model.ops[l - 1].input_vjp(grad_a, weight)
 
 
-def forward_step(model, x, y, epoch: int, index: int, phases: frozenset) -> StepContext:
+def forward_step(model, x, y, epoch: int, index: int, phases: frozenset,
+                 label_smoothing: float = 0.0) -> StepContext:
     """Run the forward pass (no graph) and the task loss; for forward phases also its
     gradient at the output."""
     with torch.no_grad():
         a, h = model.forward_layers(x)
-        step = StepContext(model, x, y, epoch, index, phases, a, h)
-        step.loss, grad = cross_entropy_and_grad(step.logits, y)
+        step = StepContext(model, x, y, epoch, index, phases, a, h, label_smoothing)
+        step.loss, grad = cross_entropy_and_grad(step.logits, y, label_smoothing)
     if "forward" in phases:
         step.output_grad = grad
     return step
 
 
-def cross_entropy_and_grad(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch-mean cross-entropy and its gradient ``(softmax(logits) - onehot(y)) / B``, in
-    closed form (one log-softmax, no autograd call). ``logits``: ``(B, C)``, ``y``: ``(B,)``."""
+def cross_entropy_and_grad(logits: torch.Tensor, y: torch.Tensor,
+                           label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch-mean cross-entropy against ``q = (1 - ε) onehot(y) + ε / C`` (``ε`` =
+    ``label_smoothing``, as ``F.cross_entropy``'s) and its gradient ``(softmax(logits) - q) / B``,
+    in closed form (one log-softmax, no autograd call). ``logits``: ``(B, C)``, ``y``: ``(B,)``."""
     logp = F.log_softmax(logits, dim=1)
     picked = logp.gather(1, y[:, None])
-    loss = -picked.mean()
-    grad = logp.exp_()
-    grad.scatter_add_(1, y[:, None], torch.full_like(picked, -1.0))
+    if label_smoothing == 0.0:
+        loss = -picked.mean()
+        grad = logp.exp_()
+        grad.scatter_add_(1, y[:, None], torch.full_like(picked, -1.0))
+        return loss, grad.div_(logits.shape[0])
+    classes = logits.shape[1]
+    loss = -((1.0 - label_smoothing) * picked.mean() + (label_smoothing / classes) * logp.sum(1).mean())
+    grad = logp.exp_().sub_(label_smoothing / classes)
+    grad.scatter_add_(1, y[:, None], torch.full_like(picked, label_smoothing - 1.0))
     return loss, grad.div_(logits.shape[0])

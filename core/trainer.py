@@ -84,6 +84,8 @@ class Trainer:
         self.cfg = cfg
         self.rule_spec = rule_spec
         self.device = resolve_device(cfg.trainer.device)
+        if not 0.0 <= cfg.trainer.label_smoothing < 1.0:
+            raise ConfigError(f"trainer.label_smoothing must be in [0, 1), got {cfg.trainer.label_smoothing}")
         if cfg.trainer.threads > 0:
             torch.set_num_threads(cfg.trainer.threads)
         torch.manual_seed(cfg.seed)
@@ -271,7 +273,7 @@ class Trainer:
     def train_step(self, x, y, epoch: int, phases: frozenset, progress: float):
         """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or
         forward update as ``phases`` says. Returns the step and the rule's inverse losses."""
-        step = forward_step(self.model, x, y, epoch, self.global_step, phases)
+        step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.cfg.trainer.label_smoothing)
         step.progress = progress
         losses = self.rule.update_inverse(step) if "inverse" in phases else None
         if "forward" in phases:
@@ -401,7 +403,8 @@ class Trainer:
         params = [p for _, p in self.model.named_parameters()]
         rng_state = self.rule_generator.get_state()
         try:
-            step = forward_step(self.model, x, y, self.epoch, -1, frozenset({"forward"}))
+            step = forward_step(self.model, x, y, self.epoch, -1, frozenset({"forward"}),
+                                self.cfg.trainer.label_smoothing)
             grads = assign_credit(self.rule, step)
             per_layer = local_weight_grads(step, grads)
             by_param = {id(getattr(op, n)): g for op, d in zip(self.model.ops, per_layer[1:]) for n, g in d.items()}
@@ -409,7 +412,7 @@ class Trainer:
         finally:
             self.rule_generator.set_state(rng_state)
         with torch.enable_grad():
-            loss = torch.nn.functional.cross_entropy(self.model(x), y)
+            loss = torch.nn.functional.cross_entropy(self.model(x), y, label_smoothing=self.cfg.trainer.label_smoothing)
             bp_grads = list(torch.autograd.grad(loss, params))
         return {"names": names, "rule": rule_grads, "bp": bp_grads, "step": step}
 

@@ -102,6 +102,7 @@ class TrainerConfig:
     log_every: int = 100  # steps between host syncs (progress bar, NaN check)
     progress: Optional[bool] = None  # None: on when stderr is a terminal
     checkpoint: bool = True
+    label_smoothing: float = 0.0  # ε: the task loss is cross-entropy against (1 - ε) onehot(y) + ε / classes
 
 
 @dataclass

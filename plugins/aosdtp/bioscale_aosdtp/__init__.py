@@ -6,8 +6,9 @@ The output is ``h_L = [o, z]``: ``o`` are the model's logits (trained on the tas
 never trained, checkpointed). The top inverse reads ``[softmax(o), z]`` (probability space,
 as in SDTP):
 ``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
-in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô = onehot(y)``. Lower
-targets and denoising inverses as in SDTP (``top_sigma``, when set, is the noise std for
+in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô`` the label distribution
+(``step.label_distribution()``: one-hot, or label-smoothed under ``trainer.label_smoothing``).
+Lower targets and denoising inverses as in SDTP (``top_sigma``, when set, is the noise std for
 training ``g_L`` alone; ``sigma`` otherwise; ``g_L``'s lr is ``top_inverse_lr_scale`` times
 the inverse optimiser's). No gradient of the task loss reaches a hidden layer.
 """
@@ -110,7 +111,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def top_target(self, step, target_above):
         L = step.num_layers
         read = self.read_top(step.h[L], step.h[L - 1])  # [softmax(o), z]
-        label = step.onehot_labels()
+        label = step.label_distribution()
         inputs = torch.cat([torch.cat([label, read[:, label.shape[1]:]], 1), read])  # [ô, z] and [o, z]: the same z
         B = step.batch_size
         both = self.inverses[str(L)](inputs)  # [g_L(ô, z); g_L(o, z)]

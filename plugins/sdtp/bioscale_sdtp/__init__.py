@@ -1,6 +1,7 @@
 """Simplified difference target propagation (Bartunov et al. 2018): no gradient anywhere.
 
-- output target: the correct label distribution ``ĥ_L = onehot(y)``;
+- output target: the correct label distribution ``ĥ_L = onehot(y)`` (with
+  ``trainer.label_smoothing`` ε > 0, the task loss's minimiser ``(1 - ε) onehot(y) + ε / C``);
 - the top inverse ``g_L`` reads the output in *probability space*, ``softmax(h_L)``: the
   space in which the label distribution is the loss minimiser (cross-entropy is minimised
   exactly when the softmax equals the one-hot label), so ``g_L(onehot(y))`` and
@@ -54,7 +55,7 @@ class SimplifiedDTP(TargetPropagation):
 
     @hookimpl
     def bioscale_output_target(self, step):
-        return step.onehot_labels()
+        return step.label_distribution()
 
     def top_target(self, step, target_above):
         L = step.num_layers
