@@ -65,6 +65,8 @@ def test_observer_settings_are_validated():
         (["trainer.epoch=3"], ["unknown key 'trainer.epoch'", "epochs"]),
         (["rule=nope"], ["unknown rule 'nope'", "bp", "fa"]),
         (["trainer.batch_size=big"], ["trainer.batch_size"]),
+        (["trainer.label_smoothing=1.0"], ["trainer.label_smoothing", "[0, 1)"]),
+        (["trainer.label_smoothing=-0.1"], ["trainer.label_smoothing", "[0, 1)"]),
         (["data=mnist", "data.root=/nonexistent/place"], ["/nonexistent/place/mnist.npz", "data.download=true"]),
     ],
 )

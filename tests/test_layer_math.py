@@ -165,11 +165,12 @@ def test_unknown_activation_names_valid_ones():
         make_activation("swish")
 
 
-def test_cross_entropy_and_grad_match_autograd():
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_cross_entropy_and_grad_match_autograd(smoothing):
     logits = torch.randn(8, 10, requires_grad=True)
     y = torch.randint(0, 10, (8,))
-    loss = F.cross_entropy(logits, y)
+    loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
     (expected,) = torch.autograd.grad(loss, logits)
-    got_loss, got_grad = cross_entropy_and_grad(logits.detach(), y)
+    got_loss, got_grad = cross_entropy_and_grad(logits.detach(), y, smoothing)
     torch.testing.assert_close(got_loss, loss.detach())
     torch.testing.assert_close(got_grad, expected)

@@ -55,3 +55,23 @@ def test_onehot_labels_match_torch_one_hot_without_a_host_read(tmp_path):
     assert probe.count == 0
     assert onehot.dtype == step.logits.dtype
     assert torch.equal(onehot, torch.nn.functional.one_hot(y, step.logits.shape[1]).to(onehot.dtype))
+
+
+def test_label_distribution_is_the_smoothed_loss_minimiser_without_a_host_read(tmp_path):
+    from bioscale.step import cross_entropy_and_grad, forward_step
+
+    trainer = new_trainer("sdtp", tmp_path)
+    x, y = trainer.data.train.x[:50], trainer.data.train.y[:50]
+    plain = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}))
+    assert torch.equal(plain.label_distribution(), plain.onehot_labels())
+    step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}), label_smoothing=0.2)
+    with HostReads() as probe:
+        q = step.label_distribution()
+    assert probe.count == 0
+    classes = step.logits.shape[1]
+    torch.testing.assert_close(q, 0.8 * step.onehot_labels() + 0.2 / classes)
+    # the task loss is minimal (zero gradient) exactly where softmax(logits) = q
+    _, grad = cross_entropy_and_grad(q.log(), y, 0.2)
+    assert grad.abs().max() < 1e-7
+    _, grad_plain = cross_entropy_and_grad(q.log(), y, 0.0)
+    assert grad_plain.abs().max() > 1e-3

@@ -21,6 +21,21 @@ def test_bp_gradients_equal_autograd(tmp_path):
         torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-7, msg=name)
 
 
+def test_bp_with_label_smoothing_equals_autograd_of_the_smoothed_loss(tmp_path):
+    """The trainer's task loss and the probe's BP reference both use trainer.label_smoothing."""
+    smooth = new_trainer("bp", tmp_path / "a", ["model.widths=[40,30,20]", "trainer.label_smoothing=0.2"])
+    plain = new_trainer("bp", tmp_path / "b", ["model.widths=[40,30,20]"])
+    x, y = smooth.data.train.x[:50], smooth.data.train.y[:50]
+    probe, probe_plain = smooth.probe_gradients(x, y), plain.probe_gradients(x, y)
+    params = list(smooth.model.parameters())
+    with torch.enable_grad():
+        expected = torch.autograd.grad(F.cross_entropy(smooth.model(x), y, label_smoothing=0.2), params)
+    for name, mine, ref, exp in zip(probe["names"], probe["rule"], probe["bp"], expected):
+        torch.testing.assert_close(mine, exp, rtol=1e-5, atol=1e-7, msg=name)
+        torch.testing.assert_close(ref, exp, rtol=1e-5, atol=1e-7, msg=name)
+    assert not torch.allclose(probe["rule"][-1], probe_plain["rule"][-1])
+
+
 def test_bp_gradients_equal_autograd_on_conv_net(tmp_path):
     blocks = "model.blocks=[{type: conv, channels: 4, kernel: 3, stride: 1}, {type: conv, channels: 6, kernel: 3, stride: 2}]"
     trainer = new_trainer("bp", tmp_path, [blocks, "model.widths=[16]"])

@@ -307,6 +307,29 @@ def test_dfa_shared_feedback_uses_one_matrix(tmp_path):
     check_rule_contract("dfa", tmp_path / "contract", ["rules.dfa.feedback=shared"])
 
 
+@pytest.mark.parametrize("rule", ["sdtp", "aosdtp"])
+def test_sdtp_targets_the_label_distribution_of_the_task_loss(tmp_path, rule):
+    """With trainer.label_smoothing ε, the penultimate target is built from the smoothed label
+    distribution (the smoothed loss's minimiser), not from the one-hot label."""
+    eps = 0.3
+    trainer = new_trainer(rule, tmp_path, [f"trainer.label_smoothing={eps}", f"rules.{rule}.schedule=parallel"])
+    x, y = trainer.data.train.x[:40], trainer.data.train.y[:40]
+    step = forward_step(trainer.model, x, y, 0, 0, FORWARD, label_smoothing=eps)
+    trace = {}
+    assign_credit(trainer.rule, step, trace)
+    plugin, L = rule_plugin(trainer), step.num_layers
+    g = plugin.inverses[str(L)]
+    q = (1 - eps) * F.one_hot(y, step.logits.shape[1]).float() + eps / step.logits.shape[1]
+    p = F.softmax(step.logits, dim=1)
+    if rule == "aosdtp":
+        z = plugin.aux(step.h[L - 1])
+        q, p = torch.cat([q, z], 1), torch.cat([p, z], 1)
+    expected = step.h[L - 1] + g(q) - g(p)
+    torch.testing.assert_close(trace["targets"][L - 1], expected, rtol=1e-5, atol=1e-6)
+    onehot_target = step.h[L - 1] + g(torch.cat([F.one_hot(y, 10).float(), q[:, 10:]], 1)) - g(p)
+    assert not torch.allclose(trace["targets"][L - 1], onehot_target, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     "rule, tokens",
     [
