@@ -242,6 +242,21 @@ def test_aosdtp_bad_top_inverse_setting_is_refused_before_training(tmp_path, key
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("activation", ["tanh", "identity"])
+def test_aosdtp_aux_features_use_aux_activation(tmp_path, activation):
+    trainer = new_trainer("aosdtp", tmp_path, ["rules.aosdtp.aux_units=40", f"rules.aosdtp.aux_activation={activation}"])
+    plugin = rule_plugin(trainer)
+    h = torch.randn(16, 32)
+    linear = h @ plugin.aux_weight.t()
+    torch.testing.assert_close(plugin.aux(h), torch.tanh(linear) if activation == "tanh" else linear)
+
+
+def test_aosdtp_unknown_aux_activation_is_refused_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="rules.aosdtp.aux_activation: unknown activation 'swish'; valid: .*identity"):
+        new_trainer("aosdtp", tmp_path, ["rules.aosdtp.aux_activation=swish"])
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("gain", ["0.0", "-1.0"])
 def test_aosdtp_non_positive_aux_gain_is_refused_before_training(tmp_path, gain):
     with pytest.raises(ConfigError, match="rules.aosdtp.aux_gain must be > 0"):

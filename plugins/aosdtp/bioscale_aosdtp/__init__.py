@@ -2,7 +2,7 @@
 
 The output is ``h_L = [o, z]``: ``o`` are the model's logits (trained on the task loss),
 ``z = tanh(R h_{L-1})`` are ``aux_units`` fixed random features of the penultimate layer
-(``R`` uniform within ``aux_gain`` times the Glorot bound, drawn once from the run's seed,
+(``aux_activation`` in place of tanh when set, e.g. ``identity`` for linear features; ``R`` uniform within ``aux_gain`` times the Glorot bound, drawn once from the run's seed,
 never trained, checkpointed). The top inverse reads ``[softmax(o), z]`` (probability space,
 as in SDTP):
 ``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
@@ -34,6 +34,7 @@ from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_sche
 class AOSDTPConfig(TPConfig):
     aux_units: int = 512  # size of z; the paper: more is better, saturating near 1000
     aux_gain: float = 1.0  # R's entries are uniform within aux_gain x the Glorot bound (> 0)
+    aux_activation: str = "tanh"  # z = aux_activation(R h_{L-1}): tanh, identity, relu or sigmoid
     top_sigma: Optional[float] = None  # noise std for training the top inverse g_L (>= 0); None: sigma
     top_inverse_lr_scale: float = 1.0  # g_L's lr is inverse_optimizer.lr times this (> 0)
 
@@ -76,9 +77,13 @@ class AuxiliaryOutputSDTP(TargetPropagation):
             raise ConfigError(f"rules.aosdtp.top_inverse_lr_scale must be > 0, got {config.top_inverse_lr_scale}")
         if config.top_sigma is not None and not config.top_sigma >= 0:
             raise ConfigError(f"rules.aosdtp.top_sigma must be >= 0 or null, got {config.top_sigma}")
+        try:
+            aux_activation = make_activation(config.aux_activation)
+        except ValueError as exc:
+            raise ConfigError(f"rules.aosdtp.aux_activation: {exc}") from None
         super().__init__(config)
         self.aux_weight: torch.Tensor | None = None
-        self._tanh = make_activation("tanh")
+        self._aux_activation = aux_activation
 
     def inverse_layers(self, model):
         return range(2, model.num_layers + 1)
@@ -102,8 +107,9 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         return self.config.top_inverse_lr_scale
 
     def aux(self, h_penultimate: torch.Tensor) -> torch.Tensor:
-        """``z = tanh(R h_{L-1})``: ``(B, *in_shape of layer L)`` → ``(B, aux_units)``; never trained."""
-        return self._tanh.forward_(h_penultimate.reshape(h_penultimate.shape[0], -1) @ self.aux_weight.t())
+        """``z = tanh(R h_{L-1})`` (or ``aux_activation``): ``(B, *in_shape of layer L)`` →
+        ``(B, aux_units)``; never trained."""
+        return self._aux_activation.forward_(h_penultimate.reshape(h_penultimate.shape[0], -1) @ self.aux_weight.t())
 
     def read_top(self, h_out, h_in):
         return torch.cat([F.softmax(h_out, dim=1), self.aux(h_in)], dim=1)
