@@ -86,6 +86,7 @@ class Trainer:
         self.device = resolve_device(cfg.trainer.device)
         if not 0.0 <= cfg.trainer.label_smoothing < 1.0:
             raise ConfigError(f"trainer.label_smoothing must be in [0, 1), got {cfg.trainer.label_smoothing}")
+        self.label_smoothing = float(cfg.trainer.label_smoothing)  # a plain float: read every step
         if cfg.trainer.threads > 0:
             torch.set_num_threads(cfg.trainer.threads)
         torch.manual_seed(cfg.seed)
@@ -273,7 +274,7 @@ class Trainer:
     def train_step(self, x, y, epoch: int, phases: frozenset, progress: float):
         """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or
         forward update as ``phases`` says. Returns the step and the rule's inverse losses."""
-        step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.cfg.trainer.label_smoothing)
+        step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing)
         step.progress = progress
         losses = self.rule.update_inverse(step) if "inverse" in phases else None
         if "forward" in phases:
@@ -404,7 +405,7 @@ class Trainer:
         rng_state = self.rule_generator.get_state()
         try:
             step = forward_step(self.model, x, y, self.epoch, -1, frozenset({"forward"}),
-                                self.cfg.trainer.label_smoothing)
+                                self.label_smoothing)
             grads = assign_credit(self.rule, step)
             per_layer = local_weight_grads(step, grads)
             by_param = {id(getattr(op, n)): g for op, d in zip(self.model.ops, per_layer[1:]) for n, g in d.items()}
@@ -412,7 +413,7 @@ class Trainer:
         finally:
             self.rule_generator.set_state(rng_state)
         with torch.enable_grad():
-            loss = torch.nn.functional.cross_entropy(self.model(x), y, label_smoothing=self.cfg.trainer.label_smoothing)
+            loss = torch.nn.functional.cross_entropy(self.model(x), y, label_smoothing=self.label_smoothing)
             bp_grads = list(torch.autograd.grad(loss, params))
         return {"names": names, "rule": rule_grads, "bp": bp_grads, "step": step}
 
