@@ -21,11 +21,15 @@ Reads only; writes nothing. No gradients (``torch.no_grad``).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from bioscale.testing import resume_trainer, rule_plugin
+from bioscale.checkpoint import load_checkpoint
+from bioscale.commands.resume import load_run_config
+from bioscale.run_dir import CHECKPOINT
+from bioscale.testing import rule_plugin
 from bioscale.trainer import Trainer
 
 
@@ -35,9 +39,13 @@ def cos(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def alignment(run_dir: str) -> dict:
-    final = resume_trainer(run_dir)
-    # the run's own config, rebuilt without training: the same seeded draws as at its start
-    start = Trainer(final.cfg, final.rule_spec, [], data=final.data)
+    # the run's own config, built twice without training: ``start`` keeps the seeded draws the
+    # run began with, ``final`` loads the checkpoint (not ``Trainer.resume``, which rewrites
+    # the run's config.yaml)
+    cfg, spec = load_run_config(Path(run_dir), [])
+    final = Trainer(cfg, spec, [])
+    final.load_state(load_checkpoint(Path(run_dir) / CHECKPOINT, final.identity()), Path(run_dir) / CHECKPOINT)
+    start = Trainer(cfg, spec, [], data=final.data)
     L = final.model.num_layers
     classes = final.model.layer(L).op.weight.shape[0]
     V, V0 = rule_plugin(final).inverses[str(L)].weight, rule_plugin(start).inverses[str(L)].weight

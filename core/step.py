@@ -91,13 +91,12 @@ def cross_entropy_and_grad(logits: torch.Tensor, y: torch.Tensor,
     in closed form (one log-softmax, no autograd call). ``logits``: ``(B, C)``, ``y``: ``(B,)``."""
     logp = F.log_softmax(logits, dim=1)
     picked = logp.gather(1, y[:, None])
-    if label_smoothing == 0.0:
-        loss = -picked.mean()
-        grad = logp.exp_()
-        grad.scatter_add_(1, y[:, None], torch.full_like(picked, -1.0))
-        return loss, grad.div_(logits.shape[0])
-    classes = logits.shape[1]
-    loss = -((1.0 - label_smoothing) * picked.mean() + (label_smoothing / classes) * logp.sum(1).mean())
-    grad = logp.exp_().sub_(label_smoothing / classes)
+    loss = -picked.mean()
+    if label_smoothing != 0.0:  # q's uniform share ε / C: every class's log-probability counts
+        share = label_smoothing / logits.shape[1]
+        loss = loss.mul_(1.0 - label_smoothing).sub_(logp.sum(1).mean().mul_(share))
+    grad = logp.exp_()
+    if label_smoothing != 0.0:
+        grad.sub_(share)
     grad.scatter_add_(1, y[:, None], torch.full_like(picked, label_smoothing - 1.0))
     return loss, grad.div_(logits.shape[0])

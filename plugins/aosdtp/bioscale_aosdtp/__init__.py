@@ -2,8 +2,9 @@
 
 The output is ``h_L = [o, z]``: ``o`` are the model's logits (trained on the task loss),
 ``z = tanh(R h_{L-1})`` are ``aux_units`` fixed random features of the penultimate layer
-(``aux_activation`` in place of tanh when set, e.g. ``identity`` for linear features; ``R`` uniform within ``aux_gain`` times the Glorot bound, drawn once from the run's seed,
-never trained, checkpointed). The top inverse reads ``[softmax(o), z]`` (probability space,
+(``aux_activation`` in place of tanh when set, e.g. ``identity`` for linear features; ``R``
+uniform within ``aux_gain`` times the Glorot bound, drawn once from the run's seed, never
+trained, checkpointed). The top inverse reads ``[softmax(o), z]`` (probability space,
 as in SDTP):
 ``g_L(o, z) = tanh(V_o softmax(o) + V_z z + c)``. Penultimate target, with the same ``z``
 in both terms: ``ĥ_{L-1} = h_{L-1} - g_L(o, z) + g_L(ô, z)``, ``ô`` the label distribution
