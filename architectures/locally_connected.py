@@ -50,6 +50,14 @@ class LocallyConnected2d(AffineOp):
         self._cache = None  # [(input, patches), ...]: the last two training-mode inputs
         self._workspace: dict[str, torch.Tensor] = {}
 
+    def orthogonal_weight(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Each output location's own ``(C_out, K)`` filter matrix with orthonormal rows (or
+        columns when ``C_out > K``), gain 1; shaped like the weight, ``(L, K, C_out)``."""
+        w = torch.empty(self.locations, self.weight.shape[2], self.patch_size, dtype=self.weight.dtype)
+        for filters in w:  # once per run, at initialisation
+            nn.init.orthogonal_(filters, generator=generator)
+        return w.transpose(1, 2).contiguous().to(self.weight.device)
+
     def extra_repr(self):
         return f"in={self.in_shape}, out={self.out_shape}, k={self.kernel_size}, s={self.stride}, p={self.padding}"
 

@@ -90,6 +90,7 @@ def build_network(
     generator: torch.Generator | None = None,
     name: str = "custom",
     init: bool = True,
+    weight_init: str = "glorot",
 ) -> Network:
     """Build ``blocks`` (spatial layers) then ``widths`` (fully connected) then a linear output.
 
@@ -97,8 +98,12 @@ def build_network(
         ``stride`` and optional ``padding`` (default: kernel // 2).
     :param generator: CPU generator for Glorot initialisation (seeded by the caller).
     :param init: draw the initial weights (False for shape-only builds, e.g. on the meta device).
+    :param weight_init: how to draw them: ``glorot`` (uniform) or ``orthogonal``; biases start at 0.
     """
-    from .ops import Conv2dOp, LinearOp
+    from .ops import WEIGHT_INITS, Conv2dOp, LinearOp
+
+    if weight_init not in WEIGHT_INITS:
+        raise ValueError(f"unknown weight init {weight_init!r}; valid: {', '.join(WEIGHT_INITS)}")
 
     layers: list[Layer] = []
     shape = tuple(in_shape)
@@ -123,5 +128,5 @@ def build_network(
     layers.append(Layer(LinearOp(shape, num_classes), make_activation("identity")))
     if init:
         for layer in layers:
-            layer.op.reset_parameters(generator)
+            layer.op.reset_parameters(generator, weight_init)
     return Network(layers, in_shape, num_classes, name=name)

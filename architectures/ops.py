@@ -18,6 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+WEIGHT_INITS = ("glorot", "orthogonal")  # schemes for a model's initial forward weights
+
+
 def glorot_bound(fan_in: int, fan_out: int) -> float:
     return math.sqrt(6.0 / (fan_in + fan_out))
 
@@ -56,9 +59,22 @@ class AffineOp(nn.Module):
         """Shape of the bias of a learned inverse ``x ≈ σ(Vᵀ a + c)`` of this op (per sample)."""
         return tuple(self.in_shape)
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+    def orthogonal_weight(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A tensor shaped like ``self.weight`` whose ``(out, in)`` matrix (the weight with every
+        dim after the first flattened: linear and conv filters) has orthonormal rows, or
+        orthonormal columns when it is tall; gain 1. Drawn on the CPU, moved to the weight's
+        device. Subclasses with another layout override it."""
+        w = torch.empty(self.weight.shape, dtype=self.weight.dtype)
+        nn.init.orthogonal_(w, generator=generator)
+        return w.to(self.weight.device)
+
+    def reset_parameters(self, generator: torch.Generator | None = None, scheme: str = "glorot") -> None:
+        """Draw the weight by ``scheme`` (one of ``WEIGHT_INITS``) and zero the bias."""
+        draw = {"glorot": self.new_weight, "orthogonal": self.orthogonal_weight}.get(scheme)
+        if draw is None:
+            raise ValueError(f"unknown weight init {scheme!r}; valid: {', '.join(WEIGHT_INITS)}")
         with torch.no_grad():
-            self.weight.copy_(self.new_weight(generator))
+            self.weight.copy_(draw(generator))
             self.bias.zero_()
 
     def input_vjp(self, grad_a: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -91,15 +91,19 @@ class Trainer:
             torch.set_num_threads(cfg.trainer.threads)
         torch.manual_seed(cfg.seed)
         self.data = data if data is not None else load_data(cfg.data, self.device)
-        self.model = build_network(
-            self.data.in_shape,
-            self.data.num_classes,
-            blocks=[_block_dict(b) for b in cfg.model.blocks],
-            widths=list(cfg.model.widths),
-            activation=cfg.model.activation,
-            generator=seeded_generator(cfg.seed, "model"),
-            name=cfg.model.preset,
-        ).to(self.device)
+        try:
+            self.model = build_network(
+                self.data.in_shape,
+                self.data.num_classes,
+                blocks=[_block_dict(b) for b in cfg.model.blocks],
+                widths=list(cfg.model.widths),
+                activation=cfg.model.activation,
+                generator=seeded_generator(cfg.seed, "model"),
+                name=cfg.model.preset,
+                weight_init=getattr(cfg.model.weight_init, "value", cfg.model.weight_init),
+            ).to(self.device)
+        except ValueError as exc:  # an unknown activation or init, a layer that does not fit its input
+            raise ConfigError(f"model: {exc}") from exc
         # one storage for every forward parameter (each stays its own view): equal layers'
         # weights can then be read as one strided (G, ...) view, e.g. by TP inverse groups;
         # a model with mixed devices or dtypes keeps separate storages (readers copy instead)

@@ -29,6 +29,11 @@ class Normalization(Enum):
     none = "none"  # raw pixel values as floats
 
 
+class WeightInit(Enum):
+    glorot = "glorot"  # uniform within sqrt(6 / (fan_in + fan_out))
+    orthogonal = "orthogonal"  # orthonormal rows (or columns) of each (out, in) matrix, gain 1
+
+
 class BlockType(Enum):
     conv = "conv"
     lc = "lc"
@@ -90,6 +95,7 @@ class ModelConfig:
     blocks: List[BlockConfig] = field(default_factory=list)
     widths: List[int] = field(default_factory=lambda: [256, 256, 256])
     activation: str = "tanh"
+    weight_init: WeightInit = WeightInit.glorot  # initial forward weights; rule-owned weights stay Glorot
 
 
 @dataclass
