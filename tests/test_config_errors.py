@@ -67,6 +67,8 @@ def test_observer_settings_are_validated():
         (["trainer.batch_size=big"], ["trainer.batch_size"]),
         (["trainer.label_smoothing=1.0"], ["trainer.label_smoothing", "[0, 1)"]),
         (["trainer.label_smoothing=-0.1"], ["trainer.label_smoothing", "[0, 1)"]),
+        (["model.weight_init=he"], ["model.weight_init", "glorot", "orthogonal"]),
+        (["model.activation=swish"], ["model:", "'swish'", "tanh"]),
         (["data=mnist", "data.root=/nonexistent/place"], ["/nonexistent/place/mnist.npz", "data.download=true"]),
     ],
 )
