@@ -84,8 +84,6 @@ class Trainer:
         self.cfg = cfg
         self.rule_spec = rule_spec
         self.device = resolve_device(cfg.trainer.device)
-        if not 0.0 <= cfg.trainer.label_smoothing < 1.0:
-            raise ConfigError(f"trainer.label_smoothing must be in [0, 1), got {cfg.trainer.label_smoothing}")
         self.label_smoothing = float(cfg.trainer.label_smoothing)  # a plain float: read every step
         if cfg.trainer.threads > 0:
             torch.set_num_threads(cfg.trainer.threads)
@@ -268,8 +266,6 @@ class Trainer:
         """The forward Adam; with ``output_lr_scale != 1`` the output layer's parameters are
         a second group whose lr is scaled (``make_adam`` keeps one group otherwise; the output
         layer's parameters come last in the model's order either way)."""
-        if not output_lr_scale >= 0:
-            raise ConfigError(f"rules.{self.rule_spec.name}.output_lr_scale must be >= 0, got {output_lr_scale}")
         top = list(self.model.layer(self.model.num_layers).parameters())
         top_ids = {id(p) for p in top}
         rest = [p for p in self.model.parameters() if id(p) not in top_ids]

@@ -1,5 +1,6 @@
 """Run configuration: schemas, presets and resolution from the command line."""
 
+from .bounds import bounded, check_bounds
 from .resolve import ObserverSpec, RuleSpec, build_run_config, resolve_observers, resolve_rule
 from .schema import AdamConfig, LRSchedule, RuleConfig, RunConfig
 
@@ -10,7 +11,9 @@ __all__ = [
     "RuleConfig",
     "RuleSpec",
     "RunConfig",
+    "bounded",
     "build_run_config",
+    "check_bounds",
     "resolve_observers",
     "resolve_rule",
 ]

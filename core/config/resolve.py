@@ -19,6 +19,7 @@ from bioscale.architectures.presets import PRESETS as MODEL_PRESETS
 
 from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, discover, load_rule_class
 from ..errors import ConfigError, PluginError
+from .bounds import check_bounds
 from .presets import DATA_PRESETS
 from .schema import RunConfig
 
@@ -113,7 +114,9 @@ def build_run_config(tokens: list[str], base: DictConfig | None = None) -> DictC
                 raise _explain(exc, cfg, f"{key} preset {value!r}") from exc
         else:
             rest.append((key, value))
-    return apply_dotlist(cfg, rest, "config")
+    cfg = apply_dotlist(cfg, rest, "config")
+    check_bounds(cfg, "")
+    return cfg
 
 
 @dataclass
@@ -195,7 +198,9 @@ def rule_config(name: str, cls, entry: PluginEntry, model_preset: str, user: dic
     cfg = build([])
     conditional = [(label, recipe) for label, key, value, recipe in _conditional_recipes(recipes, model_preset)
                    if str(getattr(OmegaConf.select(cfg, key), "value", OmegaConf.select(cfg, key))) == value]
-    return build(conditional) if conditional else cfg
+    cfg = build(conditional) if conditional else cfg
+    check_bounds(cfg, f"rules.{name}")
+    return cfg
 
 
 def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -> RuleSpec:
@@ -239,9 +244,11 @@ def resolve_observers(cfg: DictConfig, observers: dict[str, PluginEntry] | None 
         if config_cls is not None and dataclasses.is_dataclass(config_cls):
             where = f"observers.{name} ({entry.origin})"
             try:
-                obs_cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(config_cls), section))
+                merged = OmegaConf.merge(OmegaConf.structured(config_cls), section)
             except OmegaConfBaseException as exc:
                 raise _explain(exc, OmegaConf.structured(config_cls), where) from exc
+            check_bounds(merged, f"observers.{name}")
+            obs_cfg = OmegaConf.to_object(merged)
         elif section:
             raise ConfigError(f"observers.{name} ({entry.origin}) takes no settings besides 'enabled'; got {sorted(section)}")
         specs.append(ObserverSpec(name, entry, cls, obs_cfg))

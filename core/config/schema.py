@@ -2,7 +2,8 @@
 
 OmegaConf validates every key and type against these before a run starts. A rule's own
 settings live in its ``Config`` dataclass (a subclass of :class:`RuleConfig`), under
-``rules.<name>.`` on the command line.
+``rules.<name>.`` on the command line. Fields with a range declare it with
+:func:`~bioscale.config.bounds.bounded`; values outside it are refused at resolution.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
+
+from .bounds import bounded
 
 
 class LRSchedule(Enum):
@@ -43,11 +46,11 @@ class BlockType(Enum):
 class AdamConfig:
     """An Adam optimiser and its learning-rate schedule (cosine decays to 0 over the run)."""
 
-    lr: float = 1e-3
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: float = bounded(1e-3, low=0)
+    beta1: float = bounded(0.9, low=0, high=1, high_open=True)
+    beta2: float = bounded(0.999, low=0, high=1, high_open=True)
+    eps: float = bounded(1e-8, low=0)
+    weight_decay: float = bounded(0.0, low=0)
     decoupled_weight_decay: bool = False  # AdamW: decay the weights directly instead of adding L2 to the gradient
     schedule: LRSchedule = LRSchedule.cosine
 
@@ -57,7 +60,7 @@ class RuleConfig:
     """Base of every rule's config: the optimiser of the forward (model) parameters."""
 
     optimizer: AdamConfig = field(default_factory=AdamConfig)
-    output_lr_scale: float = 1.0  # the output layer's forward lr is optimizer.lr times this (>= 0)
+    output_lr_scale: float = bounded(1.0, low=0)  # the output layer's forward lr is optimizer.lr times this (>= 0)
 
 
 @dataclass
@@ -67,15 +70,15 @@ class DataConfig:
     source: DataSource = DataSource.auto
     download: bool = False
     normalize: Normalization = Normalization.standardize
-    validation: int = 0  # training examples held out as a validation split
+    validation: int = bounded(0, low=0)  # training examples held out as a validation split
     split_seed: int = 0  # chooses the validation / limit_train subsets, independent of the run seed
-    limit_train: int = 0  # > 0: train on this many examples only (recorded, never silent)
+    limit_train: int = bounded(0, low=0)  # > 0: train on this many examples only (recorded, never silent)
     augment: bool = False  # random crops (zero padding) and horizontal flips
-    crop_padding: int = 4
+    crop_padding: int = bounded(4, low=0)
     flip: bool = True
-    image_size: int = 224  # ImageNet folders: side of the square crop
-    resize: int = 256  # ImageNet folders: shorter side before cropping
-    workers: int = 4  # ImageNet folders: decoding processes
+    image_size: int = bounded(224, low=1)  # ImageNet folders: side of the square crop
+    resize: int = bounded(256, low=1)  # ImageNet folders: shorter side before cropping
+    workers: int = bounded(4, low=0)  # ImageNet folders: decoding processes
 
 
 @dataclass
@@ -83,32 +86,32 @@ class BlockConfig:
     """A spatial layer: ``conv`` (shared weights) or ``lc`` (locally connected)."""
 
     type: BlockType = BlockType.conv
-    channels: int = 32
-    kernel: int = 3
-    stride: int = 1
-    padding: Optional[int] = None  # None: kernel // 2 (size kept at stride 1)
+    channels: int = bounded(32, low=1)
+    kernel: int = bounded(3, low=1)
+    stride: int = bounded(1, low=1)
+    padding: Optional[int] = bounded(None, low=0)  # None: kernel // 2 (size kept at stride 1)
 
 
 @dataclass
 class ModelConfig:
     preset: str = "digits_fc"  # the preset these values came from ("custom" if edited freely)
     blocks: List[BlockConfig] = field(default_factory=list)
-    widths: List[int] = field(default_factory=lambda: [256, 256, 256])
+    widths: List[int] = bounded(default_factory=lambda: [256, 256, 256], low=1)
     activation: str = "tanh"
     weight_init: WeightInit = WeightInit.glorot  # initial forward weights; rule-owned weights stay Glorot
 
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 30
-    batch_size: int = 128
-    eval_batch_size: int = 1000
+    epochs: int = bounded(30, low=1)
+    batch_size: int = bounded(128, low=1)
+    eval_batch_size: int = bounded(1000, low=1)
     device: str = "auto"  # auto: cuda when available, else cpu
-    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
-    log_every: int = 100  # steps between host syncs (progress bar, NaN check)
+    threads: int = bounded(0, low=0)  # CPU threads for torch; 0 keeps torch's default
+    log_every: int = bounded(100, low=1)  # steps between host syncs (progress bar, NaN check)
     progress: Optional[bool] = None  # None: on when stderr is a terminal
     checkpoint: bool = True
-    label_smoothing: float = 0.0  # ε: the task loss is cross-entropy against (1 - ε) onehot(y) + ε / classes
+    label_smoothing: float = bounded(0.0, low=0, high=1, high_open=True)  # ε: the task loss is cross-entropy against (1 - ε) onehot(y) + ε / classes
 
 
 @dataclass

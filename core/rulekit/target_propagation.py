@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig
+from bioscale.config.bounds import bounded
 from bioscale.flat_parameters import flatten_parameters
 from bioscale.markers import hookimpl
 from bioscale.optim import make_adam, scheduled_lr, set_lr
@@ -73,7 +74,7 @@ class TPConfig(RuleConfig):
     """Settings every TP rule shares: schedule, inverse noise, inverse optimiser."""
 
     schedule: TPSchedule = TPSchedule.alternating
-    sigma: float = 0.1  # std of the noise added to h_{l-1} when training g_l
+    sigma: float = bounded(0.1, low=0)  # std of the noise added to h_{l-1} when training g_l
     inverse_activation: str = "tanh"
     inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
 

@@ -27,17 +27,18 @@ import torch.nn.functional as F
 from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale.architectures import make_activation
 from bioscale.architectures.ops import glorot_bound
+from bioscale.config import bounded
 from bioscale.errors import ConfigError
 from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_schedule_recipes
 
 
 @dataclass
 class AOSDTPConfig(TPConfig):
-    aux_units: int = 512  # size of z; the paper: more is better, saturating near 1000
-    aux_gain: float = 1.0  # R's entries are uniform within aux_gain x the Glorot bound (> 0)
+    aux_units: int = bounded(512, low=0)  # size of z; the paper: more is better, saturating near 1000
+    aux_gain: float = bounded(1.0, low=0, low_open=True)  # R's entries are uniform within aux_gain x the Glorot bound (> 0)
     aux_activation: str = "tanh"  # z = aux_activation(R h_{L-1}): tanh, identity, relu or sigmoid
-    top_sigma: Optional[float] = None  # noise std for training the top inverse g_L (>= 0); None: sigma
-    top_inverse_lr_scale: float = 1.0  # g_L's lr is inverse_optimizer.lr times this (> 0)
+    top_sigma: Optional[float] = bounded(None, low=0)  # noise std for training the top inverse g_L (>= 0); None: sigma
+    top_inverse_lr_scale: float = bounded(1.0, low=0, low_open=True)  # g_L's lr is inverse_optimizer.lr times this (> 0)
 
 
 # Recipes for mnist_fc, per schedule. Parallel: results/proxy*_mnist_fc_aosdtp_parallel (best
@@ -72,12 +73,6 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     recipes = RECIPES
 
     def __init__(self, config):
-        if not config.aux_gain > 0:
-            raise ConfigError(f"rules.aosdtp.aux_gain must be > 0, got {config.aux_gain}")
-        if not config.top_inverse_lr_scale > 0:
-            raise ConfigError(f"rules.aosdtp.top_inverse_lr_scale must be > 0, got {config.top_inverse_lr_scale}")
-        if config.top_sigma is not None and not config.top_sigma >= 0:
-            raise ConfigError(f"rules.aosdtp.top_sigma must be >= 0 or null, got {config.top_sigma}")
         try:
             aux_activation = make_activation(config.aux_activation)
         except ValueError as exc:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import torch
 
 from bioscale import hookimpl
+from bioscale.config import bounded
 
 
 @dataclass
 class DiagnosticsConfig:
-    batch_size: int = 256
-    every: int = 1  # epochs between measurements
+    batch_size: int = bounded(256, low=1)
+    every: int = bounded(1, low=1)  # epochs between measurements
 
 
 def angle_degrees(a: torch.Tensor, b: torch.Tensor) -> float | None:

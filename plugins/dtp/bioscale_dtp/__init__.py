@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bioscale.architectures.presets import RECIPE_PRESETS
+from bioscale.config import bounded
 from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
 
 
 @dataclass
 class DTPConfig(TPConfig):
-    alpha: float = 0.1  # step size of the penultimate target
+    alpha: float = bounded(0.1, low=0)  # step size of the penultimate target
 
 
 # Recipes for mnist_fc, per schedule. Parallel: results/proxy_mnist_fc_dtp_parallel and
