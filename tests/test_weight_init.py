@@ -73,3 +73,20 @@ def test_trainer_builds_the_configured_init(tmp_path):
         assert torch.equal(a.op.weight, b.op.weight)  # glorot is the default
         assert_orthonormal(filter_matrices(c.op))
     assert build_run_config([]).model.weight_init.value == "glorot"
+
+
+@pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
+def test_tp_inverse_init(tmp_path, rule):
+    from bioscale.rulekit.inverse import LayerInverse
+    from bioscale.testing.harness import rule_plugin
+
+    default = rule_plugin(new_trainer(rule, tmp_path / "a")).inverses
+    glorot = rule_plugin(new_trainer(rule, tmp_path / "b", [f"rules.{rule}.inverse_init=glorot"])).inverses
+    ortho = rule_plugin(new_trainer(rule, tmp_path / "c", [f"rules.{rule}.inverse_init=orthogonal"])).inverses
+    for key, inverse in ortho.items():
+        assert torch.equal(default[key].weight, glorot[key].weight)  # glorot is the default
+        if isinstance(inverse, LayerInverse):  # V shaped like the forward weight
+            assert_orthonormal(filter_matrices(inverse))
+        else:  # AO-SDTP's dense g_L: (n_in, n_out)
+            assert_orthonormal(inverse.weight.detach()[None])
+        assert not torch.allclose(inverse.weight, glorot[key].weight)

@@ -1,7 +1,7 @@
 """Learned inverse (feedback) models ``g_l`` that map a layer's output back to its input.
 
 ``LayerInverse(op)``: ``g(a) = σ(op.input_vjp(a, V) + c)`` with ``V`` shaped like the
-op's forward weight (for a linear layer ``Vᵀ``-shaped map ``out → in``; for conv and
+op's forward weight (drawn Glorot-uniform, or orthogonal like ``model.weight_init``) (for a linear layer ``Vᵀ``-shaped map ``out → in``; for conv and
 locally connected layers the transposed operator with the same sparsity and its own
 weights, applied as a vector-Jacobian product, as in the paper's appendix).
 ``DenseInverse(n_in, out_shape)``: ``g(u) = σ(u V + c)`` for inputs that are not a layer
@@ -31,10 +31,11 @@ from bioscale.architectures.ops import glorot_bound, sum_to_shape
 class LayerInverse(nn.Module):
     """Inverse of an affine op (``op`` is referenced, not owned: its weights never train here)."""
 
-    def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None):
+    def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None, init: str = "glorot"):
         super().__init__()
         self.__dict__["op"] = op  # not a submodule: keeps the forward weights out of this module's parameters
-        self.weight = nn.Parameter(op.new_weight(generator))
+        draw = {"glorot": op.new_weight, "orthogonal": op.orthogonal_weight}[init]
+        self.weight = nn.Parameter(draw(generator))
         self.bias = nn.Parameter(torch.zeros(op.inverse_bias_shape, device=op.weight.device))
         self.activation = make_activation(activation)
         self.out_shape = tuple(op.in_shape)
@@ -56,12 +57,17 @@ class LayerInverse(nn.Module):
 
 
 class DenseInverse(nn.Module):
-    """A dense inverse from ``n_in`` features to ``out_shape`` (Glorot init, zero bias)."""
+    """A dense inverse from ``n_in`` features to ``out_shape`` (``init``: Glorot-uniform or
+    orthogonal ``(n_in, n_out)`` weight; zero bias)."""
 
-    def __init__(self, n_in: int, out_shape: tuple, activation: str = "tanh", generator=None, device=None):
+    def __init__(self, n_in: int, out_shape: tuple, activation: str = "tanh", generator=None, device=None,
+                 init: str = "glorot"):
         super().__init__()
         n_out = math.prod(out_shape)
-        w = torch.empty(n_in, n_out).uniform_(-glorot_bound(n_in, n_out), glorot_bound(n_in, n_out), generator=generator)
+        if init == "orthogonal":
+            w = nn.init.orthogonal_(torch.empty(n_in, n_out), generator=generator)
+        else:
+            w = torch.empty(n_in, n_out).uniform_(-glorot_bound(n_in, n_out), glorot_bound(n_in, n_out), generator=generator)
         self.weight = nn.Parameter(w.to(device))
         self.bias = nn.Parameter(torch.zeros(n_out, device=device))
         self.activation = make_activation(activation)

@@ -22,7 +22,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig
+from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit
 from bioscale.config.bounds import bounded
 from bioscale.flat_parameters import flatten_parameters
 from bioscale.markers import hookimpl
@@ -76,6 +76,7 @@ class TPConfig(RuleConfig):
     schedule: TPSchedule = TPSchedule.alternating
     sigma: float = bounded(0.1, low=0)  # std of the noise added to h_{l-1} when training g_l
     inverse_activation: str = "tanh"
+    inverse_init: WeightInit = WeightInit.glorot  # initial inverse weights V_l (see model.weight_init)
     inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
 
 
@@ -87,6 +88,7 @@ class TargetPropagation:
 
     def __init__(self, config: TPConfig):
         self.config = config
+        self.inverse_init = getattr(config.inverse_init, "value", config.inverse_init)  # "glorot" / "orthogonal"
         self.inverses: nn.ModuleDict | None = None
         self.optimizer = None
         self.noise: NoiseSource | None = None
@@ -100,7 +102,7 @@ class TargetPropagation:
     def build_inverse(self, model, l: int, generator) -> nn.Module:
         """``g_l``; its forward must return a fresh tensor (the difference correction is
         computed in the output's memory)."""
-        return LayerInverse(model.layer(l).op, self.config.inverse_activation, generator)
+        return LayerInverse(model.layer(l).op, self.config.inverse_activation, generator, self.inverse_init)
 
     def read(self, l: int, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
         """What ``g_l`` reads of layer ``l``'s output ``h_out`` (computed from ``h_in``):

@@ -93,7 +93,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         n_pen = math.prod(top.in_shape)
         bound = self.config.aux_gain * glorot_bound(n_pen, self.config.aux_units)
         self.aux_weight = torch.empty(self.config.aux_units, n_pen).uniform_(-bound, bound, generator=generator).to(device)
-        return DenseInverse(n_in, top.in_shape, self.config.inverse_activation, generator, device)
+        return DenseInverse(n_in, top.in_shape, self.config.inverse_activation, generator, device, self.inverse_init)
 
     def inverse_sigma(self, l):
         top = l == self.model.num_layers and self.config.top_sigma is not None
