@@ -68,13 +68,18 @@ class AffineOp(nn.Module):
         nn.init.orthogonal_(w, generator=generator)
         return w.to(self.weight.device)
 
+    def draw_weight(self, generator: torch.Generator | None = None, scheme: str = "glorot") -> torch.Tensor:
+        """A fresh tensor shaped like ``self.weight``, drawn by ``scheme`` (one of ``WEIGHT_INITS``)."""
+        if scheme == "glorot":
+            return self.new_weight(generator)
+        if scheme == "orthogonal":
+            return self.orthogonal_weight(generator)
+        raise ValueError(f"unknown weight init {scheme!r}; valid: {', '.join(WEIGHT_INITS)}")
+
     def reset_parameters(self, generator: torch.Generator | None = None, scheme: str = "glorot") -> None:
-        """Draw the weight by ``scheme`` (one of ``WEIGHT_INITS``) and zero the bias."""
-        draw = {"glorot": self.new_weight, "orthogonal": self.orthogonal_weight}.get(scheme)
-        if draw is None:
-            raise ValueError(f"unknown weight init {scheme!r}; valid: {', '.join(WEIGHT_INITS)}")
+        """Draw the weight by ``scheme`` and zero the bias."""
         with torch.no_grad():
-            self.weight.copy_(draw(generator))
+            self.weight.copy_(self.draw_weight(generator, scheme))
             self.bias.zero_()
 
     def input_vjp(self, grad_a: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,9 +1,10 @@
 """Learned inverse (feedback) models ``g_l`` that map a layer's output back to its input.
 
 ``LayerInverse(op)``: ``g(a) = σ(op.input_vjp(a, V) + c)`` with ``V`` shaped like the
-op's forward weight (drawn Glorot-uniform, or orthogonal like ``model.weight_init``) (for a linear layer ``Vᵀ``-shaped map ``out → in``; for conv and
+op's forward weight (for a linear layer ``Vᵀ``-shaped map ``out → in``; for conv and
 locally connected layers the transposed operator with the same sparsity and its own
-weights, applied as a vector-Jacobian product, as in the paper's appendix).
+weights, applied as a vector-Jacobian product, as in the paper's appendix), drawn
+Glorot-uniform or orthogonal (``op.draw_weight``).
 ``DenseInverse(n_in, out_shape)``: ``g(u) = σ(u V + c)`` for inputs that are not a layer
 output (AO-SDTP reads ``[o, z]``).
 
@@ -31,11 +32,11 @@ from bioscale.architectures.ops import glorot_bound, sum_to_shape
 class LayerInverse(nn.Module):
     """Inverse of an affine op (``op`` is referenced, not owned: its weights never train here)."""
 
-    def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None, init: str = "glorot"):
+    def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None,
+                 init: str = "glorot"):
         super().__init__()
         self.__dict__["op"] = op  # not a submodule: keeps the forward weights out of this module's parameters
-        draw = {"glorot": op.new_weight, "orthogonal": op.orthogonal_weight}[init]
-        self.weight = nn.Parameter(draw(generator))
+        self.weight = nn.Parameter(op.draw_weight(generator, init))
         self.bias = nn.Parameter(torch.zeros(op.inverse_bias_shape, device=op.weight.device))
         self.activation = make_activation(activation)
         self.out_shape = tuple(op.in_shape)
