@@ -7,6 +7,8 @@ ImageNet entries are top-1 errors.
 
 from __future__ import annotations
 
+from .config.schema import plain_value
+
 PAPER_TEST_ERROR = {
     ("mnist", "fc"): {"bp": 1.48, "fa": 1.85, "dfa": 2.75, "dtp:parallel": 2.86, "dtp:alternating": 1.83,
                       "sdtp:parallel": 3.52, "sdtp:alternating": 2.28, "aosdtp:parallel": 2.93, "aosdtp:alternating": 1.86},
@@ -31,6 +33,5 @@ def paper_test_error(data: str, model_preset: str, rule: str, rule_config=None) 
         return None
     schedule = getattr(rule_config, "schedule", None) if rule_config is not None else None
     if schedule is not None:
-        schedule = getattr(schedule, "value", schedule)
-        return table.get(f"{rule}:{schedule}")
+        return table.get(f"{rule}:{plain_value(schedule)}")
     return table.get(rule)

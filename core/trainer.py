@@ -23,6 +23,7 @@ from bioscale.datasets import load_data
 
 from . import __version__
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config.schema import plain_value
 from .credit import assign_credit, local_weight_grads, write_weight_grads
 from .errors import CheckpointError, ConfigError, DivergenceError, PluginError
 from .evaluation import evaluate
@@ -98,7 +99,7 @@ class Trainer:
                 activation=cfg.model.activation,
                 generator=seeded_generator(cfg.seed, "model"),
                 name=cfg.model.preset,
-                weight_init=getattr(cfg.model.weight_init, "value", cfg.model.weight_init),
+                weight_init=plain_value(cfg.model.weight_init),
             ).to(self.device)
         except ValueError as exc:  # an unknown activation or init, a layer that does not fit its input
             raise ConfigError(f"model: {exc}") from exc

@@ -386,3 +386,10 @@ def test_inverse_models_closed_form_gradients_match_autograd(kind):
         g.write_param_grads(inp, out.detach(), grad_out, written)  # overwrites, the TP update's path
         torch.testing.assert_close(written["weight"], ref_w, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(written["bias"], ref_b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
+def test_unknown_inverse_activation_is_a_config_error_naming_the_key(tmp_path, rule):
+    with pytest.raises(ConfigError, match=rf"^rules\.{rule}: inverse_activation: unknown activation 'swish'"):
+        new_trainer(rule, tmp_path, [f"rules.{rule}.inverse_activation=swish"])
+    assert not any(tmp_path.iterdir())

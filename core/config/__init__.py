@@ -2,7 +2,7 @@
 
 from .bounds import bounded, check_bounds
 from .resolve import ObserverSpec, RuleSpec, build_run_config, resolve_observers, resolve_rule
-from .schema import AdamConfig, LRSchedule, RuleConfig, RunConfig
+from .schema import AdamConfig, LRSchedule, RuleConfig, RunConfig, plain_value
 
 __all__ = [
     "AdamConfig",
@@ -14,6 +14,7 @@ __all__ = [
     "bounded",
     "build_run_config",
     "check_bounds",
+    "plain_value",
     "resolve_observers",
     "resolve_rule",
 ]

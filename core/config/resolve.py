@@ -21,7 +21,7 @@ from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, discover, loa
 from ..errors import ConfigError, PluginError
 from .bounds import check_bounds
 from .presets import DATA_PRESETS
-from .schema import RunConfig
+from .schema import RunConfig, plain_value
 
 SELECTORS = {"data": DATA_PRESETS, "model": MODEL_PRESETS}
 
@@ -134,12 +134,15 @@ class RuleSpec:
 
     def instantiate(self):
         """The rule object (config converted to its dataclass); errors name the plugin. A rule
-        refusing one of its own settings raises :class:`ConfigError` (passed on as it is)."""
+        refusing one of its own settings raises :class:`ConfigError`, passed on with
+        ``rules.<name>: `` in front unless its message already starts with ``rules.<name>``."""
         config_obj = OmegaConf.to_object(self.config)
         try:
             return self.cls(config_obj)
-        except ConfigError:
-            raise
+        except ConfigError as exc:
+            if str(exc).startswith(f"rules.{self.name}"):
+                raise
+            raise ConfigError(f"rules.{self.name}: {exc}") from exc
         except Exception as exc:
             raise PluginError(f"rule {self.name!r} from {self.entry.origin} failed to start: {exc}") from exc
 
@@ -197,7 +200,7 @@ def rule_config(name: str, cls, entry: PluginEntry, model_preset: str, user: dic
 
     cfg = build([])
     conditional = [(label, recipe) for label, key, value, recipe in _conditional_recipes(recipes, model_preset)
-                   if str(getattr(OmegaConf.select(cfg, key), "value", OmegaConf.select(cfg, key))) == value]
+                   if str(plain_value(OmegaConf.select(cfg, key))) == value]
     cfg = build(conditional) if conditional else cfg
     check_bounds(cfg, f"rules.{name}")
     return cfg

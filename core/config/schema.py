@@ -32,6 +32,11 @@ class Normalization(Enum):
     none = "none"  # raw pixel values as floats
 
 
+def plain_value(value):
+    """An enum member of a structured config as its plain value; anything else as it is."""
+    return getattr(value, "value", value)
+
+
 class WeightInit(Enum):
     glorot = "glorot"  # uniform within sqrt(6 / (fan_in + fan_out))
     orthogonal = "orthogonal"  # orthonormal rows (or columns) of each (out, in) matrix, gain 1

@@ -22,8 +22,10 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit
+from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit, plain_value
+from bioscale.architectures import make_activation
 from bioscale.config.bounds import bounded
+from bioscale.errors import ConfigError
 from bioscale.flat_parameters import flatten_parameters
 from bioscale.markers import hookimpl
 from bioscale.optim import make_adam, scheduled_lr, set_lr
@@ -87,8 +89,12 @@ class TargetPropagation:
     noise_preserving = False  # DTP: reconstruct the noisy input itself; SDTP: the clean one
 
     def __init__(self, config: TPConfig):
+        try:
+            make_activation(config.inverse_activation)
+        except ValueError as exc:  # refused before setup, which would blame the plugin
+            raise ConfigError(f"inverse_activation: {exc}") from None
         self.config = config
-        self.inverse_init = getattr(config.inverse_init, "value", config.inverse_init)  # "glorot" / "orthogonal"
+        self.inverse_init = plain_value(config.inverse_init)  # "glorot" / "orthogonal"
         self.inverses: nn.ModuleDict | None = None
         self.optimizer = None
         self.noise: NoiseSource | None = None

@@ -35,10 +35,10 @@ from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_sche
 @dataclass
 class AOSDTPConfig(TPConfig):
     aux_units: int = bounded(512, low=0)  # size of z; the paper: more is better, saturating near 1000
-    aux_gain: float = bounded(1.0, low=0, low_open=True)  # R's entries are uniform within aux_gain x the Glorot bound (> 0)
+    aux_gain: float = bounded(1.0, low=0, low_open=True)  # R is uniform within aux_gain x the Glorot bound
     aux_activation: str = "tanh"  # z = aux_activation(R h_{L-1}): tanh, identity, relu or sigmoid
-    top_sigma: Optional[float] = bounded(None, low=0)  # noise std for training the top inverse g_L (>= 0); None: sigma
-    top_inverse_lr_scale: float = bounded(1.0, low=0, low_open=True)  # g_L's lr is inverse_optimizer.lr times this (> 0)
+    top_sigma: Optional[float] = bounded(None, low=0)  # noise std for training g_L alone; None: sigma
+    top_inverse_lr_scale: float = bounded(1.0, low=0, low_open=True)  # g_L's lr: inverse_optimizer.lr times this
 
 
 # Recipes for mnist_fc, per schedule. Parallel: results/proxy*_mnist_fc_aosdtp_parallel (best
