@@ -7,7 +7,10 @@ phases; the printed hash covers the model's parameters and, for TP rules, the in
 ``--tanh sigmoid`` forces the sigmoid form of the CPU tanh (what non-Intel CPUs compute), so
 an Intel machine can check numbers that other CPUs would compute.
 
-    python benchmarks/param_hashes.py [--tanh auto|torch|sigmoid] > before.txt
+``--tp-setting KEY=VALUE`` (repeatable) sets ``rules.<tp>.KEY=VALUE`` for each TP rule, e.g.
+``--tp-setting shared_noise=false`` for the per-layer noise draws of before that option.
+
+    python benchmarks/param_hashes.py [--tanh auto|torch|sigmoid] [--tp-setting KEY=VALUE] > before.txt
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ PHASES = (frozenset({"forward", "inverse"}), frozenset({"inverse"}), frozenset({
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--tp-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="rules.<tp>.KEY=VALUE for every TP rule (repeatable)")
     add_tanh_option(parser)
     args = parser.parse_args()
     apply_tanh_option(args)
     common = step_bench_tokens("mnist", args.root, "mnist_fc", 128, 0)
     for rule in RULES:
         for schedule in (("parallel", "alternating") if rule in TP else (None,)):
-            extra = [f"rules.{rule}.schedule={schedule}"] if schedule else []
+            extra = [f"rules.{rule}.{s}" for s in (f"schedule={schedule}", *args.tp_setting)] if schedule else []
             trainer = prepare([*common, f"rule={rule}", *extra])
             data = trainer.data.train
             for i in range(12):

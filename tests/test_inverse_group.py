@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 
 from bioscale.architectures import activations
 from bioscale.flat_parameters import can_flatten, flatten_parameters
+from bioscale.rulekit.noise import NoiseSource
 from bioscale.rulekit.inverse_group import InverseGroup, StackedReader, stacked_view
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
@@ -15,12 +16,13 @@ INVERSE = frozenset({"inverse"})
 EQUAL_WIDTHS = ["model.widths=[24,24,24,24,24]"]
 
 
-class SequenceNoise:
-    """Noise stub: the next values of one fixed sequence, in request order, whatever the
-    shapes asked for, so the grouped path (one draw for the group) and the per-layer path
-    (one draw per layer, same order) get the same numbers."""
+class SequenceNoise(NoiseSource):
+    """Noise stub (unshared draws): the next values of one fixed sequence, in request order,
+    whatever the shapes asked for, so the grouped path (one draw for the group) and the
+    per-layer path (one draw per layer, same order) get the same numbers."""
 
     def __init__(self, total: int = 1 << 16):
+        super().__init__(torch.Generator(), "cpu", shared=False)
         self.values = torch.randn(total, generator=torch.Generator().manual_seed(5))
         self.position = 0
 
@@ -113,7 +115,12 @@ def test_a_group_shares_one_noise_std(tmp_path, sigma_of_layer_3, groups):
     assert sorted(u for u in rule.units if not isinstance(u, InverseGroup)) == (
         [6] if groups else [2, 3, 4, 5, 6])
     seen = []
-    rule.noise = type("Recorder", (), {"normal_like": lambda self, t, std: seen.append(std) or torch.zeros_like(t)})()
+    class Recorder(NoiseSource):
+        def perturb(self, clean, std, stacked=False):
+            seen.append(std)
+            return clean.clone()
+
+    rule.noise = Recorder(torch.Generator(), "cpu")
     step = forward_step(trainer.model, trainer.data.train.x[:8], trainer.data.train.y[:8], 0, 0, INVERSE)
     rule.bioscale_update_inverse(step)
     assert seen == ([0.1, 0.1] if groups else [0.1, sigma_of_layer_3, 0.1, 0.1, 0.1])

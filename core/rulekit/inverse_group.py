@@ -120,7 +120,8 @@ class InverseGroup:
         return units
 
     def update(self, step, noise, sigma: float, noise_preserving: bool, scale: float) -> dict:
-        """Draw the group's noise (one ``(G, B, n_in)`` draw, layers in order), write the
+        """Perturb the group's inputs (``noise.perturb``: the step's shared ``(B, n_in)`` draw for
+        every layer, or one ``(G, B, n_in)`` draw, layers in order), write the
         gradient of ``Σ_b ||g_l(f_l(h̃_{l-1})) - goal||² · scale/2`` (``scale = 2/B``: the
         batch-mean inverse loss) into the inverses' gradient views, and return layer → mean
         squared reconstruction error (0-dim). ``goal`` is ``h̃`` if ``noise_preserving`` (DTP)
@@ -128,7 +129,7 @@ class InverseGroup:
         weight_t = self.forward_weight().transpose(1, 2)  # (G, n_in, n_out)
         bias = self.forward_bias().unsqueeze(1)  # (G, 1, n_out)
         clean = torch.stack([step.h[l - 1] for l in self.layers])  # (G, B, n_in): groupable layers read flat inputs
-        noisy = noise.normal_like(clean, sigma).add_(clean)
+        noisy = noise.perturb(clean, sigma, stacked=True)
         read = self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t))  # f_l(h̃): (G, B, n_out)
         reconstruction = self.inverse_activation.forward_(torch.baddbmm(self.bias_row, read, self.weight))
         diff = reconstruction - (noisy if noise_preserving else clean)  # (G, B, n_in)

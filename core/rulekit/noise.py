@@ -3,6 +3,12 @@
 On the CPU the rule's generator (checkpointed by the trainer) is used directly; on an
 accelerator a device generator seeded from it is used (its state is part of the rule
 state), so noise never needs a host-to-device copy and never touches the global RNG.
+
+``shared=True``: ``perturb`` draws one standard-normal ``ε`` per step (``begin_step``) for
+each input shape and reuses it, scaled by each caller's std, for every input of that shape
+in the step: each caller's noise is still i.i.d. ``N(0, std²)`` over elements and steps,
+only the draws of different callers in one step coincide. ``shared=False``: a fresh draw per
+call. No grad (plain tensor arithmetic).
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ import torch
 
 
 class NoiseSource:
-    def __init__(self, generator: torch.Generator, device):
+    def __init__(self, generator: torch.Generator, device, shared: bool = False):
         self.generator = generator
         self.device = torch.device(device)
         self.device_generator = None
+        self.shared = shared
+        self._drawn: dict = {}  # (shape, dtype) -> this step's standard-normal ε
         if self.device.type != "cpu":
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
             self.device_generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -23,6 +31,24 @@ class NoiseSource:
         """``N(0, std²)`` noise shaped like ``t`` (same dtype and device)."""
         gen = self.generator if t.device.type == "cpu" else self.device_generator
         return torch.empty(t.shape, device=t.device, dtype=t.dtype).normal_(0.0, std, generator=gen)
+
+    def begin_step(self) -> None:
+        """Start a new step: shared draws of the last step are not reused."""
+        self._drawn.clear()
+
+    def perturb(self, clean: torch.Tensor, std: float, stacked: bool = False) -> torch.Tensor:
+        """``clean + std·ε`` as a fresh tensor, ``ε ~ N(0, 1)`` element-wise. ``stacked``: dim 0
+        of ``clean`` indexes layers (``(G, B, ...)``, an inverse group), each with its own
+        ``(B, ...)`` input; shared, they all get the step's ``ε`` for that shape; not shared, one
+        draw for the whole stack, layers in order."""
+        if not self.shared:
+            return self.normal_like(clean, std).add_(clean)
+        one = clean[0] if stacked else clean
+        key = (tuple(one.shape), one.dtype)
+        eps = self._drawn.get(key)
+        if eps is None:
+            eps = self._drawn[key] = self.normal_like(one, 1.0)
+        return torch.add(clean, eps, alpha=std)
 
     def state_dict(self) -> dict:
         return {"device": self.device_generator.get_state()} if self.device_generator is not None else {}

@@ -79,6 +79,9 @@ class TPConfig(RuleConfig):
     sigma: float = bounded(0.1, low=0)  # std of the noise added to h_{l-1} when training g_l
     inverse_activation: str = "tanh"
     inverse_init: WeightInit = WeightInit.glorot  # initial inverse weights V_l (see model.weight_init)
+    # one noise draw per step, shared by every inverse whose input has the same shape (each
+    # scaled by its own sigma); false: an independent draw per layer (the behaviour before)
+    shared_noise: bool = True
     inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
 
 
@@ -140,7 +143,7 @@ class TargetPropagation:
         device = next(model.parameters()).device
         self.inverses = nn.ModuleDict({str(l): self.build_inverse(model, l, generator) for l in self.inverse_layers(model)})
         self.inverses.to(device)
-        self.noise = NoiseSource(generator, device)
+        self.noise = NoiseSource(generator, device, shared=self.config.shared_noise)
         L = model.num_layers
         below = [p for k, g in self.inverses.items() if int(k) < L for p in g.parameters()]
         top = [p for k, g in self.inverses.items() if int(k) >= L for p in g.parameters()]
@@ -195,6 +198,7 @@ class TargetPropagation:
             return None
         losses = {}
         scale = 2.0 / step.batch_size
+        self.noise.begin_step()
         with torch.no_grad():
             for unit in self.units:
                 if isinstance(unit, InverseGroup):
@@ -203,7 +207,7 @@ class TargetPropagation:
                     continue
                 l, g = unit, self.inverses[str(unit)]
                 clean = step.h[l - 1]
-                noisy = self.noise.normal_like(clean, self.inverse_sigma(l)).add_(clean)
+                noisy = self.noise.perturb(clean, self.inverse_sigma(l))
                 read = self.read(l, step.model.activations[l - 1].forward_(step.model.ops[l - 1](noisy)), noisy)
                 reconstruction = g(read)
                 diff = reconstruction - (noisy if self.noise_preserving else clean)
