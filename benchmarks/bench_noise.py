@@ -5,9 +5,10 @@
    and numpy's float32 ``standard_normal`` with the PCG64 and SFC64 bit generators.
 2. Five separate draws (one per inverse, as the step does) against one draw of five times
    the size.
-3. One SDTP training step (parallel schedule, fixed batch) with its noise draws and with
-   them replaced by zeros (timing only: a memset instead of a draw), interleaved with BP's step: the
-   share of the noise in the step and in the ratio to BP.
+3. One SDTP training step (parallel schedule, fixed batch) with its noise draws shared
+   across layers (the default), drawn per layer (``shared_noise=false``) and replaced by
+   zeros (timing only: a memset instead of a draw), interleaved with BP's step: the share of
+   the noise in the step and in the ratio to BP.
 
     python benchmarks/bench_noise.py [--rounds 15 --threads 0]
 """
@@ -65,14 +66,16 @@ def step_share(args) -> dict:
     common = step_bench_tokens(args.data, args.root, "mnist_fc", 128, args.threads)
     bp = prepare([*common, "rule=bp"])
     sdtp = prepare([*common, "rule=sdtp", "rules.sdtp.schedule=parallel"], data=bp.data)
+    per_layer = prepare([*common, "rule=sdtp", "rules.sdtp.schedule=parallel", "rules.sdtp.shared_noise=false"], data=bp.data)
     x, y = bp.data.train.x[:128], bp.data.train.y[:128]
     forward, both = frozenset({"forward"}), frozenset({"forward", "inverse"})
     real = noise_module.NoiseSource.normal_like
     skipped = lambda self, t, std: torch.zeros_like(t)  # noqa: E731  (timing only)
-    times = {"bp": [], "sdtp": [], "sdtp_without_noise_draws": []}
+    times = {"bp": [], "sdtp": [], "sdtp_noise_per_layer": [], "sdtp_without_noise_draws": []}
     for rnd in range(args.rounds + 1):
         row = {}
         for key, trainer, phases, draw in (("bp", bp, forward, real), ("sdtp", sdtp, both, real),
+                                          ("sdtp_noise_per_layer", per_layer, both, real),
                                           ("sdtp_without_noise_draws", sdtp, both, skipped)):
             noise_module.NoiseSource.normal_like = draw
             trainer.train_step(x, y, 0, phases, 0.5)
