@@ -33,10 +33,10 @@ class SequenceNoise(NoiseSource):
         return out.clone()
 
 
-def inverse_update(rule, step, units):
-    """One inverse update with the given training units and the sequence noise; the Adam
-    step is skipped so the gradient can be read. Returns (losses, flat gradient)."""
-    rule.units, rule.noise, step_fn = units, SequenceNoise(), rule.optimizer.step
+def inverse_update(rule, step, units, noise=None):
+    """One inverse update with the given training units and ``noise`` (default: the sequence
+    noise); the Adam step is skipped so the gradient can be read. Returns (losses, flat gradient)."""
+    rule.units, rule.noise, step_fn = units, noise or SequenceNoise(), rule.optimizer.step
     rule.optimizer.step = lambda: None
     try:
         losses = rule.bioscale_update_inverse(step)
@@ -61,6 +61,30 @@ def test_grouped_inverse_update_equals_the_per_layer_update(tmp_path, name):
         torch.testing.assert_close(grouped_losses[l], single_losses[l], rtol=1e-5, atol=1e-7)
     assert single_grad.abs().sum() > 0
     torch.testing.assert_close(grouped_grad, single_grad, rtol=1e-5, atol=1e-7)
+
+
+def shared_noise(seed):
+    return NoiseSource(torch.Generator().manual_seed(seed), "cpu", shared=True)
+
+
+@pytest.mark.parametrize("name", ["dtp", "sdtp", "aosdtp"])
+def test_shared_noise_gives_the_group_and_the_per_layer_path_the_same_update(tmp_path, name):
+    """With shared noise both paths draw one (B, n) ε from the same generator state (the group
+    broadcasts it, the per-layer path reuses it layer after layer), so they agree exactly as
+    the unshared paths do with a common noise sequence."""
+    trainer = new_trainer(name, tmp_path, EQUAL_WIDTHS)
+    rule = rule_plugin(trainer)
+    assert any(isinstance(u, InverseGroup) for u in rule.units)
+    data = trainer.data.train
+    step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)
+    grouped_losses, grouped = inverse_update(rule, step, rule.units, shared_noise(3))
+    single_losses, single = inverse_update(rule, step, sorted(int(k) for k in rule.inverses), shared_noise(3))
+    assert single.abs().sum() > 0
+    torch.testing.assert_close(grouped, single, rtol=1e-5, atol=1e-7)
+    for l in single_losses:
+        torch.testing.assert_close(grouped_losses[l], single_losses[l], rtol=1e-5, atol=1e-7)
+    _, reseeded = inverse_update(rule, step, rule.units, shared_noise(4))
+    assert not torch.allclose(reseeded, grouped)  # the noise does reach the update
 
 
 def test_grouped_weights_are_views_of_the_checkpointed_parameters(tmp_path):
