@@ -15,7 +15,7 @@ EQUAL_WIDTHS = ["model.widths=[24,24,24,24,24]"]
 def test_shared_noise_is_one_draw_per_step_and_shape_scaled_by_each_std():
     noise = NoiseSource(torch.Generator().manual_seed(0), "cpu", shared=True)
     clean = torch.randn(6, 5)
-    noise.begin_step()
+    noise.clear_shared()
     a = noise.perturb(clean, 0.1) - clean
     b = noise.perturb(clean, 0.3) - clean
     torch.testing.assert_close(b, 3 * a)  # the same ε, scaled by each caller's std
@@ -25,14 +25,14 @@ def test_shared_noise_is_one_draw_per_step_and_shape_scaled_by_each_std():
         torch.testing.assert_close(layer, a)
     other = noise.perturb(torch.zeros(6, 7), 0.1)  # another shape: its own draw
     assert other.shape == (6, 7) and not torch.equal(other[:, :5], a)
-    noise.begin_step()
+    noise.clear_shared()
     assert not torch.allclose(noise.perturb(clean, 0.1) - clean, a)  # a new step draws anew
 
 
 @pytest.mark.parametrize("shared", [True, False])
 def test_perturb_returns_a_fresh_tensor_and_leaves_input_and_draw_alone(shared):
     noise = NoiseSource(torch.Generator().manual_seed(0), "cpu", shared=shared)
-    noise.begin_step()
+    noise.clear_shared()
     clean = torch.randn(6, 5)
     kept = clean.clone()
     out = noise.perturb(clean, 0.5)
@@ -47,7 +47,7 @@ def test_unshared_noise_is_a_fresh_draw_per_call_from_the_rule_generator():
     noise = NoiseSource(torch.Generator().manual_seed(7), "cpu", shared=False)
     reference = torch.Generator().manual_seed(7)
     clean = torch.randn(4, 6, 5)
-    noise.begin_step()
+    noise.clear_shared()
     first = noise.perturb(clean, 0.2, stacked=True)
     second = noise.perturb(clean, 0.2, stacked=True)
     # exactly what the per-layer draws were before shared noise: normal_(0, std) then + clean
@@ -59,7 +59,7 @@ def test_unshared_noise_is_a_fresh_draw_per_call_from_the_rule_generator():
 @pytest.mark.parametrize("shared", [True, False])
 def test_noise_has_the_requested_std(shared):
     noise = NoiseSource(torch.Generator().manual_seed(1), "cpu", shared=shared)
-    noise.begin_step()
+    noise.clear_shared()
     eps = noise.perturb(torch.zeros(400, 500), 0.25)
     assert abs(eps.mean().item()) < 0.002
     assert abs(eps.std().item() - 0.25) < 0.002
@@ -80,4 +80,5 @@ def test_shared_noise_is_drawn_once_per_inverse_update(tmp_path, monkeypatch):
     for _ in range(2):
         step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)
         rule.bioscale_update_inverse(step)
+        assert not rule.noise._drawn  # nothing kept allocated between steps
     assert draws == [(32, 24), (32, 24)]  # every inverse (group and top) reads a (32, 24) input: one draw a step

@@ -4,7 +4,7 @@ On the CPU the rule's generator (checkpointed by the trainer) is used directly; 
 accelerator a device generator seeded from it is used (its state is part of the rule
 state), so noise never needs a host-to-device copy and never touches the global RNG.
 
-``shared=True``: ``perturb`` draws one standard-normal ``ε`` per step (``begin_step``) for
+``shared=True``: ``perturb`` draws one standard-normal ``ε`` per step (until ``clear_shared``) for
 each input shape and reuses it, scaled by each caller's std, for every input of that shape
 in the step: each caller's noise is still i.i.d. ``N(0, std²)`` over elements and steps,
 only the draws of different callers in one step coincide. ``shared=False``: a fresh draw per
@@ -32,8 +32,10 @@ class NoiseSource:
         gen = self.generator if t.device.type == "cpu" else self.device_generator
         return torch.empty(t.shape, device=t.device, dtype=t.dtype).normal_(0.0, std, generator=gen)
 
-    def begin_step(self) -> None:
-        """Start a new step: shared draws of the last step are not reused."""
+    def clear_shared(self) -> None:
+        """Forget the shared draws: the next ``perturb`` of each shape draws anew. The TP rules
+        call it before and after each inverse update (each step draws anew; nothing stays
+        allocated between steps)."""
         self._drawn.clear()
 
     def perturb(self, clean: torch.Tensor, std: float, stacked: bool = False) -> torch.Tensor:

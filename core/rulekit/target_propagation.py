@@ -198,7 +198,7 @@ class TargetPropagation:
             return None
         losses = {}
         scale = 2.0 / step.batch_size
-        self.noise.begin_step()
+        self.noise.clear_shared()
         with torch.no_grad():
             for unit in self.units:
                 if isinstance(unit, InverseGroup):
@@ -215,6 +215,7 @@ class TargetPropagation:
                 losses[l] = torch.dot(flat, flat) / flat.numel()
                 # written straight into the .grad views of the flat gradient
                 g.write_param_grads(read, reconstruction, diff.mul_(scale), {"weight": g.weight.grad, "bias": g.bias.grad})
+            self.noise.clear_shared()
             set_lr(self.optimizer, scheduled_lr(self.config.inverse_optimizer, step.progress))
             self.optimizer.step()
         return losses
