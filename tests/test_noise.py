@@ -12,21 +12,42 @@ INVERSE = frozenset({"inverse"})
 EQUAL_WIDTHS = ["model.widths=[24,24,24,24,24]"]
 
 
-def test_shared_noise_is_one_draw_per_step_and_shape_scaled_by_each_std():
+def _row_signs(a, b):
+    """Per sample (row), the sign relating ``a`` to ``b`` when ``|a| == |b|``: (B,) of ±1."""
+    ratio = (a / b).reshape(a.shape[0], -1)
+    assert torch.allclose(ratio.abs(), torch.ones_like(ratio), atol=1e-5)
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-4)  # one sign per sample
+    return ratio[:, 0].round()
+
+
+def test_shared_noise_is_one_draw_per_step_and_shape_with_fresh_signs_per_sample():
     noise = NoiseSource(torch.Generator().manual_seed(0), "cpu", shared=True)
-    clean = torch.randn(6, 5)
+    clean = torch.randn(16, 5)
     noise.clear_shared()
-    a = noise.perturb(clean, 0.1) - clean
-    b = noise.perturb(clean, 0.3) - clean
-    torch.testing.assert_close(b, 3 * a)  # the same ε, scaled by each caller's std
-    stacked = torch.randn(4, 6, 5)
-    s = noise.perturb(stacked, 0.1, stacked=True) - stacked
-    for layer in s:  # every layer of a group gets the step's ε for its (B, n) shape
-        torch.testing.assert_close(layer, a)
-    other = noise.perturb(torch.zeros(6, 7), 0.1)  # another shape: its own draw
-    assert other.shape == (6, 7) and not torch.equal(other[:, :5], a)
+    a = (noise.perturb(clean, 0.1) - clean) / 0.1
+    b = (noise.perturb(clean, 0.3) - clean) / 0.3
+    signs = [_row_signs(b, a)]  # the same ε up to a sign per sample, scaled by each std
+    stacked = torch.randn(4, 16, 5)
+    for layer in (noise.perturb(stacked, 0.1, stacked=True) - stacked) / 0.1:
+        signs.append(_row_signs(layer, a))  # every layer of a group: the step's ε, its own signs
+    assert len({tuple(s.tolist()) for s in signs}) == len(signs)  # fresh signs per use
+    other = noise.perturb(torch.zeros(16, 7), 0.1)  # another shape: its own draw
+    assert other.shape == (16, 7) and not torch.allclose(other[:, :5].abs(), 0.1 * a.abs())
     noise.clear_shared()
-    assert not torch.allclose(noise.perturb(clean, 0.1) - clean, a)  # a new step draws anew
+    assert not torch.allclose((noise.perturb(clean, 0.1) - clean).abs(), 0.1 * a.abs())  # a new step draws anew
+
+
+def test_shared_noise_of_two_inputs_is_uncorrelated():
+    noise = NoiseSource(torch.Generator().manual_seed(2), "cpu", shared=True)
+    zeros = torch.zeros(64, 8)
+    products, magnitudes = [], []
+    for _ in range(200):
+        noise.clear_shared()
+        first, second = noise.perturb(zeros, 1.0), noise.perturb(zeros, 1.0)
+        products.append((first * second).mean())
+        magnitudes.append((first.abs() * second.abs()).mean())
+    assert abs(torch.stack(products).mean().item()) < 0.02  # E[s s'] ε² = 0
+    assert torch.stack(magnitudes).mean().item() > 0.9  # E|ε|² = 1: the magnitudes are shared
 
 
 @pytest.mark.parametrize("shared", [True, False])
@@ -40,7 +61,7 @@ def test_perturb_returns_a_fresh_tensor_and_leaves_input_and_draw_alone(shared):
     out.add_(1.0)  # callers write into it (the SDTP diff is computed in place)
     assert torch.equal(clean, kept)
     again = noise.perturb(clean, 0.5) - clean
-    assert torch.allclose(again, eps, atol=1e-6) == shared  # the kept draw is untouched by the write
+    assert torch.allclose(again.abs(), eps.abs(), atol=1e-6) == shared  # the kept draw is untouched by the write
 
 
 def test_unshared_noise_is_a_fresh_draw_per_call_from_the_rule_generator():

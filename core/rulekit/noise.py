@@ -4,11 +4,14 @@ On the CPU the rule's generator (checkpointed by the trainer) is used directly; 
 accelerator a device generator seeded from it is used (its state is part of the rule
 state), so noise never needs a host-to-device copy and never touches the global RNG.
 
-``shared=True``: ``perturb`` draws one standard-normal ``ε`` per step (until ``clear_shared``) for
-each input shape and reuses it, scaled by each caller's std, for every input of that shape
-in the step: each caller's noise is still i.i.d. ``N(0, std²)`` over elements and steps,
-only the draws of different callers in one step coincide. ``shared=False``: a fresh draw per
-call. No grad (plain tensor arithmetic).
+``shared=True``: ``perturb`` draws one standard-normal ``ε`` ``(B, ...)`` per step (until
+``clear_shared``) for each input shape and reuses it for every input of that shape in the
+step, each time with fresh random signs per sample ``s_b = ±1`` (``B`` draws, not ``B·n``),
+scaled by the caller's std: ``std · s_b · ε_b``. Each caller's noise is still i.i.d.
+``N(0, std²)`` over elements, samples and steps (a sign flip of a symmetric normal vector
+independent of the sign is normal); two callers' noise in one step is uncorrelated
+(``E[s_b s'_b] = 0``) though not independent (equal magnitudes). ``shared=False``: a fresh
+draw per call. No grad (plain tensor arithmetic).
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ class NoiseSource:
     def perturb(self, clean: torch.Tensor, std: float, stacked: bool = False) -> torch.Tensor:
         """``clean + std·ε`` as a fresh tensor, ``ε ~ N(0, 1)`` element-wise. ``stacked``: dim 0
         of ``clean`` indexes layers (``(G, B, ...)``, an inverse group), each with its own
-        ``(B, ...)`` input; shared, they all get the step's ``ε`` for that shape; not shared, one
-        draw for the whole stack, layers in order."""
+        ``(B, ...)`` input; shared, each layer gets the step's ``ε`` for that shape with its own
+        per-sample signs; not shared, one draw for the whole stack, layers in order."""
         if not self.shared:
             return self.normal_like(clean, std).add_(clean)
         one = clean[0] if stacked else clean
@@ -50,7 +53,10 @@ class NoiseSource:
         eps = self._drawn.get(key)
         if eps is None:
             eps = self._drawn[key] = self.normal_like(one, 1.0)
-        return torch.add(clean, eps, alpha=std)
+        sign_shape = clean.shape[: 2 if stacked else 1] + (1,) * (one.dim() - 1)  # (G, B, 1, ...) or (B, 1, ...)
+        gen = self.generator if clean.device.type == "cpu" else self.device_generator
+        signs = torch.randint(0, 2, sign_shape, generator=gen, device=clean.device, dtype=clean.dtype).mul_(2).sub_(1)
+        return torch.addcmul(clean, eps, signs, value=std)
 
     def state_dict(self) -> dict:
         return {"device": self.device_generator.get_state()} if self.device_generator is not None else {}
