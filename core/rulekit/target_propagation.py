@@ -79,8 +79,9 @@ class TPConfig(RuleConfig):
     sigma: float = bounded(0.1, low=0)  # std of the noise added to h_{l-1} when training g_l
     inverse_activation: str = "tanh"
     inverse_init: WeightInit = WeightInit.glorot  # initial inverse weights V_l (see model.weight_init)
-    # one noise draw per step, shared by every inverse whose input has the same shape (each
-    # scaled by its own sigma); false: an independent draw per layer (the behaviour before)
+    # one noise draw per step and input shape, reused by every inverse with that input shape
+    # (fresh random signs per sample, its own sigma); false: an independent draw per layer
+    # (the behaviour before the option)
     shared_noise: bool = True
     inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
 
