@@ -59,8 +59,11 @@ class AOSDTPConfig(TPConfig):
 # Orthogonal initial forward weights (model.weight_init=orthogonal, a model setting, so not in
 # this recipe) improve the alternating rows: seeds 0-9 median 2.175 best / 2.235 final against
 # 2.265 / 2.31 (results/alt_aosdtp_round_zzh.._zzm). Carried over to the other nets.
+# The parallel recipe keeps a noise draw per layer (shared_noise false): with the shared draw
+# its 20-epoch runs came out behind on seeds 0 and 1 (best 3.21 / 3.43 against 2.94 / 3.09;
+# seed 2: 2.89 against 3.06; results/shared_noise_aosdtp_parallel, _signs_aosdtp_parallel).
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
-            "sigma": 0.199}
+            "sigma": 0.199, "shared_noise": False}
 ALTERNATING = {"optimizer": {"lr": 1e-3, "beta2": 0.99},
                "inverse_optimizer": {"lr": 5e-4, "schedule": "cosine", "beta2": 0.99},
                "top_inverse_lr_scale": 0.3, "sigma": 0.251, "aux_units": 1024}
