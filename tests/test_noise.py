@@ -86,9 +86,11 @@ def test_noise_has_the_requested_std(shared):
     assert abs(eps.std().item() - 0.25) < 0.002
 
 
-def test_tp_rules_share_noise_by_default_and_the_setting_turns_it_off(tmp_path):
+def test_dtp_and_sdtp_share_noise_by_default_aosdtp_draws_per_layer_and_the_setting_overrides(tmp_path):
     assert rule_plugin(new_trainer("sdtp", tmp_path / "a")).noise.shared
     assert not rule_plugin(new_trainer("sdtp", tmp_path / "b", ["rules.sdtp.shared_noise=false"])).noise.shared
+    assert not rule_plugin(new_trainer("aosdtp", tmp_path / "c")).noise.shared  # AO-SDTP draws per layer
+    assert rule_plugin(new_trainer("aosdtp", tmp_path / "d", ["rules.aosdtp.shared_noise=true"])).noise.shared
 
 
 def test_shared_noise_is_drawn_once_per_inverse_update(tmp_path, monkeypatch):
