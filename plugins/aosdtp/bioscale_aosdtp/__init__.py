@@ -43,8 +43,8 @@ class AOSDTPConfig(TPConfig):
     # step): shared, its parallel recipe came out behind at 20 epochs on seeds 0 and 1 (best
     # 3.21 / 3.43 against 2.94 / 3.09; seed 2: 2.89 against 3.06) and the alternating one
     # (orthogonal init) gave no gain (seeds 0, 1: 2.17 / 2.24, 2.19 / 2.25 against 2.16 / 2.24,
-    # 2.06 / 2.20); results/shared_noise_*. Per layer, every AO-SDTP result recorded before
-    # the option is reproduced bit for bit.
+    # 2.06 / 2.20); results/shared_noise_*. Per layer, AO-SDTP computes exactly what it
+    # computed before the option (benchmarks/param_hashes.py).
     shared_noise: bool = False
 
 
