@@ -6,9 +6,10 @@
 2. Five separate draws (one per inverse, as the step does) against one draw of five times
    the size.
 3. One SDTP training step (parallel schedule, fixed batch) with its noise draws shared
-   across layers (the default), drawn per layer (``shared_noise=false``) and replaced by
-   zeros (timing only: a memset instead of a draw), interleaved with BP's step: the share of
-   the noise in the step and in the ratio to BP.
+   across layers (the default), drawn per layer (``shared_noise=false``) and, on the per-layer
+   path, replaced by zeros (timing only: a memset instead of each draw, no random numbers at
+   all; before 2026-11-29 11:10 UTC this variant ran the shared path and still drew its signs),
+   interleaved with BP's step: the share of the noise in the step and in the ratio to BP.
 
     python benchmarks/bench_noise.py [--rounds 15 --threads 0]
 """
@@ -76,7 +77,7 @@ def step_share(args) -> dict:
         row = {}
         for key, trainer, phases, draw in (("bp", bp, forward, real), ("sdtp", sdtp, both, real),
                                           ("sdtp_noise_per_layer", per_layer, both, real),
-                                          ("sdtp_without_noise_draws", sdtp, both, skipped)):
+                                          ("sdtp_without_noise_draws", per_layer, both, skipped)):
             noise_module.NoiseSource.normal_like = draw
             trainer.train_step(x, y, 0, phases, 0.5)
             start = time.perf_counter()

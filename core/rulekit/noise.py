@@ -32,8 +32,11 @@ class NoiseSource:
 
     def normal_like(self, t: torch.Tensor, std: float) -> torch.Tensor:
         """``N(0, std²)`` noise shaped like ``t`` (same dtype and device)."""
-        gen = self.generator if t.device.type == "cpu" else self.device_generator
-        return torch.empty(t.shape, device=t.device, dtype=t.dtype).normal_(0.0, std, generator=gen)
+        return torch.empty(t.shape, device=t.device, dtype=t.dtype).normal_(0.0, std, generator=self._generator(t.device))
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        """The rule's CPU generator for CPU tensors, the seeded device generator otherwise."""
+        return self.generator if device.type == "cpu" else self.device_generator
 
     def clear_shared(self) -> None:
         """Forget the shared draws: the next ``perturb`` of each shape draws anew. The TP rules
@@ -54,8 +57,8 @@ class NoiseSource:
         if eps is None:
             eps = self._drawn[key] = self.normal_like(one, 1.0)
         sign_shape = clean.shape[: 2 if stacked else 1] + (1,) * (one.dim() - 1)  # (G, B, 1, ...) or (B, 1, ...)
-        gen = self.generator if clean.device.type == "cpu" else self.device_generator
-        signs = torch.randint(0, 2, sign_shape, generator=gen, device=clean.device, dtype=clean.dtype).mul_(2).sub_(1)
+        signs = torch.randint(0, 2, sign_shape, generator=self._generator(clean.device), device=clean.device,
+                              dtype=clean.dtype).mul_(2).sub_(1)
         return torch.addcmul(clean, eps, signs, value=std)
 
     def state_dict(self) -> dict:
