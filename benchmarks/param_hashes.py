@@ -48,7 +48,7 @@ def main():
             digest = hashlib.sha1()
             for p in trainer.model.parameters():
                 digest.update(p.detach().cpu().numpy().tobytes())
-            state = trainer.rule.state_dict()
+            state = trainer.rule_hooks.state_dict()
             for tensor in (state or {}).get("inverses", {}).values():
                 digest.update(tensor.cpu().numpy().tobytes())
             print(rule, schedule or "-", digest.hexdigest()[:16], f"(tanh: {activations.CPU_TANH})")

@@ -1,38 +1,77 @@
-"""The hooks of bioscale: what a learning rule and an observer may implement.
+"""The rule contract: what a learning rule (and an observer) offers bioscale. Read this first.
 
-Conventions used in every spec below.
+A rule
+======
+A rule is a class named by an entry point of the group ``bioscale.rules`` (its name there is
+the rule's name, ``rule=<name>``). The class offers:
 
+* ``Config``: a dataclass subclassing :class:`bioscale.RuleConfig` (which holds the forward
+  ``optimizer`` and ``output_lr_scale``); the user sets it as ``rules.<name>.<key>=value``.
+  A field with a range declares it with ``bioscale.config.bounded(default, low=..., high=...)``;
+  the core checks every range before any work starts.
+* ``recipes`` (optional): ``{model preset: overrides}`` for the presets the rule was tuned on,
+  and ``{"<preset>:<key>=<value>": overrides}`` applied on top when the config has that value.
+* ``paper_row`` (optional): a function of the resolved config object giving the rule's row
+  label in the paper's tables (``core/paper_results.json``, e.g. ``"DTP parallel"``), or None.
+* ``__init__(self, config)`` with the ``Config`` instance. It may refuse a value of its own
+  config by raising :class:`bioscale.errors.ConfigError` with a message relative to its
+  section (``"aux_activation: unknown activation 'swish'"``): the core puts ``rules.<name>.``
+  in front and exits with status 2 before any data is read. Any other exception is reported
+  as a broken plugin.
+* methods decorated with :data:`bioscale.hookimpl`, named after the hooks below. A rule
+  implements only the hooks it needs; it must answer one of the two credit hooks
+  (``bioscale_layer_target`` or ``bioscale_feedback_signal``) for every hidden layer.
+
+What a rule may do: read the step's tensors, call ``step.layer_vjp`` (one layer of BP), own
+and update its own state (feedback weights, inverses, their optimiser, noise drawn from the
+generator it is given). What it may not: change forward weights, step the forward optimiser,
+touch the global RNG, write files, sync to the host inside a step.
+
+Conventions
+===========
 * ``B`` is the batch size; ``L`` the number of layers; layers are numbered ``1..L``.
   Layer ``l`` computes ``a_l = op_l(h_{l-1})`` and ``h_l = σ_l(a_l)`` with ``h_0 = x`` and
   ``h_L`` the logits. ``shape(h_l) = (B, *model.layers[l-1].out_shape)``; for fully connected
   layers that is ``(B, width)``, for convolutional and locally connected ones ``(B, C, H, W)``.
 * ``step`` is a :class:`bioscale.step.StepContext`. Its activations ``step.h[l]`` and
-  pre-activations ``step.a[l]`` are *detached* (``requires_grad=False``): a rule cannot
-  back-propagate through the network by accident. BP for one layer is
-  ``step.layer_vjp(l, grad_a)``.
-* Grad mode: the trainer calls the credit hooks (output target, layer target, feedback
-  signal) under ``torch.no_grad()``; tensors returned by them are detached anyway.
-  ``bioscale_update_inverse`` runs with grad enabled so that the rule can train its own
-  feedback parameters with autograd.
-* Rule hooks are implemented by the single active rule; an observer that implements one is
-  rejected when the run starts. All rule hooks are ``firstresult``: the first non-None result
-  is used. Observer hooks are collect-all.
-* Every tensor a rule returns is checked by the trainer for shape, dtype and device; a
-  mismatch raises :class:`bioscale.errors.RuleContractError` naming the rule, its
-  distribution and version, the hook and the layer.
+  pre-activations ``step.a[l]`` are *detached*: a rule cannot back-propagate through the
+  network by accident.
+* Grad mode: the credit hooks (output target, layer target, feedback signal) run under
+  ``torch.no_grad()``; ``bioscale_update_inverse`` runs with grad enabled so that a rule may
+  train its feedback parameters with autograd.
+* Gradient probes: ``run.probe_gradients`` (the diagnostics observer, once per epoch) calls the
+  credit hooks outside training on a fixed batch, with ``step.index == -1``. There they must
+  not change rule state; the trainer restores the rule's generator afterwards.
+* Rule hooks are implemented by the single active rule; an observer implementing one is
+  rejected when the run starts. Hooks that return a value are ``firstresult``;
+  ``bioscale_setup`` and ``bioscale_load_state_dict`` return None.
+* Every tensor a rule returns is checked for shape, dtype and device; a mismatch raises
+  :class:`bioscale.errors.RuleContractError` naming the rule, its distribution and version,
+  the hook and the layer.
+
+``bioscale.testing.check_rule_contract(MyRule, tmp_path)`` checks a rule against this contract.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable, Optional
+
 from .markers import hookspec
+
+if TYPE_CHECKING:
+    import torch
+
+    from .architectures import Network
+    from .step import StepContext
+    from .trainer import Run
 
 # --------------------------------------------------------------------------------------
 # Rule hooks
 # --------------------------------------------------------------------------------------
 
 
-@hookspec(firstresult=True)
-def bioscale_setup(model, generator):
+@hookspec
+def bioscale_setup(model: "Network", generator: "torch.Generator") -> None:
     """Create the rule's state for ``model``.
 
     Called once per run, after the model is built and before training starts or a
@@ -42,12 +81,11 @@ def bioscale_setup(model, generator):
     :param generator: a ``torch.Generator`` on the CPU seeded from the run's seed, owned by
         the rule from now on (saved in the checkpoint by the trainer). Draw every random
         feedback matrix and every noise sample from it, never from the global RNG.
-    :return: None.
     """
 
 
 @hookspec(firstresult=True)
-def bioscale_epoch_passes(epoch):
+def bioscale_epoch_passes(epoch: int) -> Optional[Iterable[set]]:
     """Which passes over the training data epoch ``epoch`` (0-based) makes.
 
     :return: a list of phase sets, one per pass, each a subset of ``{"forward", "inverse"}``
@@ -59,18 +97,18 @@ def bioscale_epoch_passes(epoch):
 
 
 @hookspec(firstresult=True)
-def bioscale_output_target(step):
+def bioscale_output_target(step: "StepContext") -> Optional["torch.Tensor"]:
     """Target for the output ``h_L`` that target-propagation rules pass down.
 
-    Called once per forward-phase step, before the layer loop. The output layer itself is
-    always trained on the task loss (its gradient is ``step.output_grad``).
+    Called once per forward-phase step (and per probe), before the layer loop. The output
+    layer itself is always trained on the task loss (its gradient is ``step.output_grad``).
 
     :return: tensor shaped like ``step.h[L]`` (B, classes), or None (no output target).
     """
 
 
 @hookspec(firstresult=True)
-def bioscale_layer_target(step, layer, target_above):
+def bioscale_layer_target(step: "StepContext", layer: int, target_above: Optional["torch.Tensor"]) -> Optional["torch.Tensor"]:
     """Target ``ĥ_{layer-1}`` for the input of layer ``layer``.
 
     Called for ``layer = L, L-1, ..., 2`` (top-down). If it returns a tensor the trainer
@@ -86,7 +124,7 @@ def bioscale_layer_target(step, layer, target_above):
 
 
 @hookspec(firstresult=True)
-def bioscale_feedback_signal(step, layer, grad_above):
+def bioscale_feedback_signal(step: "StepContext", layer: int, grad_above: "torch.Tensor") -> Optional["torch.Tensor"]:
     """Signal ``δh_{layer-1}`` (a gradient-like quantity) that layer ``layer-1`` receives.
 
     Called for ``layer = L, ..., 2`` whenever ``bioscale_layer_target`` returned None. BP
@@ -95,13 +133,13 @@ def bioscale_feedback_signal(step, layer, grad_above):
 
     :param grad_above: signal at the pre-activation of layer ``layer``,
         shape ``(B, *out_shape of layer)``; for ``layer == L`` it is ``step.output_grad``.
-    :return: tensor shaped like ``step.h[layer-1]``. A rule must answer one of the two
-        credit hooks for every layer; None from both is a contract error.
+    :return: tensor shaped like ``step.h[layer-1]``. None from both credit hooks is a
+        contract error.
     """
 
 
 @hookspec(firstresult=True)
-def bioscale_update_inverse(step):
+def bioscale_update_inverse(step: "StepContext") -> Optional[dict]:
     """Train the rule's feedback (inverse) models on this batch.
 
     Called on every step of a pass whose phases contain ``"inverse"``, before the forward
@@ -113,8 +151,8 @@ def bioscale_update_inverse(step):
 
 
 @hookspec(firstresult=True)
-def bioscale_inverse_error(step):
-    """Reconstruction error of each inverse on this batch, with no update (diagnostics).
+def bioscale_inverse_error(step: "StepContext") -> Optional[dict]:
+    """Reconstruction error of each inverse on this batch, with no update (diagnostics only).
 
     :return: dict ``{layer: 0-dim tensor}`` (mean squared error per unit), or None when
         the rule has no inverses.
@@ -122,18 +160,15 @@ def bioscale_inverse_error(step):
 
 
 @hookspec(firstresult=True)
-def bioscale_state_dict():
+def bioscale_state_dict() -> Optional[dict]:
     """The rule's state for a checkpoint: a dict of tensors, numbers, strings, lists and dicts
     (optimiser ``state_dict()`` results are fine). No pickled objects. None = stateless."""
 
 
-@hookspec(firstresult=True)
-def bioscale_load_state_dict(state):
+@hookspec
+def bioscale_load_state_dict(state: dict) -> None:
     """Restore what ``bioscale_state_dict`` returned. Raise ``ValueError`` or ``KeyError`` on
-    a mismatch; the trainer reports it as a checkpoint error.
-
-    :return: True (or any non-None value) once loaded.
-    """
+    a mismatch; the trainer reports it as a checkpoint error."""
 
 
 # --------------------------------------------------------------------------------------
@@ -142,18 +177,18 @@ def bioscale_load_state_dict(state):
 
 
 @hookspec
-def bioscale_run_start(run):
+def bioscale_run_start(run: "Run") -> None:
     """A run starts (or resumes). ``run`` is a :class:`bioscale.trainer.Run`: config, model,
-    run folder, data, and ``run.probe_gradients``. No return value."""
+    run folder, data, ``run.rule_hooks`` and ``run.probe_gradients``."""
 
 
 @hookspec
-def bioscale_step_end(run, step):
+def bioscale_step_end(run: "Run", step: "StepContext") -> None:
     """A training step ended. Called every step: keep it cheap, never sync to the host."""
 
 
 @hookspec
-def bioscale_epoch_end(run, epoch, metrics):
+def bioscale_epoch_end(run: "Run", epoch: int, metrics: dict) -> Optional[dict]:
     """An epoch ended and was evaluated.
 
     :param epoch: 1-based number of the finished epoch.
@@ -163,8 +198,10 @@ def bioscale_epoch_end(run, epoch, metrics):
 
 
 @hookspec
-def bioscale_run_end(run, summary):
-    """The run finished; ``summary`` is what was written to ``summary.json``."""
+def bioscale_run_end(run: "Run", summary: dict) -> None:
+    """The run ended, however it ended; ``summary`` is what was written to ``summary.json``,
+    ``summary["status"]`` one of ``completed``, ``paused`` (``stop_after``), ``diverged``,
+    ``interrupted``."""
 
 
 RULE_HOOKS = (

@@ -24,19 +24,6 @@ def _describe(value) -> str:
     return f"a {type(value).__name__}"
 
 
-# rule hooks the trainer calls every step (the rest run once per run or per epoch)
-PER_STEP_HOOKS = ("bioscale_output_target", "bioscale_layer_target", "bioscale_feedback_signal", "bioscale_update_inverse")
-
-
-def _single_plain_impl(caller) -> tuple | None:
-    """``(function, argnames)`` of ``caller``'s one implementation when it has exactly one
-    and that one is not a wrapper; else None."""
-    impls = caller.get_hookimpls()
-    if len(impls) != 1 or impls[0].hookwrapper or impls[0].wrapper:
-        return None
-    return impls[0].function, impls[0].argnames
-
-
 class RuleHooks:
     """Typed, checked calls into the active rule's hooks."""
 
@@ -44,20 +31,10 @@ class RuleHooks:
         self._hook = pm.hook
         self.name, self.distribution, self.version = name, distribution, version
         self._implemented = {h: bool(getattr(pm.hook, h).get_hookimpls()) for h in hookspecs.RULE_HOOKS}
-        self._direct = {h: _single_plain_impl(getattr(pm.hook, h)) for h in PER_STEP_HOOKS}
 
     def _call(self, hook: str, **kwargs):
-        """Call rule hook ``hook``. The per-step hooks, when the rule is their one plain
-        implementation (the usual case: only the active rule implements rule hooks), call it
-        directly with the arguments it declares: what pluggy would do for a ``firstresult``
-        hook with one implementation, without its per-call machinery (a TP step makes
-        ``L + 1`` such calls). Anything else (wrappers, several implementations) goes
-        through pluggy."""
-        direct = self._direct.get(hook)
-        if direct is None:
-            return getattr(self._hook, hook)(**kwargs)
-        function, argnames = direct
-        return function(*[kwargs[name] for name in argnames])
+        """Call rule hook ``hook`` through pluggy (the one dispatch point)."""
+        return getattr(self._hook, hook)(**kwargs)
 
     @property
     def origin(self) -> str:
@@ -80,10 +57,10 @@ class RuleHooks:
     # -- lifecycle ---------------------------------------------------------------------
     def setup(self, model, generator) -> None:
         if self._implemented["bioscale_setup"]:
-            self._hook.bioscale_setup(model=model, generator=generator)
+            self._call("bioscale_setup", model=model, generator=generator)
 
     def epoch_passes(self, epoch: int) -> list[frozenset]:
-        passes = self._hook.bioscale_epoch_passes(epoch=epoch) if self._implemented["bioscale_epoch_passes"] else None
+        passes = self._call("bioscale_epoch_passes", epoch=epoch) if self._implemented["bioscale_epoch_passes"] else None
         if passes is None:
             return [frozenset({"forward"})]
         try:
@@ -99,7 +76,7 @@ class RuleHooks:
     def state_dict(self) -> dict | None:
         if not self._implemented["bioscale_state_dict"]:
             return None
-        state = self._hook.bioscale_state_dict()
+        state = self._call("bioscale_state_dict")
         if state is not None and not isinstance(state, dict):
             raise self._error("bioscale_state_dict", f"returned {_describe(state)}; expected a dict or None")
         return state
@@ -109,7 +86,7 @@ class RuleHooks:
             return
         if not self._implemented["bioscale_load_state_dict"]:
             raise self._error("bioscale_load_state_dict", "the checkpoint holds rule state but the rule cannot load it")
-        self._hook.bioscale_load_state_dict(state=state)
+        self._call("bioscale_load_state_dict", state=state)
 
     # -- credit assignment ------------------------------------------------------------
     def output_target(self, step) -> torch.Tensor | None:
@@ -148,7 +125,7 @@ class RuleHooks:
     def inverse_error(self, step) -> dict | None:
         if not self._implemented["bioscale_inverse_error"]:
             return None
-        result = self._hook.bioscale_inverse_error(step=step)
+        result = self._call("bioscale_inverse_error", step=step)
         if result is not None and not isinstance(result, dict):
             raise self._error("bioscale_inverse_error", f"returned {_describe(result)}; expected a dict or None")
         return result

@@ -65,7 +65,7 @@ class Run:
     data = property(lambda self: self._trainer.data)
     dir = property(lambda self: self._trainer.run_dir)
     device = property(lambda self: self._trainer.device)
-    rule = property(lambda self: self._trainer.rule)
+    rule_hooks = property(lambda self: self._trainer.rule_hooks)
     rule_info = property(lambda self: self._trainer.rule_spec.info)
     epoch = property(lambda self: self._trainer.epoch)
 
@@ -73,7 +73,8 @@ class Run:
         """The rule's and BP's gradients of every forward parameter on one batch.
 
         No parameter, optimiser or RNG state changes. ``x``: ``(B, *in_shape)``, ``y``: ``(B,)``.
-        :return: ``{"names": [...], "rule": [tensor|None], "bp": [tensor], "step": StepContext}``.
+        :return: ``{"names": [...], "rule": [tensor|None], "exact": [tensor], "step": StepContext}``
+            (``exact``: autograd's gradient of the task loss).
         """
         return self._trainer.probe_gradients(x, y)
 
@@ -115,7 +116,7 @@ class Trainer:
                 observers.append((spec, spec.cls(spec.config) if spec.config is not None else spec.cls()))
             except Exception as exc:
                 raise PluginError(f"observer {spec.name!r} ({spec.entry.origin}) failed to start: {exc}") from exc
-        self.rule, self.observers, self.plugin_manager = build_plugin_host(rule_spec, rule_obj, observers)
+        self.rule_hooks, self.observers, self.plugin_manager = build_plugin_host(rule_spec, rule_obj, observers)
         self.rule_generator = seeded_generator(cfg.seed, "rule")
         self.data_generator = seeded_generator(cfg.seed, "data")
         rule_cfg = OmegaConf.to_object(rule_spec.config)
@@ -123,11 +124,11 @@ class Trainer:
         self.optimizer = self._forward_adam(rule_cfg.output_lr_scale)
         self._grad_dests: dict = {}  # write_weight_grads' per-op .grad maps, kept between steps
         try:
-            self.rule.setup(self.model, self.rule_generator)
+            self.rule_hooks.setup(self.model, self.rule_generator)
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(f"{self.rule.origin} failed in bioscale_setup: {type(exc).__name__}: {exc}") from exc
+            raise PluginError(f"{self.rule_hooks.origin} failed in bioscale_setup: {type(exc).__name__}: {exc}") from exc
         self.epoch = 0
         self.global_step = 0
         self.history: list[dict] = []
@@ -200,7 +201,7 @@ class Trainer:
             "identity": self.identity(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "rule": self.rule.state_dict(),
+            "rule": self.rule_hooks.state_dict(),
             "rng": rng,
         }
 
@@ -208,7 +209,7 @@ class Trainer:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            self.rule.load_state_dict(state["rule"])
+            self.rule_hooks.load_state_dict(state["rule"])
             self.data_generator.set_state(state["rng"]["data"])
             self.rule_generator.set_state(state["rng"]["rule"])
             torch.set_rng_state(state["rng"]["torch"])
@@ -229,7 +230,7 @@ class Trainer:
         cfg = self.cfg.trainer
         train = self.data.train
         nb = train.num_batches(cfg.batch_size)
-        passes = self.rule.epoch_passes(epoch)
+        passes = self.rule_hooks.epoch_passes(epoch)
         progress.start_epoch(epoch, cfg.epochs, nb * len(passes), self.global_step)
         zero = lambda dtype: torch.zeros((), dtype=dtype, device=self.device)  # noqa: E731
         loss_sum, wrong, seen = zero(torch.float64), zero(torch.int64), 0
@@ -277,9 +278,9 @@ class Trainer:
         forward update as ``phases`` says. Returns the step and the rule's inverse losses."""
         step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing)
         step.progress = progress
-        losses = self.rule.update_inverse(step) if "inverse" in phases else None
+        losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
         if "forward" in phases:
-            grads = assign_credit(self.rule, step)
+            grads = assign_credit(self.rule_hooks, step)
             write_weight_grads(step, grads, self._grad_dests)  # overwrites every .grad: no zero_grad needed
             set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
             self.optimizer.step()
@@ -290,7 +291,7 @@ class Trainer:
             kept = f"the last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}" if self.epoch else "no checkpoint was written"
             raise DivergenceError(
                 f"{what} became {float(value)} during epoch {epoch + 1} (step {self.global_step}) with "
-                f"{self.rule.origin}; training stopped, {kept}. Try a smaller learning rate."
+                f"{self.rule_hooks.origin}; training stopped, {kept}. Try a smaller learning rate."
             )
 
     def evaluate_epoch(self) -> dict:
@@ -351,8 +352,7 @@ class Trainer:
             progress.close()
             summary = self.summary(status)
             write_json(self.run_dir / SUMMARY, summary)
-            if status == "completed":
-                self.observers.run_end(self.run, summary)
+            self.observers.run_end(self.run, summary)  # every ending: the status says which
         return summary
 
     def summary(self, status: str) -> dict:
@@ -407,7 +407,7 @@ class Trainer:
         try:
             step = forward_step(self.model, x, y, self.epoch, -1, frozenset({"forward"}),
                                 self.label_smoothing)
-            grads = assign_credit(self.rule, step)
+            grads = assign_credit(self.rule_hooks, step)
             per_layer = local_weight_grads(step, grads)
             by_param = {id(getattr(op, n)): g for op, d in zip(self.model.ops, per_layer[1:]) for n, g in d.items()}
             rule_grads = [by_param.get(id(p)) for p in params]
@@ -415,8 +415,8 @@ class Trainer:
             self.rule_generator.set_state(rng_state)
         with torch.enable_grad():
             loss = torch.nn.functional.cross_entropy(self.model(x), y, label_smoothing=self.label_smoothing)
-            bp_grads = list(torch.autograd.grad(loss, params))
-        return {"names": names, "rule": rule_grads, "bp": bp_grads, "step": step}
+            exact = list(torch.autograd.grad(loss, params))
+        return {"names": names, "rule": rule_grads, "exact": exact, "step": step}
 
 
 def _block_dict(block) -> dict:

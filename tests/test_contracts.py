@@ -154,16 +154,15 @@ def _rule_object(trainer, cls):
     return next(p for p in trainer.plugin_manager.get_plugins() if isinstance(p, cls))
 
 
-def test_per_step_hook_called_directly_gets_the_arguments_it_declares(tmp_path):
+def test_per_step_hook_gets_the_arguments_it_declares(tmp_path):
     trainer = new_trainer(entry(PartialArgsRule, "partial"), tmp_path)
     rule = _rule_object(trainer, PartialArgsRule)
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
     step, _ = trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
     L = step.num_layers
-    assert trainer.rule._direct["bioscale_layer_target"] is not None  # the direct path is the one taken
     assert rule.seen == [(l, step.h[l - 1].shape[1]) for l in range(L, 1, -1)]
-    # the same answer as pluggy's own call
-    direct = trainer.rule.layer_target(step, 2, None)
+    # the facade gives pluggy's own answer
+    direct = trainer.rule_hooks.layer_target(step, 2, None)
     via_pluggy = trainer.plugin_manager.hook.bioscale_layer_target(step=step, layer=2, target_above=None)
     assert torch.equal(direct, via_pluggy)
 
@@ -171,7 +170,6 @@ def test_per_step_hook_called_directly_gets_the_arguments_it_declares(tmp_path):
 def test_wrapped_per_step_hook_goes_through_pluggy(tmp_path):
     trainer = new_trainer(entry(WrappedTargetRule, "wrapped"), tmp_path)
     rule = _rule_object(trainer, WrappedTargetRule)
-    assert trainer.rule._direct["bioscale_layer_target"] is None
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
     step, _ = trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
     assert rule.wrapped == step.num_layers - 1  # the wrapper ran for every hidden layer

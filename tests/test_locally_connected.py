@@ -125,7 +125,7 @@ SMALL_CONV = SMALL_LC.replace("lc", "conv")
 def test_bp_on_spatial_nets_equals_autograd(tmp_path, blocks):
     trainer = new_trainer("bp", tmp_path, [blocks, "model.widths=[16]"])
     probe = trainer.probe_gradients(trainer.data.train.x[:20], trainer.data.train.y[:20])
-    for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+    for name, mine, ref in zip(probe["names"], probe["rule"], probe["exact"]):
         torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-6, msg=name)
 
 
@@ -137,7 +137,7 @@ def test_fa_on_spatial_nets_uses_feedback_shaped_like_the_layer(tmp_path, blocks
         assert fa.feedback[l].shape == trainer.model.layer(l).op.weight.shape
         fa.feedback[l].copy_(trainer.model.layer(l).op.weight.detach())
     probe = trainer.probe_gradients(trainer.data.train.x[:20], trainer.data.train.y[:20])
-    for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+    for name, mine, ref in zip(probe["names"], probe["rule"], probe["exact"]):
         torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-6, msg=name)  # FA with B = W is BP
 
 

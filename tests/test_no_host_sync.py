@@ -36,7 +36,7 @@ STEPS = [("bp", ()), ("fa", ()), ("dfa", ())] + [
 def test_a_training_step_never_reads_a_value_back_to_the_host(tmp_path, rule, tokens):
     trainer = new_trainer(rule, tmp_path, tokens)
     x, y = trainer.data.train.x[:32], trainer.data.train.y[:32]
-    phase_sets = [frozenset(p) for p in trainer.rule.epoch_passes(0)]
+    phase_sets = [frozenset(p) for p in trainer.rule_hooks.epoch_passes(0)]
     trainer.train_step(x, y, 0, phase_sets[0], 0.0)  # first step: lazy state (.grad, Adam moments) is created
     with HostReads() as probe:
         for phases in phase_sets:

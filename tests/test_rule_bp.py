@@ -16,8 +16,8 @@ def test_bp_gradients_equal_autograd(tmp_path):
     trainer = new_trainer("bp", tmp_path, ["model.widths=[40,30,20]"])
     x, y = trainer.data.train.x[:50], trainer.data.train.y[:50]
     probe = trainer.probe_gradients(x, y)
-    assert len(probe["rule"]) == len(probe["bp"]) == 8
-    for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+    assert len(probe["rule"]) == len(probe["exact"]) == 8
+    for name, mine, ref in zip(probe["names"], probe["rule"], probe["exact"]):
         torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-7, msg=name)
 
 
@@ -30,7 +30,7 @@ def test_bp_with_label_smoothing_equals_autograd_of_the_smoothed_loss(tmp_path):
     params = list(smooth.model.parameters())
     with torch.enable_grad():
         expected = torch.autograd.grad(F.cross_entropy(smooth.model(x), y, label_smoothing=0.2), params)
-    for name, mine, ref, exp in zip(probe["names"], probe["rule"], probe["bp"], expected):
+    for name, mine, ref, exp in zip(probe["names"], probe["rule"], probe["exact"], expected):
         torch.testing.assert_close(mine, exp, rtol=1e-5, atol=1e-7, msg=name)
         torch.testing.assert_close(ref, exp, rtol=1e-5, atol=1e-7, msg=name)
     assert not torch.allclose(probe["rule"][-1], probe_plain["rule"][-1])
@@ -41,7 +41,7 @@ def test_bp_gradients_equal_autograd_on_conv_net(tmp_path):
     trainer = new_trainer("bp", tmp_path, [blocks, "model.widths=[16]"])
     x, y = trainer.data.train.x[:20], trainer.data.train.y[:20]
     probe = trainer.probe_gradients(x, y)
-    for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+    for name, mine, ref in zip(probe["names"], probe["rule"], probe["exact"]):
         torch.testing.assert_close(mine, ref, rtol=1e-4, atol=1e-6, msg=name)
 
 
@@ -53,7 +53,7 @@ def test_bp_training_step_equals_autograd_adam_step(tmp_path):
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
 
     step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}))
-    grads = assign_credit(trainer.rule, step)
+    grads = assign_credit(trainer.rule_hooks, step)
     write_weight_grads(step, grads)
     trainer.optimizer.step()
 

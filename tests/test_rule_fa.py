@@ -12,7 +12,7 @@ def test_fa_with_feedback_equal_to_forward_weights_is_bp(tmp_path):
         fa.feedback[l].copy_(trainer.model.layer(l).op.weight.detach())
     x, y = trainer.data.train.x[:50], trainer.data.train.y[:50]
     probe = trainer.probe_gradients(x, y)
-    for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+    for name, mine, ref in zip(probe["names"], probe["rule"], probe["exact"]):
         torch.testing.assert_close(mine, ref, rtol=1e-5, atol=1e-7, msg=name)
 
 
@@ -20,7 +20,7 @@ def test_fa_with_random_feedback_differs_from_bp_below_the_output(tmp_path):
     trainer = new_trainer("fa", tmp_path)
     x, y = trainer.data.train.x[:50], trainer.data.train.y[:50]
     probe = trainer.probe_gradients(x, y)
-    by_name = dict(zip(probe["names"], zip(probe["rule"], probe["bp"])))
+    by_name = dict(zip(probe["names"], zip(probe["rule"], probe["exact"])))
     out_w = f"layers.{trainer.model.num_layers - 1}.op.weight"
     torch.testing.assert_close(*by_name[out_w])  # the output layer is trained on the task loss
     mine, ref = by_name["layers.0.op.weight"]

@@ -81,6 +81,16 @@ class EventObserver:
     @hookimpl
     def bioscale_run_end(self, run, summary):
         self.events.append(("run_end", summary["epochs"]))
+        self.statuses = getattr(self, "statuses", []) + [summary["status"]]
+
+
+class InterruptingObserver(EventObserver):
+    """Presses Ctrl-C in the middle of the second epoch."""
+
+    @hookimpl
+    def bioscale_step_end(self, run, step):
+        if step.epoch == 1:
+            raise KeyboardInterrupt
 
 
 def test_hook_order_phases_and_observer_events(tmp_path):
@@ -129,3 +139,22 @@ def test_checkpoint_holds_model_optimizer_rule_and_rng_state(tmp_path):
     assert set(state["rng"]) >= {"torch", "data", "rule"}
     assert state["optimizer"]["state"]  # Adam moments are saved
     assert not list(trainer.run_dir.glob(".*tmp*"))  # atomic write leaves no temp file
+
+
+def _observed(cls):
+    observer = cls()
+    return observer, ObserverSpec("events", fake_entry(cls, "events"), lambda: observer, None)
+
+
+@pytest.mark.parametrize("ending", ["completed", "paused", "diverged", "interrupted"])
+def test_run_end_reaches_observers_on_every_ending(tmp_path, ending):
+    observer, spec = _observed(InterruptingObserver if ending == "interrupted" else EventObserver)
+    tokens = ["trainer.epochs=3"] + (["rules.recorder.nan_after_steps=30"] if ending == "diverged" else [])
+    trainer = new_trainer(fake_entry(RecordingRule, "recorder"), tmp_path, tokens, observers=[spec])
+    if ending in ("diverged", "interrupted"):
+        with pytest.raises(DivergenceError if ending == "diverged" else KeyboardInterrupt):
+            trainer.fit()
+    else:
+        trainer.fit(stop_after=1 if ending == "paused" else None)
+    assert observer.statuses == [ending]  # exactly once, with the status summary.json holds
+    assert json.loads((trainer.run_dir / "summary.json").read_text())["status"] == ending

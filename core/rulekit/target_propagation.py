@@ -249,7 +249,6 @@ class TargetPropagation:
             self.optimizer.load_state_dict(self._regroup_flat_state(state["optimizer"]))
         self.noise.load_state_dict(state["noise"])
         self.load_extra_state(state)
-        return True
 
     def _regroup_flat_state(self, opt_state: dict) -> dict:
         """Adam state saved with the flat parameters grouped otherwise than this rule groups

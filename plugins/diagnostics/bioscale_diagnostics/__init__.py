@@ -58,12 +58,12 @@ class Diagnostics:
             return None
         probe = run.probe_gradients(*self.batch)
         angles = {}
-        for name, mine, ref in zip(probe["names"], probe["rule"], probe["bp"]):
+        for name, mine, ref in zip(probe["names"], probe["rule"], probe["exact"]):
             if name.endswith(".op.weight") and mine is not None:
                 layer = int(name.split(".")[1]) + 1
                 angles[str(layer)] = angle_degrees(mine, ref)
         result = {"angle_to_bp": angles}
-        errors = run.rule.inverse_error(probe["step"])
+        errors = run.rule_hooks.inverse_error(probe["step"])
         if errors:
             result["inverse_error"] = {str(l): float(v) for l, v in sorted(errors.items())}
         return result

@@ -50,4 +50,3 @@ class FeedbackAlignment:
     @hookimpl
     def bioscale_load_state_dict(self, state):
         self.feedback.load_state_dict(state["feedback"])
-        return True
