@@ -45,7 +45,3 @@ DESCRIPTIONS = {
 }
 
 
-# Presets the built-in rules' recipes cover: tuned on mnist_fc (see results/) and carried over
-# unchanged to the other MNIST and CIFAR-10 nets. One list, so that a new preset is added once.
-RECIPE_PRESETS = ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
-

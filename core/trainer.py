@@ -382,7 +382,7 @@ class Trainer:
             "torch_version": str(torch.__version__),
             "run_dir": str(self.run_dir),
         }
-        paper = paper_test_error(self.cfg.data.name, self.cfg.model.preset, self.rule_spec.name, self.rule_spec.config)
+        paper = paper_test_error(self.cfg.data.name, self.cfg.model.preset, self.rule_spec.paper_row)
         if paper is not None:
             summary["paper_test_error"] = paper
         if test and "test_top5_error" in hist[-1]:

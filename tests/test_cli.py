@@ -64,17 +64,53 @@ def test_rules_and_observers_listings():
     assert any(o["name"] == "console" and o["distribution"] == "bioscale" for o in observers)
 
 
-def test_paper_reference_numbers_follow_data_model_rule_and_schedule():
+def test_paper_reference_numbers_follow_data_model_and_the_row_each_rule_declares(tmp_path):
     from bioscale.reference import paper_test_error
+    from bioscale.testing import new_trainer
 
-    class Alternating:
-        schedule = "alternating"
+    def row(rule, *tokens):
+        return new_trainer(rule, tmp_path, tokens).rule_spec.paper_row
 
-    assert paper_test_error("mnist", "mnist_fc", "bp") == 1.48
-    assert paper_test_error("mnist", "mnist_fc", "dtp", Alternating()) == 1.83
-    assert paper_test_error("cifar10", "cifar_lc", "fa") == 37.44
-    assert paper_test_error("cifar10", "cifar_conv", "bp") == 31.87
-    assert paper_test_error("digits", "digits_fc", "bp") is None
+    assert row("bp") == "BP" and row("dfa") == "DFA"
+    assert row("dtp", "rules.dtp.schedule=alternating") == "DTP alternating"
+    assert row("aosdtp", "rules.aosdtp.schedule=parallel") == "AO-SDTP parallel"
+    assert paper_test_error("mnist", "mnist_fc", "BP") == 1.48
+    assert paper_test_error("mnist", "mnist_fc", "DTP alternating") == 1.83
+    assert paper_test_error("cifar10", "cifar_lc", "FA") == 37.44
+    assert paper_test_error("cifar10", "cifar_conv", "BP") == 31.87
+    assert paper_test_error("digits", "digits_fc", "BP") is None
+    assert paper_test_error("mnist", "mnist_fc", None) is None  # a rule that declares no row
+
+
+def test_compare_orders_rules_by_the_paper_rows_they_declare():
+    from bioscale.commands.compare import default_rules
+
+    order = default_rules()
+    assert order[:6] == ["bp", "fa", "dfa", "dtp", "sdtp", "aosdtp"]
+
+
+def test_core_names_no_built_in_rule_outside_docs():
+    """The core knows no rule by name: no string literal in core/ is a built-in rule's name."""
+    import ast
+    from pathlib import Path
+
+    import bioscale
+
+    names = {"bp", "fa", "dfa", "dtp", "sdtp", "aosdtp", "diagnostics"}
+    found = []
+    for path in Path(bioscale.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                      and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        docstrings |= {id(n.value) for n in ast.walk(tree)  # the command line's help examples are docs too
+                       if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "EPILOG" for t in n.targets)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                words = set(node.value.replace(":", " ").replace(".", " ").replace("=", " ").split())
+                if words & names:
+                    found.append(f"{path.name}:{node.lineno}: {node.value!r}")
+    assert not found, found
 
 
 def test_sigterm_stops_a_run_like_ctrl_c_keeping_checkpoint_and_summary(tmp_path):

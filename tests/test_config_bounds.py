@@ -91,7 +91,7 @@ def test_recipes_and_defaults_are_inside_their_ranges():
             resolve_rule(build_run_config(tokens))
 
 
-@pytest.mark.parametrize("args", [["rule=sdtp", "rules.sdtp.sigma=-1"], ["trainer.epochs=0"]])
+@pytest.mark.parametrize("args", [["rule=sdtp", "rules.sdtp.sigma=-1"], ["rule=bp", "trainer.epochs=0"]])
 def test_cli_refuses_before_any_folder(tmp_path, args):
     result = run_cli("train", *args, f"output_dir={tmp_path / 'runs'}")
     assert result.returncode == 2, result.stderr

@@ -70,10 +70,12 @@ def test_observer_settings_are_validated():
         (["model.weight_init=he"], ["model.weight_init", "glorot", "orthogonal"]),
         (["model.activation=swish"], ["model:", "'swish'", "tanh"]),
         (["data=mnist", "data.root=/nonexistent/place"], ["/nonexistent/place/mnist.npz", "data.download=true"]),
+        (["data=digits"], ["no rule chosen", "rule=NAME", "bp", "dtp"]),
     ],
 )
 def test_cli_exits_2_before_any_work(tmp_path, args, fragments):
-    result = run_cli("train", *args, f"output_dir={tmp_path / 'runs'}")
+    chosen = [] if any(a.startswith("rule=") for a in args) or args == ["data=digits"] else ["rule=bp"]
+    result = run_cli("train", *chosen, *args, f"output_dir={tmp_path / 'runs'}")
     assert result.returncode == 2, result.stderr
     for fragment in fragments:
         assert fragment in result.stderr

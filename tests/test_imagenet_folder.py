@@ -67,7 +67,7 @@ def test_training_reports_top1_and_top5_and_is_deterministic(image_folder, tmp_p
 
 def test_missing_folders_are_reported(tmp_path):
     (tmp_path / "train").mkdir()
-    result = run_cli("train", "data=imagenet", f"data.root={tmp_path}", "model.widths=[8]")
+    result = run_cli("train", "rule=bp", "data=imagenet", f"data.root={tmp_path}", "model.widths=[8]")
     assert result.returncode == 2
     assert str(tmp_path / "val") in result.stderr and "one folder of images per class" in result.stderr
 

@@ -108,7 +108,7 @@ def test_resume_of_a_folder_without_a_run(tmp_path):
 
 
 def test_cli_resume_continues_and_prints_the_folder(tmp_path):
-    first = run_cli("train", *TINY, "trainer.epochs=1", f"output_dir={tmp_path}", "observers.console.enabled=false")
+    first = run_cli("train", "rule=bp", *TINY, "trainer.epochs=1", f"output_dir={tmp_path}", "observers.console.enabled=false")
     assert first.returncode == 0, first.stderr
     run_dir = first.stdout.strip().splitlines()[-1]
     second = run_cli("resume", run_dir, "trainer.epochs=2")

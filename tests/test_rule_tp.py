@@ -390,6 +390,6 @@ def test_inverse_models_closed_form_gradients_match_autograd(kind):
 
 @pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
 def test_unknown_inverse_activation_is_a_config_error_naming_the_key(tmp_path, rule):
-    with pytest.raises(ConfigError, match=rf"^rules\.{rule}: inverse_activation: unknown activation 'swish'"):
+    with pytest.raises(ConfigError, match=rf"^rules\.{rule}\.inverse_activation: unknown activation 'swish'"):
         new_trainer(rule, tmp_path, [f"rules.{rule}.inverse_activation=swish"])
     assert not any(tmp_path.iterdir())

@@ -19,11 +19,11 @@ from ..config import build_run_config, resolve_observers, resolve_rule
 from ..discovery import RULES_GROUP, find_entries
 from ..errors import ConfigError
 from ..plotting import plot_curves
+from ..reference import row_rank
 from ..run_dir import create_run_dir, write_json, write_text
 from ..trainer import Trainer, resolve_device
 
 ENTRY = re.compile(r"^(?P<name>[A-Za-z0-9_\-]+)(?::(?P<settings>.+))?$")
-PREFERRED_ORDER = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
 
 
 def split_args(args: list[str]) -> tuple[list[tuple[str, str, list[str]]], list[str]]:
@@ -45,8 +45,19 @@ def split_args(args: list[str]) -> tuple[list[tuple[str, str, list[str]]], list[
 
 
 def default_rules() -> list[str]:
-    names = sorted(find_entries(RULES_GROUP))
-    return sorted(names, key=lambda n: (PREFERRED_ORDER.index(n) if n in PREFERRED_ORDER else len(PREFERRED_ORDER), n))
+    """Every installed rule, in the paper's row order (by the row each declares with its
+    default config), then rules the paper lacks by name."""
+    entries = {name: found[0] for name, found in find_entries(RULES_GROUP).items()}
+    return sorted(entries, key=lambda n: (row_rank(_default_row(entries[n])), n))
+
+
+def _default_row(entry) -> str | None:
+    try:
+        cls = entry.load()
+        row = getattr(cls, "paper_row", None)
+        return row(cls.Config()) if callable(row) else row
+    except Exception:  # a broken plugin sorts last; running it reports its error
+        return None
 
 
 def format_table(rows: list[dict]) -> str:

@@ -62,6 +62,8 @@ def check_bounds(cfg: DictConfig, where: str) -> None:
         return
     for f in dataclasses.fields(cls):
         key = f"{where}.{f.name}" if where else f.name
+        if OmegaConf.is_missing(cfg, f.name):  # a required value not given yet (e.g. rule)
+            continue
         value = cfg[f.name]
         bounds = f.metadata.get("bounds")
         items = enumerate(value) if isinstance(value, ListConfig) else [(None, value)]

@@ -132,17 +132,29 @@ class RuleSpec:
     def info(self) -> dict:
         return {"name": self.name, "distribution": self.entry.distribution, "version": self.entry.version}
 
+    @property
+    def paper_row(self) -> str | None:
+        """The rule's row label in the paper's tables (its ``paper_row``: a string, or a
+        function of its config object), or None."""
+        row = getattr(self.cls, "paper_row", None)
+        if callable(row):
+            try:
+                row = row(OmegaConf.to_object(self.config))
+            except Exception as exc:
+                raise PluginError(f"rule {self.name!r} from {self.entry.origin}: paper_row failed: {exc}") from exc
+        if row is not None and not isinstance(row, str):
+            raise PluginError(f"rule {self.name!r} from {self.entry.origin}: paper_row gave {row!r}, not a string")
+        return row
+
     def instantiate(self):
         """The rule object (config converted to its dataclass); errors name the plugin. A rule
-        refusing one of its own settings raises :class:`ConfigError`, passed on with
-        ``rules.<name>: `` in front unless its message already starts with ``rules.<name>``."""
+        refusing one of its own settings raises :class:`ConfigError` with a message relative to
+        its section; it is passed on with ``rules.<name>.`` in front."""
         config_obj = OmegaConf.to_object(self.config)
         try:
             return self.cls(config_obj)
         except ConfigError as exc:
-            if str(exc).startswith(f"rules.{self.name}"):
-                raise
-            raise ConfigError(f"rules.{self.name}: {exc}") from exc
+            raise ConfigError(f"rules.{self.name}.{exc}") from exc
         except Exception as exc:
             raise PluginError(f"rule {self.name!r} from {self.entry.origin} failed to start: {exc}") from exc
 
@@ -209,6 +221,8 @@ def rule_config(name: str, cls, entry: PluginEntry, model_preset: str, user: dic
 def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -> RuleSpec:
     """Load the active rule (``cfg.rule``) and validate every ``rules.<name>`` section."""
     rules = discover(RULES_GROUP) if rules is None else rules
+    if OmegaConf.is_missing(cfg, "rule"):
+        raise ConfigError(f"no rule chosen: add rule=NAME; installed: {', '.join(sorted(rules))}")
     user_sections = OmegaConf.to_container(cfg.rules, resolve=True) if cfg.rules else {}
     for other in user_sections:
         if other not in rules:

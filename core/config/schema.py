@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
+from omegaconf import MISSING
+
 from .bounds import bounded
 
 
@@ -121,7 +123,7 @@ class TrainerConfig:
 
 @dataclass
 class RunConfig:
-    rule: str = "bp"
+    rule: str = MISSING  # the rule to train: an installed rule name (bioscale rules)
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

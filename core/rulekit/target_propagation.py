@@ -79,9 +79,8 @@ class TPConfig(RuleConfig):
     sigma: float = bounded(0.1, low=0)  # std of the noise added to h_{l-1} when training g_l
     inverse_activation: str = "tanh"
     inverse_init: WeightInit = WeightInit.glorot  # initial inverse weights V_l (see model.weight_init)
-    # one noise draw per step and input shape, reused by every inverse with that input shape
-    # (fresh random signs per sample, its own sigma); false: an independent draw per layer
-    # (the behaviour before the option)
+    # one noise draw per step and input shape, reused by every inverse with that shape (fresh
+    # random signs per sample, its own sigma); false: an independent draw per layer
     shared_noise: bool = True
     inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
 
@@ -91,6 +90,12 @@ class TargetPropagation:
 
     Config = TPConfig
     noise_preserving = False  # DTP: reconstruct the noisy input itself; SDTP: the clean one
+    paper_name: str | None = None  # the rule's name in the paper's tables, e.g. "DTP"
+
+    @classmethod
+    def paper_row(cls, config: TPConfig) -> str | None:
+        """``"<paper_name> <schedule>"`` (e.g. ``"DTP parallel"``), or None without a paper name."""
+        return f"{cls.paper_name} {plain_value(config.schedule)}" if cls.paper_name else None
 
     def __init__(self, config: TPConfig):
         try:

@@ -24,7 +24,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale.architectures import make_activation
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
@@ -39,45 +38,23 @@ class AOSDTPConfig(TPConfig):
     aux_activation: str = "tanh"  # z = aux_activation(R h_{L-1}): tanh, identity, relu or sigmoid
     top_sigma: Optional[float] = bounded(None, low=0)  # noise std for training g_L alone; None: sigma
     top_inverse_lr_scale: float = bounded(1.0, low=0, low_open=True)  # g_L's lr: inverse_optimizer.lr times this
-    # AO-SDTP draws its inverses' noise per layer by default (DTP and SDTP share one draw per
-    # step): shared, its parallel recipe came out behind at 20 epochs on seeds 0 and 1 (best
-    # 3.21 / 3.43 against 2.94 / 3.09; seed 2: 2.89 against 3.06) and the alternating one
-    # (orthogonal init) gave no gain (seeds 0, 1: 2.17 / 2.24, 2.19 / 2.25 against 2.16 / 2.24,
-    # 2.06 / 2.20); results/shared_noise_*. Per layer, AO-SDTP computes exactly what it
-    # computed before the option (benchmarks/param_hashes.py).
-    shared_noise: bool = False
+    shared_noise: bool = False  # per-layer draws: shared measured no better (results/numerics/)
 
 
-# Recipes for mnist_fc, per schedule. Parallel: results/proxy*_mnist_fc_aosdtp_parallel (best
-# 20-epoch proxy). Alternating: the 20-epoch-proxy recipe (results/proxy*_mnist_fc_aosdtp_alternating)
-# with Adam's beta2 = 0.99 for both optimisers (as for SDTP: the second moments catch up after
-# each switch between inverse and forward epochs), 1024 auxiliary units (the paper: more is
-# better, saturating near 1000; results/alt100_aosdtp_beta2), forward lr 1e-3 (was 5e-4:
-# over seeds 0-4 best median 2.28 vs 2.36, final median 2.41 vs 2.64; results/alt_aosdtp_round_l..p)
-# and inverse lr 1.5e-4 (was 3.39e-4: seed 0 2.24 / 2.26 vs 2.28 / 2.37, seed 1 2.12 / 2.16 vs
-# 2.19 / 2.27, seed 2 2.17 / 2.29 vs 2.29 / 2.47, best / final; results/alt_aosdtp_round_s, _w, _x;
-# seeds 3-5: 2.28 / 2.40, 2.31 / 2.31, 2.33 / 2.41, round _za, _zb; seeds 6, 7: 2.20 / 2.38,
-# 2.46 / 2.52, round _zl; median over seeds 0-7 2.26 / 2.345), then inverse lr 5e-4 for the
-# inverses below the top with the top inverse g_L kept at 1.5e-4 (top_inverse_lr_scale 0.3):
-# seeds 0-7 best 2.11, 2.11, 2.26, 2.10, 2.24, 2.28, 2.19, 2.23 (median 2.21), final 2.23, 2.22,
-# 2.34, 2.22, 2.37, 2.40, 2.23, 2.36 (median 2.285); the final is better for 5 of the 8 seeds;
-# results/alt_aosdtp_round_zp.._zt (Intel Xeon, sigmoid tanh form). With torch.tanh on that CPU
-# (26d3311) seeds 0 and 1 give 2.29 / 2.37 and 2.30 / 2.30 (results/alt_aosdtp_round_zx).
-# Orthogonal initial forward weights (model.weight_init=orthogonal, a model setting, so not in
-# this recipe) improve the alternating rows: seeds 0-9 median 2.175 best / 2.235 final against
-# 2.265 / 2.31 (results/alt_aosdtp_round_zzh.._zzm). Carried over to the other nets.
+# Recipes per schedule, tuned on mnist_fc (results/recipes/aosdtp-*/), carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 4.41e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 7.92e-4, "schedule": "constant"},
             "sigma": 0.199}
 ALTERNATING = {"optimizer": {"lr": 1e-3, "beta2": 0.99},
                "inverse_optimizer": {"lr": 5e-4, "schedule": "cosine", "beta2": 0.99},
                "top_inverse_lr_scale": 0.3, "sigma": 0.251, "aux_units": 1024}
-RECIPES = per_schedule_recipes(AOSDTPConfig, RECIPE_PRESETS, ALTERNATING, PARALLEL)
+RECIPES = per_schedule_recipes(AOSDTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL)
 
 
 class AuxiliaryOutputSDTP(TargetPropagation):
     """Auxiliary-output SDTP (Bartunov et al. 2018): label target plus fixed random features z."""
 
     Config = AOSDTPConfig
+    paper_name = "AO-SDTP"
     noise_preserving = False
     recipes = RECIPES
 
@@ -85,7 +62,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         try:
             aux_activation = make_activation(config.aux_activation)
         except ValueError as exc:
-            raise ConfigError(f"rules.aosdtp.aux_activation: {exc}") from None
+            raise ConfigError(f"aux_activation: {exc}") from None
         super().__init__(config)
         self.aux_weight: torch.Tensor | None = None
         self._aux_activation = aux_activation

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale.config import bounded
 from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
 
@@ -23,11 +22,7 @@ class DTPConfig(TPConfig):
     alpha: float = bounded(0.1, low=0)  # step size of the penultimate target
 
 
-# Recipes for mnist_fc, per schedule. Parallel: results/proxy_mnist_fc_dtp_parallel and
-# proxy_mnist_fc_dtp_alternating (the best of 5 random 20-epoch trials served both schedules).
-# Alternating: the same with beta2 = 0.99 for the inverse Adam as well (results/alt100_round_d:
-# 2.03 best / 2.12 final in 100 epochs, against 2.09 / 2.22 with 0.999). Carried over
-# unchanged to the other nets (not searched there).
+# Recipes per schedule, tuned on mnist_fc (results/recipes/dtp-*/), carried over to the other nets.
 PARALLEL = {"optimizer": {"lr": 6.17e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 3.42e-3},
             "sigma": 0.212, "alpha": 0.0606}
 ALTERNATING = {**PARALLEL, "inverse_optimizer": {**PARALLEL["inverse_optimizer"], "beta2": 0.99}}
@@ -37,8 +32,9 @@ class DifferenceTargetPropagation(TargetPropagation):
     """Difference target propagation (Lee et al. 2015): learned inverses + difference correction."""
 
     Config = DTPConfig
+    paper_name = "DTP"
     noise_preserving = True
-    recipes = per_schedule_recipes(DTPConfig, RECIPE_PRESETS, ALTERNATING, PARALLEL)
+    recipes = per_schedule_recipes(DTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL)
 
     def top_target(self, step, target_above):
         L = step.num_layers

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale import RuleConfig, hookimpl
 from bioscale.rulekit import FeedbackWeights
 
@@ -24,10 +23,9 @@ class FeedbackAlignment:
     """Feedback alignment (Lillicrap et al. 2016): fixed random feedback weights in place of Wᵀ."""
 
     Config = FeedbackAlignmentConfig
-    # tuned settings per model preset: results/mnist_fc_fa_lr and results/mnist_fc_fa_reg,
-    # carried over to the other nets; mnist_lc from results/mnist_lc_fa_* (1.44 % in 30 epochs)
-    recipes = {preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}}
-               for preset in RECIPE_PRESETS}
+    paper_row = "FA"
+    # tuned on mnist_fc and mnist_lc (results/recipes/fa/), carried over to the CIFAR nets
+    recipes = {preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}} for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
     recipes["mnist_lc"] = {"optimizer": {"lr": 1e-3, "weight_decay": 2e-5}}
 
     def __init__(self, config: FeedbackAlignmentConfig):

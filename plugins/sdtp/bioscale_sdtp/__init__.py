@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from bioscale.architectures.presets import RECIPE_PRESETS
 from bioscale import hookimpl
 from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
 
@@ -29,21 +28,18 @@ class SDTPConfig(TPConfig):
     pass
 
 
-# Recipes for mnist_fc, per schedule. Parallel: results/proxy2_mnist_fc_sdtp_parallel (best
-# 20-epoch proxy). Alternating: results/proxy3_mnist_fc_sdtp_alt_adam and
-# results/alt100_adam_beta2 (2.42 % best in 100 epochs): Adam's beta2 = 0.99 for both
-# optimisers lets the second-moment estimates catch up after each switch between inverse
-# and forward epochs (with 0.999 the alternating schedule only trained at tiny learning rates).
-# Carried over to the other nets.
+# Recipes per schedule, tuned on mnist_fc (results/recipes/sdtp-*/), carried over to the other
+# nets. Alternating uses Adam beta2 = 0.99: the second moments catch up after each switch of pass.
 PARALLEL = {"optimizer": {"lr": 5e-4}, "inverse_optimizer": {"lr": 3.39e-4, "schedule": "cosine"}, "sigma": 0.251}
 ALTERNATING = {"optimizer": {"lr": 3e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 1e-3, "beta2": 0.99}, "sigma": 0.167}
-RECIPES = per_schedule_recipes(SDTPConfig, RECIPE_PRESETS, ALTERNATING, PARALLEL)
+RECIPES = per_schedule_recipes(SDTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL)
 
 
 class SimplifiedDTP(TargetPropagation):
     """Simplified DTP (Bartunov et al. 2018): label target read through a learned top inverse."""
 
     Config = SDTPConfig
+    paper_name = "SDTP"
     noise_preserving = False
     recipes = RECIPES
 
