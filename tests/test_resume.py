@@ -116,3 +116,15 @@ def test_cli_resume_continues_and_prints_the_folder(tmp_path):
     assert second.stdout.strip().splitlines()[-1] == run_dir
     summary = json.loads((tmp_path / run_dir.split("/")[-1] / "summary.json").read_text())
     assert summary["epochs"] == 2 and summary["status"] == "completed"
+
+
+def test_a_checkpoint_of_another_format_version_is_refused_naming_both(tmp_path):
+    trainer = new_trainer("fa", tmp_path, ["trainer.epochs=1"])
+    trainer.fit()
+    path = trainer.run_dir / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "version": state["version"] + 1}, path)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=rf"format version {state['version'] + 1}; this bioscale reads {state['version']}"):
+        resume_trainer(trainer.run_dir)
+    assert path.read_bytes() == before

@@ -31,7 +31,7 @@ from bioscale.markers import hookimpl
 from bioscale.optim import make_adam, scheduled_lr, set_lr
 
 from .inverse import LayerInverse
-from .inverse_group import InverseGroup
+from .inverse_kernels import SingleKernel, StackedKernel
 from .noise import NoiseSource
 
 
@@ -135,7 +135,7 @@ class TargetPropagation:
 
     def inverse_sigma(self, l: int) -> float:
         """Std of the noise added to ``h_{l-1}`` when training ``g_l``; default ``sigma`` for
-        every layer. Layers with different stds are never trained as one ``InverseGroup``."""
+        every layer. Layers with different stds are never stacked into one kernel."""
         return self.config.sigma
 
     def top_inverse_lr_scale(self) -> float:
@@ -162,18 +162,24 @@ class TargetPropagation:
             self.optimizer = make_adam(below_flat, self.config.inverse_optimizer, top_flat, self.top_inverse_lr_scale())
         self.units = self._training_units(model)
 
-    def _training_units(self, model) -> list:
-        """Inverse training order: ``InverseGroup``s of equal dense layers below the top, and
-        single layers (per-layer path) for the rest; all layers, in increasing order."""
+    def _training_units(self, model, stack: bool = True) -> list:
+        """Inverse training units in increasing layer order: ``StackedKernel``s for runs of equal
+        dense layers below the top with a plain read and one noise std (with ``stack``), a
+        ``SingleKernel`` for every other layer."""
         layers = {int(k): g for k, g in self.inverses.items()}
-        if type(self).read is not TargetPropagation.read or not self.flats:
-            return sorted(layers)
-        below_top = {l: g for l, g in layers.items() if l < model.num_layers}
+        plain_read = type(self).read is TargetPropagation.read
+        stacked = StackedKernel.runs(model, {l: g for l, g in layers.items() if l < model.num_layers}) \
+            if stack and plain_read and self.flats else []
         units = []
-        for unit in InverseGroup.build(model, below_top):  # a group shares one noise std
-            mixed = isinstance(unit, InverseGroup) and len({self.inverse_sigma(l) for l in unit.layers}) > 1
-            units.extend(unit.layers if mixed else [unit])
-        return units + sorted(l for l in layers if l >= model.num_layers)
+        for unit in stacked:
+            if isinstance(unit, StackedKernel) and len({self.inverse_sigma(l) for l in unit.layers}) == 1:
+                units.append(unit)
+        covered = {l for unit in units for l in unit.layers}
+        units += [SingleKernel(model, l, g, self._reader(l)) for l, g in layers.items() if l not in covered]
+        return sorted(units, key=lambda unit: unit.layers[0])
+
+    def _reader(self, l: int):
+        return lambda h_out, h_in: self.read(l, h_out, h_in)
 
     @hookimpl
     def bioscale_epoch_passes(self, epoch):
@@ -198,8 +204,8 @@ class TargetPropagation:
     @hookimpl
     def bioscale_update_inverse(self, step):
         """Inverse loss ``mean_b ||g_l(read(f_l(h̃_{l-1}))) - goal||²`` summed over layers; its
-        gradients come in closed form from each inverse (no autograd), then one Adam step.
-        Groups of equal dense layers run as one batched call (``InverseGroup``), the rest per layer."""
+        gradients come in closed form (no autograd), then one Adam step. One implementation
+        for every unit; the unit's kernel computes the products (``inverse_kernels.py``)."""
         if self.optimizer is None:
             return None
         losses = {}
@@ -207,20 +213,15 @@ class TargetPropagation:
         self.noise.clear_shared()
         with torch.no_grad():
             for unit in self.units:
-                if isinstance(unit, InverseGroup):
-                    sigma = self.inverse_sigma(unit.layers[0])
-                    losses.update(unit.update(step, self.noise, sigma, self.noise_preserving, scale))
-                    continue
-                l, g = unit, self.inverses[str(unit)]
-                clean = step.h[l - 1]
-                noisy = self.noise.perturb(clean, self.inverse_sigma(l))
-                read = self.read(l, step.model.activations[l - 1].forward_(step.model.ops[l - 1](noisy)), noisy)
-                reconstruction = g(read)
+                clean = unit.inputs(step)  # (B, ...) or, stacked, (G, B, n)
+                noisy = self.noise.perturb(clean, self.inverse_sigma(unit.layers[0]), stacked=unit.stacked)
+                read = unit.forward_read(noisy)
+                reconstruction = unit.reconstruct(read)
                 diff = reconstruction - (noisy if self.noise_preserving else clean)
-                flat = diff.reshape(-1)
-                losses[l] = torch.dot(flat, flat) / flat.numel()
-                # written straight into the .grad views of the flat gradient
-                g.write_param_grads(read, reconstruction, diff.mul_(scale), {"weight": g.weight.grad, "bias": g.bias.grad})
+                flat = diff.reshape(len(unit.layers), -1)
+                errors = torch.linalg.vector_norm(flat, dim=1).square_().div_(flat.shape[1])
+                losses.update(zip(unit.layers, errors.unbind()))
+                unit.write_grads(read, reconstruction, diff.mul_(scale))  # into the flat gradient's views
             self.noise.clear_shared()
             set_lr(self.optimizer, scheduled_lr(self.config.inverse_optimizer, step.progress))
             self.optimizer.step()
@@ -251,44 +252,9 @@ class TargetPropagation:
     def bioscale_load_state_dict(self, state):
         self.inverses.load_state_dict(state["inverses"])
         if self.optimizer is not None:
-            self.optimizer.load_state_dict(self._regroup_flat_state(state["optimizer"]))
+            self.optimizer.load_state_dict(state["optimizer"])
         self.noise.load_state_dict(state["noise"])
         self.load_extra_state(state)
-
-    def _regroup_flat_state(self, opt_state: dict) -> dict:
-        """Adam state saved with the flat parameters grouped otherwise than this rule groups
-        them (one flat tensor before the top inverse had its own; one group over both flats
-        when the top's lr scale is 1, two groups when it is not): the moments, which run over
-        the inverses in layer order with the top one last, are joined and split again at this
-        rule's flat parameters. States with this rule's grouping pass as they are, and so do
-        states this conversion does not know (``load_state_dict`` then refuses them)."""
-        saved, current = opt_state["param_groups"], self.optimizer.param_groups
-        if [len(g["params"]) for g in saved] == [len(g["params"]) for g in current]:
-            return opt_state
-        sizes = [p.numel() for g in current for p in g["params"]]
-        moments = [opt_state["state"].get(i) for g in saved for i in g["params"]]
-        if all(m is None for m in moments):  # saved before the first inverse step
-            return {"state": {}, "param_groups": self._regrouped(saved[0], current)}
-        if any(m is None for m in moments):
-            return opt_state
-        joined = {k: torch.cat([m[k] for m in moments]) if torch.is_tensor(v) and v.dim() == 1 else v
-                  for k, v in moments[0].items()}
-        if any(torch.is_tensor(v) and v.dim() == 1 and v.numel() != sum(sizes) for v in joined.values()):
-            return opt_state
-        parts = {k: v.split(sizes) if torch.is_tensor(v) and v.dim() == 1 else [v] * len(sizes) for k, v in joined.items()}
-        state = {i: {k: (p[i].clone() if torch.is_tensor(p[i]) else p[i]) for k, p in parts.items()} for i in range(len(sizes))}
-        return {"state": state, "param_groups": self._regrouped(saved[0], current)}
-
-    @staticmethod
-    def _regrouped(saved_group: dict, current: list) -> list:
-        """``current``'s groups (parameter indices in order, own ``lr_scale``) with the saved
-        group's hyperparameters."""
-        groups, index = [], 0
-        for group in current:
-            n = len(group["params"])
-            groups.append({**saved_group, "params": list(range(index, index + n)), "lr_scale": group.get("lr_scale", 1.0)})
-            index += n
-        return groups
 
     def extra_state(self) -> dict:
         return {}

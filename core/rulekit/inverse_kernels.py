@@ -1,16 +1,20 @@
-"""Train a run of equal-shaped dense inverses ``g_l`` as one batched call.
+"""The products a TP inverse update needs, for a unit of one or more inverses ``g_l``.
 
-A TP rule trains each inverse on ``||g_l(f_l(h_{l-1} + ε)) - goal||²``. For consecutive
-fully connected layers with equal weight shapes and equal activations these are ``G``
-identical computations on different tensors; an :class:`InverseGroup` stacks them and runs
-each matmul as one ``bmm`` and each element-wise op once on ``(G, B, n)`` tensors (big
-enough to use every thread, where ``(B, n)`` often is not).
+``TargetPropagation.bioscale_update_inverse`` trains every inverse with one piece of code
+(noise, reconstruction, loss, gradient scale); a unit's *kernel* supplies its four
+products: the unit's clean inputs, the forward layer and read ``read_l(f_l(h̃))``, the
+inverse ``g_l(read)``, and the closed-form weight and bias gradients written into the
+inverses' flat gradient. Two kernels, one maths:
 
-The inverses' parameters stay views of the rule's one flat parameter (and their gradients
-views of its flat gradient); the group reads and writes them through *strided* views of
-those flat tensors, so the checkpointed layout and the Adam state are exactly those of the
-per-layer path. Shapes: ``G`` layers, batch ``B``, layer input width ``n_in``, output
-width ``n_out``; inverse weight ``V_l`` is ``(n_out, n_in)`` (like ``W_l``). No autograd.
+* :class:`SingleKernel`: one layer of any kind, through the op's own methods. Tensors
+  ``(B, ...)``.
+* :class:`StackedKernel`: ``G`` consecutive fully connected layers with equal weight shapes
+  and activations and a plain read, as one ``bmm`` per product on strided views of the flat
+  tensors (the fast path: element-wise ops on ``(G, B, n)`` use every thread where ``(B, n)``
+  often does not; ``benchmarks/bench_tp_overhead.py``). Tensors ``(G, B, n)``.
+
+Shapes: batch ``B``, layer input width ``n_in``, output width ``n_out``; an inverse weight
+``V_l`` is ``(n_out, n_in)`` like ``W_l``. No autograd; forward weights are only read.
 """
 
 from __future__ import annotations
@@ -75,8 +79,37 @@ def same_kind(model, a: tuple, b: tuple) -> bool:
             and type(ga.activation) is type(gb.activation) and ga.activation.name == gb.activation.name)
 
 
-class InverseGroup:
-    """Inverses ``g_l`` for ``layers`` (consecutive, equal kind) trained in one batched call."""
+class SingleKernel:
+    """One inverse ``g_l`` (any op kind); ``read(h_out, h_in)`` is what ``g_l`` reads of the
+    layer's output. ``stacked = False``: tensors are ``(B, ...)``."""
+
+    stacked = False
+
+    def __init__(self, model, l: int, inverse, read):
+        self.layers = [l]
+        self.op, self.activation = model.ops[l - 1], model.activations[l - 1]
+        self.inverse, self.read = inverse, read
+        self.grads = {"weight": inverse.weight.grad, "bias": inverse.bias.grad}
+
+    def inputs(self, step) -> torch.Tensor:
+        return step.h[self.layers[0] - 1]
+
+    def forward_read(self, noisy: torch.Tensor) -> torch.Tensor:
+        return self.read(self.activation.forward_(self.op(noisy)), noisy)
+
+    def reconstruct(self, read: torch.Tensor) -> torch.Tensor:
+        return self.inverse(read)
+
+    def write_grads(self, read, reconstruction, grad_reconstruction) -> None:
+        """Gradient of ``<g(read), grad_reconstruction>`` into the inverse's ``.grad`` views."""
+        self.inverse.write_param_grads(read, reconstruction, grad_reconstruction, self.grads)
+
+
+class StackedKernel:
+    """Inverses ``g_l`` for ``layers`` (consecutive, equal kind) as one batched call;
+    ``stacked = True``: tensors are ``(G, B, n)``."""
+
+    stacked = True
 
     def __init__(self, model, layers: list, inverses: list):
         self.model = model
@@ -95,10 +128,10 @@ class InverseGroup:
         self.forward_weight, self.forward_bias = StackedReader(ops, "weight"), StackedReader(ops, "bias")
 
     @classmethod
-    def build(cls, model, inverses: dict) -> list:
-        """Split ``inverses`` (layer → module, increasing layers) into groups of two or more
-        consecutive groupable layers of equal kind and the layers left for the per-layer path.
-        Returns the units in layer order, each an ``InverseGroup`` or a layer number."""
+    def runs(cls, model, inverses: dict) -> list:
+        """Split ``inverses`` (layer → module, increasing layers) into stacked kernels of two or
+        more consecutive groupable layers of equal kind, and single layers. Returns, in layer
+        order, each a ``StackedKernel`` or a layer number."""
         runs: list[list] = []
         for l, g in inverses.items():
             entry = (l, g)
@@ -119,23 +152,18 @@ class InverseGroup:
             units.extend([group] if group is not None else [l for l, _ in run])
         return units
 
-    def update(self, step, noise, sigma: float, noise_preserving: bool, scale: float) -> dict:
-        """Perturb the group's inputs (``noise.perturb``: the step's shared ``(B, n_in)`` draw for
-        every layer, or one ``(G, B, n_in)`` draw, layers in order), write the
-        gradient of ``Σ_b ||g_l(f_l(h̃_{l-1})) - goal||² · scale/2`` (``scale = 2/B``: the
-        batch-mean inverse loss) into the inverses' gradient views, and return layer → mean
-        squared reconstruction error (0-dim). ``goal`` is ``h̃`` if ``noise_preserving`` (DTP)
-        else the clean ``h_{l-1}``. Call under ``no_grad``."""
+    def inputs(self, step) -> torch.Tensor:
+        return torch.stack([step.h[l - 1] for l in self.layers])  # (G, B, n_in)
+
+    def forward_read(self, noisy: torch.Tensor) -> torch.Tensor:
         weight_t = self.forward_weight().transpose(1, 2)  # (G, n_in, n_out)
         bias = self.forward_bias().unsqueeze(1)  # (G, 1, n_out)
-        clean = torch.stack([step.h[l - 1] for l in self.layers])  # (G, B, n_in): groupable layers read flat inputs
-        noisy = noise.perturb(clean, sigma, stacked=True)
-        read = self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t))  # f_l(h̃): (G, B, n_out)
-        reconstruction = self.inverse_activation.forward_(torch.baddbmm(self.bias_row, read, self.weight))
-        diff = reconstruction - (noisy if noise_preserving else clean)  # (G, B, n_in)
-        flat = diff.reshape(len(self.layers), -1)
-        errors = torch.linalg.vector_norm(flat, dim=1).square_().div_(flat.shape[1])  # no (G, B, n_in) temporary
-        grad_pre = self.inverse_activation.backward(reconstruction, diff.mul_(scale))
+        return self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t))  # (G, B, n_out)
+
+    def reconstruct(self, read: torch.Tensor) -> torch.Tensor:
+        return self.inverse_activation.forward_(torch.baddbmm(self.bias_row, read, self.weight))  # (G, B, n_in)
+
+    def write_grads(self, read, reconstruction, grad_reconstruction) -> None:
+        grad_pre = self.inverse_activation.backward(reconstruction, grad_reconstruction)
         torch.bmm(read.transpose(1, 2), grad_pre, out=self.weight_grad)  # Σ_b read_bᵀ grad_b: (G, n_out, n_in)
         torch.sum(grad_pre, 1, out=self.bias_grad)
-        return dict(zip(self.layers, errors.unbind()))

@@ -1,5 +1,5 @@
-"""Grouped inverse training (rulekit.InverseGroup) computes what the per-layer path computes,
-and the flat parameter storage it reads the forward weights through."""
+"""The stacked inverse kernel (rulekit.inverse_kernels.StackedKernel) computes what single-layer
+kernels compute, and the flat parameter storage it reads the forward weights through."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from bioscale.architectures import activations
 from bioscale.flat_parameters import can_flatten, flatten_parameters
 from bioscale.rulekit.noise import NoiseSource
-from bioscale.rulekit.inverse_group import InverseGroup, StackedReader, stacked_view
+from bioscale.rulekit.inverse_kernels import StackedKernel, StackedReader, stacked_view
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
 
@@ -46,16 +46,16 @@ def inverse_update(rule, step, units, noise=None):
 
 
 @pytest.mark.parametrize("name", ["dtp", "sdtp", "aosdtp"])
-def test_grouped_inverse_update_equals_the_per_layer_update(tmp_path, name):
+def test_stacked_inverse_update_equals_the_single_layer_update(tmp_path, name):
     trainer = new_trainer(name, tmp_path, EQUAL_WIDTHS)
     rule = rule_plugin(trainer)
     L = trainer.model.num_layers
-    groups = [u for u in rule.units if isinstance(u, InverseGroup)]
+    groups = [u for u in rule.units if u.stacked]
     assert [g.layers for g in groups] == [list(range(2, L))]  # every inverse below the top, one group
     data = trainer.data.train
     step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)
     grouped_losses, grouped_grad = inverse_update(rule, step, rule.units)
-    single_losses, single_grad = inverse_update(rule, step, sorted(int(k) for k in rule.inverses))
+    single_losses, single_grad = inverse_update(rule, step, rule._training_units(trainer.model, stack=False))
     assert grouped_losses.keys() == single_losses.keys() == {int(k) for k in rule.inverses}
     for l in single_losses:
         torch.testing.assert_close(grouped_losses[l], single_losses[l], rtol=1e-5, atol=1e-7)
@@ -68,17 +68,17 @@ def shared_noise(seed):
 
 
 @pytest.mark.parametrize("name", ["dtp", "sdtp", "aosdtp"])
-def test_shared_noise_gives_the_group_and_the_per_layer_path_the_same_update(tmp_path, name):
+def test_shared_noise_gives_stacked_and_single_kernels_the_same_update(tmp_path, name):
     """With shared noise both paths draw one (B, n) ε from the same generator state (the group
     broadcasts it, the per-layer path reuses it layer after layer), so they agree exactly as
     the unshared paths do with a common noise sequence."""
     trainer = new_trainer(name, tmp_path, EQUAL_WIDTHS)
     rule = rule_plugin(trainer)
-    assert any(isinstance(u, InverseGroup) for u in rule.units)
+    assert any(u.stacked for u in rule.units)
     data = trainer.data.train
     step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)
     grouped_losses, grouped = inverse_update(rule, step, rule.units, shared_noise(3))
-    single_losses, single = inverse_update(rule, step, sorted(int(k) for k in rule.inverses), shared_noise(3))
+    single_losses, single = inverse_update(rule, step, rule._training_units(trainer.model, stack=False), shared_noise(3))
     assert single.abs().sum() > 0
     torch.testing.assert_close(grouped, single, rtol=1e-5, atol=1e-7)
     for l in single_losses:
@@ -90,7 +90,7 @@ def test_shared_noise_gives_the_group_and_the_per_layer_path_the_same_update(tmp
 def test_grouped_weights_are_views_of_the_checkpointed_parameters(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
     rule = rule_plugin(trainer)
-    (group,) = [u for u in rule.units if isinstance(u, InverseGroup)]
+    (group,) = [u for u in rule.units if u.stacked]
     for i, l in enumerate(group.layers):
         g = rule.inverses[str(l)]
         assert group.weight[i].data_ptr() == g.weight.data_ptr() and torch.equal(group.weight[i], g.weight)
@@ -100,15 +100,15 @@ def test_grouped_weights_are_views_of_the_checkpointed_parameters(tmp_path):
     assert torch.equal(group.weight[1], rule.inverses[str(group.layers[1])].weight)
 
 
-def test_unequal_widths_and_conv_layers_take_the_per_layer_path(tmp_path):
+def test_unequal_widths_and_conv_layers_take_single_kernels(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, ["model.widths=[24,16,16,16]"])
     units = rule_plugin(trainer).units
-    groups = [u.layers for u in units if isinstance(u, InverseGroup)]
+    groups = [u.layers for u in units if u.stacked]
     assert groups == [[3, 4]]  # layer 2 maps 24 -> 16, layers 3 and 4 map 16 -> 16, 5 is the top
-    assert [u for u in units if not isinstance(u, InverseGroup)] == [2, 5]
+    assert [u.layers for u in units if not u.stacked] == [[2], [5]]
 
 
-def test_a_rule_overriding_read_opts_out_of_grouping(tmp_path):
+def test_a_rule_overriding_read_opts_out_of_stacking(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
     base = rule_plugin(trainer)
 
@@ -118,8 +118,8 @@ def test_a_rule_overriding_read_opts_out_of_grouping(tmp_path):
 
     rule = Scaled(base.config)
     rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0))
-    assert not any(isinstance(u, InverseGroup) for u in rule.units)
-    assert rule.units == sorted(int(k) for k in rule.inverses)
+    assert not any(u.stacked for u in rule.units)
+    assert [u.layers for u in rule.units] == [[int(k)] for k in rule.inverses]
 
 
 @pytest.mark.parametrize("sigma_of_layer_3, groups", [(0.1, [[2, 3, 4, 5]]), (0.7, [])])
@@ -135,9 +135,8 @@ def test_a_group_shares_one_noise_std(tmp_path, sigma_of_layer_3, groups):
 
     rule = PerLayerNoise(base.config)
     rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0))
-    assert [u.layers for u in rule.units if isinstance(u, InverseGroup)] == groups
-    assert sorted(u for u in rule.units if not isinstance(u, InverseGroup)) == (
-        [6] if groups else [2, 3, 4, 5, 6])
+    assert [u.layers for u in rule.units if u.stacked] == groups
+    assert [u.layers[0] for u in rule.units if not u.stacked] == ([6] if groups else [2, 3, 4, 5, 6])
     seen = []
     class Recorder(NoiseSource):
         def perturb(self, clean, std, stacked=False):
