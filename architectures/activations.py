@@ -8,11 +8,11 @@ All tensors share one shape; no grad mode requirement.
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from bioscale.machine import cpuinfo_field
 
 
 class Activation(nn.Module):
@@ -36,6 +36,17 @@ class Activation(nn.Module):
 _ONE = torch.tensor(1.0)  # a 0-dim operand: a Python scalar costs a conversion per call
 
 
+def cpuinfo_field(key: str) -> str | None:
+    """The first ``key : value`` line's value in ``/proc/cpuinfo`` (Linux), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.split(":", 1)[0].strip() == key:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_vendor() -> str:
     """The CPU vendor string (``GenuineIntel``, ``AuthenticAMD``, ...), or ``""`` if unknown."""
     vendor = cpuinfo_field("vendor_id")
@@ -47,10 +58,9 @@ def cpu_vendor() -> str:
 def choose_cpu_tanh(vendor: str, mkl: bool) -> str:
     """``"torch"`` (``torch.tanh``) or ``"sigmoid"`` (``2 sigmoid(2a) - 1``) for the CPU.
 
-    In MKL builds torch's CPU tanh is MKL's vector tanh, which MKL optimises for Intel
-    CPUs: on an Intel Xeon ``torch.tanh`` is 2.5-3.4x faster
-    than the sigmoid form (results/tanh_cpu_intel.json), on an AMD EPYC 1.4-1.9x slower
-    (results/tanh_cpu.json). The sigmoid form uses ATen's own vectorised sigmoid."""
+    In MKL builds torch's CPU tanh is MKL's vector tanh, fast on Intel CPUs only; elsewhere the
+    sigmoid form (ATen's own vectorised sigmoid) saves 5-13 % of a step
+    (``benchmarks/bench_tanh.py``, results/speed/)."""
     return "torch" if mkl and vendor == "GenuineIntel" else "sigmoid"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from bioscale.architectures import activations
-from bioscale.machine import cpuinfo_field
+from bioscale.architectures.activations import cpuinfo_field
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"

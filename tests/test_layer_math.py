@@ -148,16 +148,15 @@ def test_cpu_tanh_form_follows_vendor_and_mkl(vendor, mkl, form):
 
 
 def test_cpuinfo_field_reads_a_field_or_gives_none(tmp_path, monkeypatch):
-    from bioscale import machine
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
-    real_path = machine.Path
+    real_path = activations.Path
     monkeypatch.setattr(machine, "Path", lambda p: info if p == "/proc/cpuinfo" else real_path(p))
-    assert machine.cpuinfo_field("vendor_id") == "AuthenticAMD"
-    assert machine.cpuinfo_field("model name") == "AMD EPYC 7B13"
-    assert machine.cpuinfo_field("flags") is None
+    assert activations.cpuinfo_field("vendor_id") == "AuthenticAMD"
+    assert activations.cpuinfo_field("model name") == "AMD EPYC 7B13"
+    assert activations.cpuinfo_field("flags") is None
     monkeypatch.setattr(machine, "Path", lambda p: tmp_path / "missing")
-    assert machine.cpuinfo_field("vendor_id") is None
+    assert activations.cpuinfo_field("vendor_id") is None
 
 
 def test_unknown_activation_names_valid_ones():
