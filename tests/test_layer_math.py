@@ -151,11 +151,11 @@ def test_cpuinfo_field_reads_a_field_or_gives_none(tmp_path, monkeypatch):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
     real_path = activations.Path
-    monkeypatch.setattr(machine, "Path", lambda p: info if p == "/proc/cpuinfo" else real_path(p))
+    monkeypatch.setattr(activations, "Path", lambda p: info if p == "/proc/cpuinfo" else real_path(p))
     assert activations.cpuinfo_field("vendor_id") == "AuthenticAMD"
     assert activations.cpuinfo_field("model name") == "AMD EPYC 7B13"
     assert activations.cpuinfo_field("flags") is None
-    monkeypatch.setattr(machine, "Path", lambda p: tmp_path / "missing")
+    monkeypatch.setattr(activations, "Path", lambda p: tmp_path / "missing")
     assert activations.cpuinfo_field("vendor_id") is None
 
 
