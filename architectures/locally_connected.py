@@ -9,14 +9,16 @@ gathered once into patches ``(L, B, K)`` from a channels-last copy of the zero-p
 (contiguous runs of ``k·C_in`` floats), so the forward pass is one batched matmul
 ``(L, B, K) @ (L, K, C_out)``; the weight gradient is ``patchesᵀ @ δ`` and the input
 gradient ``δ @ Wᵀ`` scattered back with ``k²`` strided adds. Outputs are
-``(B, C_out, H_out, W_out)`` tensors in channels-last memory format. In training mode the
-patches of the last two inputs are kept for ``param_grads`` on the same input tensor.
+``(B, C_out, H_out, W_out)`` tensors in channels-last memory format. The patches of the last
+two inputs are kept, so that ``param_grads`` (the trainer's closed form) and autograd's
+backward on the same input tensor reuse them; an input no longer kept is gathered again.
 
 Workspace: the patch matrices and the input-gradient patches are tens of MB at batch 128.
 A fresh tensor of that size comes from ``mmap`` and is paid for again in page faults on
-every call (as much as the matmul itself on a CPU), so the no-grad path writes them into
-buffers the layer owns and reuses (never handed out: results the caller keeps are fresh
-tensors). The autograd path allocates afresh, since autograd may hold several graphs.
+every call (as much as the matmul itself on a CPU), so both paths write them into buffers the
+layer owns and reuses (never handed out: results the caller keeps are fresh tensors). One
+implementation serves the trainer's explicit calls and autograd (an ``autograd.Function``
+over the same kernels), so the layer is as fast in plain PyTorch (``benchmarks/bench_lc.py``).
 """
 
 from __future__ import annotations
@@ -127,16 +129,22 @@ class LocallyConnected2d(AffineOp):
 
     # -- the op ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, H, W)`` → ``(B, C_out, H_out, W_out)``; differentiable with the fast backward."""
-        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
-            return _LocallyConnectedFunction.apply(x, self.weight, self.bias, self)
-        # keep the last two training inputs' patches (a TP step sees a clean and a noisy input)
-        kept = [c for c in (self._cache or [])[:1] if c[0] is not x] if self.training else []
-        name = self._patch_buffer(kept[0] if kept else None)
-        b = x.shape[0]
-        patches = self.patches(x, self._buffer(name, (self.locations, b, self.patch_size), x))
-        self._cache = [(x, patches)] + kept if self.training else None
+        """``(B, C_in, H, W)`` → ``(B, C_out, H_out, W_out)``; differentiable (autograd runs the
+        same kernels, :class:`_LocallyConnectedFunction`)."""
+        with torch.no_grad():
+            patches = self._gather_kept(x)
+        if torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad or self.bias.requires_grad):
+            return _LocallyConnectedFunction.apply(x, self.weight, self.bias, self, patches)
         return self._affine(patches, self.weight, self.bias)
+
+    def _gather_kept(self, x: torch.Tensor) -> torch.Tensor:
+        """Patches of ``x`` in a workspace buffer, kept with the previous input's (a TP step
+        sees a clean and a noisy input; autograd's backward and ``param_grads`` reuse them)."""
+        kept = [c for c in (self._cache or [])[:1] if c[0] is not x]
+        name = self._patch_buffer(kept[0] if kept else None)
+        patches = self.patches(x, self._buffer(name, (self.locations, x.shape[0], self.patch_size), x))
+        self._cache = [(x, patches)] + kept
+        return patches
 
     def _affine(self, patches, weight, bias):
         o = self.out_shape[0]
@@ -154,7 +162,7 @@ class LocallyConnected2d(AffineOp):
         return out if bias is None else out + bias
 
     def _patches_of(self, x: torch.Tensor) -> torch.Tensor:
-        """Patches of ``x``: from the cache when ``x`` is a recent training input, else recomputed."""
+        """Patches of ``x``: kept ones when ``x`` is one of the last two inputs, else gathered anew."""
         patches = next((p for cx, p in (self._cache or []) if cx is x), None)
         if patches is None:
             patches = self.patches(x, self._buffer("patches_other", (self.locations, x.shape[0], self.patch_size), x))
@@ -181,28 +189,28 @@ class LocallyConnected2d(AffineOp):
 
 
 class _LocallyConnectedFunction(torch.autograd.Function):
-    """Autograd wrapper so that end-to-end autograd (BP references, user code) uses the same kernels."""
+    """Autograd over the layer's own kernels: ``forward`` gets the gathered (kept) patches,
+    ``backward`` reuses them while they are kept and writes its temporaries into workspaces."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, op):
-        patches = op.patches(x)
-        ctx.save_for_backward(patches, weight)
+    def forward(ctx, x, weight, bias, op, patches):
+        ctx.save_for_backward(x, weight)  # x's version counter guards the kept patches
         ctx.op = op
         return op._affine(patches, weight, bias)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        patches, weight = ctx.saved_tensors
+        x, weight = ctx.saved_tensors
         op = ctx.op
-        g = op._locations_first(grad_out)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = op._scatter_patches(torch.bmm(g, weight.transpose(1, 2)))
+            grad_x = op.input_vjp(grad_out, weight)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.bmm(patches.transpose(1, 2), g)
+            grad_w = op.param_grads(x, grad_out)["weight"]
         if ctx.needs_input_grad[2]:
             grad_b = grad_out.sum(0)
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
 def naive_locally_connected(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
