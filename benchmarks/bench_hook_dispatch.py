@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--rule", default="bp")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--name", default="hook_dispatch_bp_mnist_fc")
+    parser.add_argument("--name", default="speed/hook_dispatch_bp_mnist_fc")
     args = parser.parse_args()
     trainer = prepare([*step_bench_tokens("mnist", args.root, "mnist_fc", 128, 0), f"rule={args.rule}"])
     hooks = trainer.rule_hooks

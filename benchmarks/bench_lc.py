@@ -145,7 +145,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--name", default="lc_layer_speed")
+    parser.add_argument("--name", default="speed/lc/lc_layer_speed")
     args = parser.parse_args()
     peak = matmul_gflops(args.repeats)
     print(f"fp32 matmul (2048^3): {peak:.1f} GFLOPS", flush=True)

@@ -98,7 +98,7 @@ def main():
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--name", default="noise_cpu")
+    parser.add_argument("--name", default="speed/noise_cpu")
     args = parser.parse_args()
     result = {"per_number_at_128x256": generators(), "five_draws_of_128x256": separate_vs_batched(),
               "sdtp_step_mnist_fc_batch128": step_share(args), "torch_threads": torch.get_num_threads()}

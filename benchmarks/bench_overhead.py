@@ -59,7 +59,7 @@ def main():
     parser.add_argument("--model", default="mnist_fc")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--name", default="overhead_bp_mnist_fc")
+    parser.add_argument("--name", default="speed/overhead_bp_mnist_fc")
     args = parser.parse_args()
 
     tokens = ["rule=bp", f"data={args.data}", f"data.root={args.root}", f"model={args.model}",

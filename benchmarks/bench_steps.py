@@ -35,7 +35,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (trainer.threads); 0 keeps torch's default")
-    parser.add_argument("--name", default="step_times_mnist_fc")
+    parser.add_argument("--name", default="speed/step_times_mnist_fc")
     add_tanh_option(parser)
     args = parser.parse_args()
     apply_tanh_option(args)

@@ -50,7 +50,7 @@ def machine() -> dict:
 
 def record(name: str, payload: dict) -> Path:
     """Write ``results/<name>.json`` with command, commit, machine and date."""
-    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).parent.mkdir(parents=True, exist_ok=True)
     data = {
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         "commit": git_commit(),

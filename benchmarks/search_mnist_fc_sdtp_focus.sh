@@ -7,7 +7,7 @@ set -eu
 BASE="data=mnist data.root=../shared/data model=mnist_fc trainer.epochs=20 trainer.batch_size=128 seed=0"
 for rule in sdtp aosdtp; do
   for schedule in alternating parallel; do
-    python sweep.py "proxy2_mnist_fc_${rule}_${schedule}" --base "$BASE rule=$rule rules.$rule.schedule=$schedule" \
+    python sweep.py "recipes/${rule}-${schedule}/proxy2_mnist_fc_${rule}_${schedule}" --base "$BASE rule=$rule rules.$rule.schedule=$schedule" \
       --random 4 --seed 2 --jobs 2 \
       --loguniform rules.$rule.optimizer.lr=5e-5:5e-4 --loguniform rules.$rule.inverse_optimizer.lr=5e-5:1e-3 \
       --uniform rules.$rule.sigma=0.05:0.3 --choice rules.$rule.inverse_optimizer.schedule=constant,cosine

@@ -10,10 +10,10 @@ for rule in dtp sdtp aosdtp; do
     space=$(echo "$TP_SPACE" | sed "s/\(--[a-z]*\) /\1 rules.$rule./g")
     extra=""
     [ "$rule" = dtp ] && extra="--uniform rules.dtp.alpha=0.01:0.2"
-    python sweep.py "proxy_mnist_fc_${rule}_${schedule}" --base "$BASE rule=$rule rules.$rule.schedule=$schedule" \
+    python sweep.py "recipes/${rule}-${schedule}/proxy_mnist_fc_${rule}_${schedule}" --base "$BASE rule=$rule rules.$rule.schedule=$schedule" \
       --random 5 --seed 1 $space $extra --jobs 2
   done
 done
-python sweep.py proxy_mnist_fc_dfa --base "$BASE rule=dfa" --random 4 --seed 1 \
+python sweep.py recipes/dfa/proxy_mnist_fc_dfa --base "$BASE rule=dfa" --random 4 --seed 1 \
   --loguniform rules.dfa.optimizer.lr=1e-4:3e-3 --choice rules.dfa.optimizer.beta2=0.99,0.999 \
   --choice rules.dfa.optimizer.weight_decay=0,1e-4 --jobs 2

@@ -38,7 +38,7 @@ class AOSDTPConfig(TPConfig):
     aux_activation: str = "tanh"  # z = aux_activation(R h_{L-1}): tanh, identity, relu or sigmoid
     top_sigma: Optional[float] = bounded(None, low=0)  # noise std for training g_L alone; None: sigma
     top_inverse_lr_scale: float = bounded(1.0, low=0, low_open=True)  # g_L's lr: inverse_optimizer.lr times this
-    shared_noise: bool = False  # per-layer draws: shared measured no better (results/numerics/)
+    shared_noise: bool = False  # per-layer draws: shared measured no better (results/shared_noise/)
 
 
 # Recipes per schedule, tuned on mnist_fc (results/recipes/aosdtp-*/), carried over to the other nets.

@@ -24,7 +24,7 @@ class FeedbackAlignment:
 
     Config = FeedbackAlignmentConfig
     paper_row = "FA"
-    # tuned on mnist_fc and mnist_lc (results/recipes/fa/), carried over to the CIFAR nets
+    # tuned on mnist_fc (results/recipes/fa/) and mnist_lc (results/lc_and_cifar/), carried over to CIFAR
     recipes = {preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}} for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
     recipes["mnist_lc"] = {"optimizer": {"lr": 1e-3, "weight_decay": 2e-5}}
 
