@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from common import REPO, record, step_bench_tokens
+from common import REPO, time_steps, record, step_bench_tokens
 
 from bioscale.commands.train import prepare
 
@@ -56,11 +55,7 @@ def main():
         this = {}
         for variant, call in (("pluggy", through_pluggy), ("direct", direct)):
             hooks._call = call
-            trainer.train_step(x, y, 0, phases, 0.5)
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                trainer.train_step(x, y, 0, phases, 0.5)
-            this[variant] = (time.perf_counter() - start) / args.steps * 1e3
+            this[variant] = time_steps(trainer, x, y, phases, args.steps)
         if rnd:
             times["pluggy"].append(this["pluggy"])
             times["direct"].append(this["direct"])

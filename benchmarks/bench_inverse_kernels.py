@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from common import REPO, record, step_bench_tokens
+from common import REPO, time_steps, record, step_bench_tokens
 
 from bioscale.commands.train import prepare
 from bioscale.testing import rule_plugin
@@ -42,11 +41,7 @@ def main():
             this = {}
             for variant, chosen in units.items():
                 tp.units = chosen
-                trainer.train_step(x, y, 0, phases, 0.5)
-                start = time.perf_counter()
-                for _ in range(args.steps):
-                    trainer.train_step(x, y, 0, phases, 0.5)
-                this[variant] = (time.perf_counter() - start) / args.steps * 1e3
+                this[variant] = time_steps(trainer, x, y, phases, args.steps)
             tp.units = units["stacked"]
             if rnd:
                 ratios[rule].append(this["stacked"] / this["single"])

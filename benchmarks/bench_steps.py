@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
-from common import REPO, add_tanh_option, apply_tanh_option, record, step_bench_tokens
+from common import REPO, time_steps, add_tanh_option, apply_tanh_option, record, step_bench_tokens
 
 from bioscale.commands.train import prepare
 
@@ -57,11 +56,7 @@ def main():
     for rnd in range(args.rounds + 1):
         this_round = {}
         for key, (trainer, phases) in variants.items():
-            trainer.train_step(x, y, 0, phases, 0.5)
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                trainer.train_step(x, y, 0, phases, 0.5)
-            this_round[key] = (time.perf_counter() - start) / args.steps * 1e3
+            this_round[key] = time_steps(trainer, x, y, phases, args.steps)
         if rnd:  # round 0 warms up
             for key, ms in this_round.items():
                 times[key].append(ms)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
-from common import REPO, per_call_us, record, step_bench_tokens
+from common import REPO, time_steps, per_call_us, record, step_bench_tokens
 
 from bioscale.architectures.activations import Tanh
 from bioscale.commands.train import prepare
@@ -62,11 +61,7 @@ def step_ratios(root: str, rounds: int, steps: int = 8) -> dict:
             ms = {}
             for form, (fwd, fwd_) in forms:
                 Tanh.forward, Tanh.forward_ = fwd, fwd_
-                trainer.train_step(x, y, 0, phases[rule], 0.5)
-                start = time.perf_counter()
-                for _ in range(steps):
-                    trainer.train_step(x, y, 0, phases[rule], 0.5)
-                ms[form] = (time.perf_counter() - start) / steps * 1e3
+                ms[form] = time_steps(trainer, x, y, phases[rule], steps)
             Tanh.forward, Tanh.forward_ = plain
             if rnd:
                 ratios[rule].append(ms["sigmoid"] / ms["torch"])

@@ -91,3 +91,13 @@ def apply_tanh_option(args) -> None:
     """Force ``args.tanh`` on bioscale's ``Tanh`` unless it is ``auto``."""
     if args.tanh != "auto":
         activations.CPU_TANH = args.tanh
+
+
+def time_steps(trainer, x, y, phases: frozenset, steps: int) -> float:
+    """Milliseconds per ``trainer.train_step`` on the batch ``x``, ``y`` over ``steps`` steps,
+    after one warm-up step."""
+    trainer.train_step(x, y, 0, phases, 0.5)
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step(x, y, 0, phases, 0.5)
+    return (time.perf_counter() - start) / steps * 1e3

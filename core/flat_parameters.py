@@ -6,7 +6,7 @@ view of its ``.grad`` (zeros). Modules, state dicts and optimisers keep seeing t
 parameter objects with the same values. Uses: one Adam tensor instead of one per layer (TP
 inverses), and equal-shaped layers whose weights sit at equally spaced offsets, so a
 batched call can read them as one strided ``(G, ...)`` view with no copy
-(``rulekit.inverse_group.stacked_view``). Call it after the parameters reach their device:
+(``rulekit.inverse_kernels.stacked_view``). Call it after the parameters reach their device:
 ``Module.to`` to another device gives each parameter its own storage again (then stacked
 reads fall back to copies). No autograd.
 """

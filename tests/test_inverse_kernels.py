@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from bioscale.architectures import activations
 from bioscale.flat_parameters import can_flatten, flatten_parameters
 from bioscale.rulekit.noise import NoiseSource
-from bioscale.rulekit.inverse_kernels import StackedKernel, StackedReader, stacked_view
+from bioscale.rulekit.inverse_kernels import StackedReader, stacked_view
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
 

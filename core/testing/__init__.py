@@ -1,5 +1,6 @@
 """Plugin-author kit: build runs around a rule class without installing it, and check that
-a rule keeps the contract of the hooks.
+a rule keeps the contract of the hooks. The contract itself (what a rule class offers, every
+hook, what each may and may not do) is the docstring of :mod:`bioscale.hookspecs`.
 
     from bioscale.testing import check_rule_contract
     def test_my_rule(tmp_path):
