@@ -1,35 +1,43 @@
-"""Atomic checkpoint files and their validation.
+"""Atomic, checksummed checkpoint files and their validation.
 
 A checkpoint is a plain dict saved with ``torch.save`` and read back with
-``weights_only=True`` (tensors, numbers, strings, lists, dicts: no pickled code). It is
-written to a temporary file in the same folder, flushed to disk, then renamed over the
-old one, so a crash never leaves a half-written checkpoint behind.
+``weights_only=True`` (tensors, numbers, strings, lists, dicts: no pickled code). It carries
+``format``, ``version`` and ``sha256``, a digest of everything else (keys, dtypes, shapes,
+tensor bytes, numbers) checked on load. It is serialised in memory, written to a temporary
+file in the same folder, flushed to disk, then renamed over the old one, so a crash never
+leaves a half-written checkpoint behind and an ``OSError`` (disk full, read-only folder)
+surfaces as itself.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, StorageError
 
 FORMAT = "bioscale-checkpoint"
-VERSION = 1
-REQUIRED = ("format", "version", "epoch", "global_step", "identity", "model", "optimizer", "rule", "rng")
+VERSION = 2
+REQUIRED = ("format", "version", "sha256", "epoch", "global_step", "identity", "model", "optimizer", "rule", "rng")
 
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(file)`` on a temp file next to ``path``, fsync, then rename it to ``path``."""
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temp file next to ``path``, fsync, then rename it to ``path``.
+    An ``OSError`` becomes a :class:`StorageError` naming the path; ``path`` is untouched."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
-            write(handle)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -43,9 +51,75 @@ def atomic_write_bytes(path: Path, write) -> None:
         pass
 
 
+def _feed(digest, value) -> None:
+    """Feed ``value`` (a checkpoint's nested dicts, lists, tensors and scalars) into ``digest``
+    deterministically: dict keys in sorted order, tensors as dtype, shape and raw bytes."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"S{type(value).__name__}:{value!r}".encode())
+
+
+def state_digest(state: dict) -> str:
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in state.items() if k != "sha256"})
+    return digest.hexdigest()
+
+
+def serialize(value) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
+
+
+def loads_safely(data: bytes):
+    """``torch.load`` of ``data`` with ``weights_only=True`` (raises what torch raises)."""
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     payload = {"format": FORMAT, "version": VERSION, **state}
-    atomic_write_bytes(path, lambda handle: torch.save(payload, handle))
+    payload["sha256"] = state_digest(payload)
+    atomic_write_bytes(path, serialize(payload))
+
+
+def remove_stale_temp_files(folder: Path) -> list[Path]:
+    """Remove temp files ``.<name>.tmp-<pid>`` (e.g. ``.checkpoint.pt.tmp-123``) whose process
+    is gone (left by a SIGKILL during a write); return them."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_counter(state: dict, key: str, path: Path, low: int) -> None:
+    value = state.get(key)
+    if type(value) is not int or value < low:
+        raise CheckpointError(f"checkpoint {path}: {key} is {value!r}; expected an integer >= {low}")
 
 
 def load_checkpoint(path: Path, identity: dict | None = None) -> dict:
@@ -54,7 +128,7 @@ def load_checkpoint(path: Path, identity: dict | None = None) -> dict:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = loads_safely(path.read_bytes())
     except Exception as exc:  # truncated zip, garbage bytes, pickled objects
         raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -64,6 +138,10 @@ def load_checkpoint(path: Path, identity: dict | None = None) -> dict:
     missing = [k for k in REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}")
+    if state["sha256"] != state_digest(state):
+        raise CheckpointError(f"checkpoint {path} fails its checksum: its contents changed after it was written")
+    _check_counter(state, "epoch", path, 1)
+    _check_counter(state, "global_step", path, 0)
     if identity is not None and state["identity"] != identity:
         diffs = sorted(k for k in set(identity) | set(state["identity"]) if identity.get(k) != state["identity"].get(k))
         detail = "; ".join(f"{k}: checkpoint {state['identity'].get(k)!r} vs run {identity.get(k)!r}" for k in diffs)

@@ -2,7 +2,8 @@
 
 Every error that can be detected before training starts subclasses ``UsageError``
 (exit status 2): bad config keys or types, unknown rules, missing data, broken plugins,
-corrupt checkpoints. Problems found while training have their own statuses.
+corrupt checkpoints. Problems found while training have their own statuses: 3 diverged,
+4 a plugin failed, 5 the run folder cannot be written, 1 anything else.
 """
 
 
@@ -34,10 +35,21 @@ class CheckpointError(UsageError):
     """A checkpoint is missing, corrupt, or does not match the run it is resumed into."""
 
 
-class RuleContractError(BioscaleError):
-    """A rule returned something the trainer cannot use (wrong shape, dtype, device, type)."""
+class PluginFailure(BioscaleError):
+    """A rule or observer raised, or broke a hook contract, while the run trained; the message
+    names the plugin, its distribution and version."""
 
     exit_status = 4
+
+
+class RuleContractError(PluginFailure):
+    """A rule returned something the trainer cannot use (wrong shape, dtype, device, type)."""
+
+
+class StorageError(BioscaleError):
+    """A run folder file cannot be written (disk full, read-only or missing folder)."""
+
+    exit_status = 5
 
 
 class DivergenceError(BioscaleError):

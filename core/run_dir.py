@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from .checkpoint import atomic_write_bytes
+from .errors import CheckpointError, StorageError
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -32,10 +33,12 @@ def create_run_dir(output_dir: str, parts: list[str]) -> Path:
         except FileExistsError:
             n += 1
             path = base.with_name(f"{base.name}-{n}")
+        except OSError as exc:
+            raise StorageError(f"cannot create the run folder {path}: {exc.strerror or exc}") from exc
 
 
 def write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda handle: handle.write(text.encode()))
+    atomic_write_bytes(path, text.encode())
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -43,19 +46,52 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def append_metrics(run_dir: Path, line: dict) -> None:
-    with open(run_dir / METRICS, "a") as handle:
-        handle.write(json.dumps(line) + "\n")
+    path = Path(run_dir) / METRICS
+    try:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(line) + "\n")
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The lines of ``metrics.jsonl``; a cut-off last line (a kill during an append) is dropped,
+    any other line that is not JSON is a :class:`CheckpointError`."""
     path = Path(run_dir) / METRICS
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is unreadable: {exc}") from exc
+    lines = text.split("\n")
+    rows = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:  # no newline after it: an append cut off by a kill
+                break
+            raise CheckpointError(f"{path} line {i + 1} is not JSON: {line[:80]!r}") from None
+        if not isinstance(row, dict):
+            raise CheckpointError(f"{path} line {i + 1} is not a metrics record: {line[:80]!r}")
+        rows.append(row)
+    return rows
+
+
+def metrics_through(run_dir: Path, epochs: int) -> list[dict]:
+    """The lines of epochs ``1..epochs``; a :class:`CheckpointError` unless every one is there."""
+    kept = [m for m in read_metrics(run_dir) if isinstance(m.get("epoch"), int) and m["epoch"] <= epochs]
+    if [m["epoch"] for m in kept] != list(range(1, epochs + 1)):
+        raise CheckpointError(f"{Path(run_dir) / METRICS} holds epochs {[m.get('epoch') for m in kept]}, "
+                              f"but the checkpoint is at epoch {epochs}")
+    return kept
 
 
 def truncate_metrics(run_dir: Path, epochs: int) -> list[dict]:
     """Keep the lines of epochs ``1..epochs`` (what the checkpoint holds); return them."""
-    kept = [m for m in read_metrics(run_dir) if m.get("epoch", 0) <= epochs]
+    kept = metrics_through(run_dir, epochs)
     write_text(Path(run_dir) / METRICS, "".join(json.dumps(m) + "\n" for m in kept))
     return kept

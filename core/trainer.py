@@ -22,17 +22,20 @@ from bioscale.architectures import activations
 from bioscale.datasets import load_data
 
 from . import __version__
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, loads_safely, remove_stale_temp_files, save_checkpoint, serialize
 from .config.schema import plain_value
 from .credit import assign_credit, local_weight_grads, write_weight_grads
-from .errors import CheckpointError, ConfigError, DivergenceError, PluginError
+from .errors import BioscaleError, CheckpointError, ConfigError, DivergenceError, PluginError, PluginFailure, StorageError
 from .evaluation import evaluate
 from .flat_parameters import can_flatten, flatten_parameters
 from .optim import make_adam, scheduled_lr, set_lr
 from .plugin_host import build_plugin_host
 from .progress import Progress
 from .reference import paper_test_error
-from .run_dir import CHECKPOINT, CONFIG, SUMMARY, append_metrics, create_run_dir, truncate_metrics, write_json, write_text
+from .run_dir import (CHECKPOINT, CONFIG, SUMMARY, append_metrics, create_run_dir, metrics_through, truncate_metrics,
+                      write_json, write_text)
+from .run_lock import RunLock
+from .signals import signals_held
 from .step import forward_step
 
 SEED_OFFSETS = {"model": 0, "data": 1_000_003, "rule": 2_000_029}
@@ -127,12 +130,13 @@ class Trainer:
             self.rule_hooks.setup(self.model, self.rule_generator)
         except PluginError:
             raise
-        except Exception as exc:
-            raise PluginError(f"{self.rule_hooks.origin} failed in bioscale_setup: {type(exc).__name__}: {exc}") from exc
+        except PluginFailure as exc:  # before any work: a broken plugin, exit status 2
+            raise PluginError(str(exc)) from exc
         self.epoch = 0
         self.global_step = 0
         self.history: list[dict] = []
         self.run_dir: Path | None = None
+        self.lock: RunLock | None = None
         self.run = Run(self)
 
     # -- construction -----------------------------------------------------------------
@@ -141,6 +145,7 @@ class Trainer:
         trainer = cls(cfg, rule_spec, observer_specs, data)
         parts = [rule_spec.name, cfg.data.name, cfg.model.preset, f"s{cfg.seed}", cfg.name]
         trainer.run_dir = create_run_dir(cfg.output_dir, parts)
+        trainer._own_run_dir()
         trainer.write_config()
         return trainer
 
@@ -148,12 +153,31 @@ class Trainer:
     def resume(cls, run_dir: Path, cfg, rule_spec, observer_specs) -> "Trainer":
         """Rebuild the run and load its checkpoint; nothing is written unless all of it loads."""
         trainer = cls(cfg, rule_spec, observer_specs)
-        state = load_checkpoint(Path(run_dir) / CHECKPOINT, trainer.identity())
-        trainer.load_state(state, Path(run_dir) / CHECKPOINT)
         trainer.run_dir = Path(run_dir)
+        trainer._own_run_dir()
+        try:
+            state = load_checkpoint(trainer.run_dir / CHECKPOINT, trainer.identity())
+            trainer.load_state(state, trainer.run_dir / CHECKPOINT)
+            trainer.history = metrics_through(trainer.run_dir, trainer.epoch)
+        except BaseException:
+            trainer.lock.release()
+            raise
+        planned = int(state["planned_epochs"]) if "planned_epochs" in state else cfg.trainer.epochs
+        if cfg.trainer.epochs != planned:
+            print_err(f"bioscale: warning: the run was planned for {planned} epochs and now runs to "
+                      f"{cfg.trainer.epochs}: its learning-rate schedule is re-planned over {cfg.trainer.epochs} epochs "
+                      f"from epoch {trainer.epoch} on. Under a cosine schedule that is not the run a straight "
+                      f"{cfg.trainer.epochs}-epoch run gives; start a new run for that.")
         trainer.history = truncate_metrics(trainer.run_dir, trainer.epoch)
         trainer.write_config()
         return trainer
+
+    def _own_run_dir(self) -> None:
+        """Lock the run folder for this process and clear temp files of dead writers."""
+        self.lock = RunLock(self.run_dir)
+        self.lock.acquire()
+        for tmp in remove_stale_temp_files(self.run_dir):
+            print_err(f"bioscale: removed {tmp.name}, left by a process that was killed while writing")
 
     def identity(self) -> dict:
         """What must match between a checkpoint and the run it is loaded into."""
@@ -198,6 +222,7 @@ class Trainer:
         return {
             "epoch": self.epoch,
             "global_step": self.global_step,
+            "planned_epochs": self.cfg.trainer.epochs,
             "identity": self.identity(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -215,14 +240,25 @@ class Trainer:
             torch.set_rng_state(state["rng"]["torch"])
             if "cuda" in state["rng"] and self.device.type == "cuda":
                 torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        except PluginFailure as exc:  # the rule's own load refused the state
+            cause = exc.__cause__ or exc
+            raise CheckpointError(f"checkpoint {path} does not match this run: {type(cause).__name__}: {cause}") from exc
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"checkpoint {path} does not match this run: {type(exc).__name__}: {exc}") from exc
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
 
     def save(self) -> None:
-        if self.cfg.trainer.checkpoint:
-            save_checkpoint(self.run_dir / CHECKPOINT, self.state())
+        if not self.cfg.trainer.checkpoint:
+            return
+        state = self.state()
+        try:  # a rule's state must load back with weights_only=True, or its checkpoint never will
+            loads_safely(serialize(state["rule"]))
+        except Exception as exc:
+            raise PluginFailure(f"{self.rule_hooks.origin}: bioscale_state_dict returned state that cannot be "
+                                f"loaded back ({type(exc).__name__}: {exc}); only tensors, numbers, strings, "
+                                f"lists and dicts are allowed") from exc
+        save_checkpoint(self.run_dir / CHECKPOINT, state)
 
     # -- training ---------------------------------------------------------------------
     def train_epoch(self, epoch: int, progress: Progress) -> dict:
@@ -315,10 +351,12 @@ class Trainer:
         """
         cfg = self.cfg.trainer
         progress = Progress(cfg.progress)
-        self.observers.run_start(self.run)
-        status = "running"
+        if not self.lock.held:
+            self.lock.acquire()
+        status, error = "running", None
         trained = 0
         try:
+            self.observers.run_start(self.run)
             while self.epoch < cfg.epochs and (stop_after is None or trained < stop_after):
                 trained += 1
                 epoch = self.epoch
@@ -336,11 +374,7 @@ class Trainer:
                         self._check_finite(torch.tensor(float("nan")), epoch)
                 extra = self.observers.epoch_end(self.run, epoch + 1, dict(metrics))
                 metrics.update({k: v for k, v in extra.items() if k not in metrics})
-                self.epoch = epoch + 1
-                self.history.append(metrics)
-                append_metrics(self.run_dir, metrics)
-                self.save()
-                write_json(self.run_dir / SUMMARY, self.summary("running"))
+                self._commit_epoch(metrics)
             status = "completed" if self.epoch >= cfg.epochs else "paused"
         except DivergenceError:
             status = "diverged"
@@ -348,14 +382,40 @@ class Trainer:
         except KeyboardInterrupt:
             status = "interrupted"
             raise
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, BioscaleError) else str(exc)
+            raise
         finally:
             progress.close()
-            summary = self.summary(status)
-            write_json(self.run_dir / SUMMARY, summary)
-            self.observers.run_end(self.run, summary)  # every ending: the status says which
+            summary = self.summary(status, error)
+            try:
+                write_json(self.run_dir / SUMMARY, summary)
+            except StorageError as exc:
+                print_err(f"bioscale: error: {exc}")
+            try:
+                self.observers.run_end(self.run, summary)  # every ending: the status says which
+            except PluginFailure as exc:
+                print_err(f"bioscale: warning: {exc}")
+            self.lock.release()
         return summary
 
-    def summary(self, status: str) -> dict:
+    def _commit_epoch(self, metrics: dict) -> None:
+        """Metrics line, checkpoint, summary, written with Ctrl-C and SIGTERM held back so that
+        the three agree. If the checkpoint cannot be written the run stays at the last good one
+        (a metrics line past it is cut off when the run resumes)."""
+        with signals_held():
+            self.epoch += 1
+            self.history.append(metrics)
+            try:
+                append_metrics(self.run_dir, metrics)
+                self.save()
+            except BaseException:
+                self.epoch -= 1
+                self.history.pop()
+                raise
+            write_json(self.run_dir / SUMMARY, self.summary("running"))
+
+    def summary(self, status: str, error: str | None = None) -> dict:
         hist = self.history
         test = [m["test_error"] for m in hist]
         train_seconds = [m["seconds"] for m in hist]
@@ -363,6 +423,7 @@ class Trainer:
         last_train = next((m for m in reversed(hist) if "train_error" in m), {})
         summary = {
             "status": status,
+            **({"error": error} if error else {}),
             "rule": self.rule_spec.name,
             "rule_distribution": self.rule_spec.entry.distribution,
             "rule_version": self.rule_spec.entry.version,

@@ -68,3 +68,13 @@ def run_cli(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
 
 
 TINY = ["data=digits", "model.widths=[32,32]", "trainer.batch_size=64", "trainer.progress=false"]
+
+
+def save_signed(state: dict, path) -> None:
+    """Write a (tampered) checkpoint ``state`` with a valid checksum, as a bug in the writer or
+    an edited file with a recomputed digest would: the checks past the checksum get to see it."""
+    import torch
+
+    from bioscale.checkpoint import state_digest
+
+    torch.save({**state, "sha256": state_digest(state)}, path)

@@ -8,7 +8,7 @@ import torch
 from bioscale.errors import CheckpointError, ConfigError
 from bioscale.testing import model_weights, new_trainer, resume_trainer
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, save_signed
 
 
 @pytest.mark.parametrize("extra", [[], ["rules.bp.output_lr_scale=0.5"]], ids=["one_group", "scaled_output_group"])
@@ -88,7 +88,7 @@ def test_checkpoint_with_wrong_tensor_shapes_is_refused(tmp_path):
     path = run.run_dir / "checkpoint.pt"
     state = torch.load(path, weights_only=True)
     state["rule"]["feedback"]["2"] = torch.zeros(3, 3)
-    torch.save(state, path)
+    save_signed(state, path)
     with pytest.raises(CheckpointError, match="does not match"):
         resume_trainer(run.run_dir)
 
@@ -123,7 +123,7 @@ def test_a_checkpoint_of_another_format_version_is_refused_naming_both(tmp_path)
     trainer.fit()
     path = trainer.run_dir / "checkpoint.pt"
     state = torch.load(path, weights_only=True)
-    torch.save({**state, "version": state["version"] + 1}, path)
+    save_signed({**state, "version": state["version"] + 1}, path)
     before = path.read_bytes()
     with pytest.raises(CheckpointError, match=rf"format version {state['version'] + 1}; this bioscale reads {state['version']}"):
         resume_trainer(trainer.run_dir)

@@ -9,6 +9,8 @@ from bioscale.errors import CheckpointError, ConfigError
 from bioscale.step import StepContext, forward_step
 from bioscale.testing import check_rule_contract, model_weights, new_trainer, resume_trainer, rule_plugin
 
+from conftest import save_signed
+
 FORWARD = frozenset({"forward"})
 INVERSE = frozenset({"inverse"})
 LINEAR = ["model.widths=[64,64,64]", "model.activation=identity"]
@@ -212,7 +214,7 @@ def test_tp_inverse_adam_state_of_another_grouping_is_refused(tmp_path, rule, ex
     sizes = [f.numel() for f in rule_plugin(trainer).flats]
     for layout in layouts:
         foreign = _inverse_adam_state_as(good["rule"]["optimizer"], layout, sizes, top_scale)
-        torch.save({**good, "rule": {**good["rule"], "optimizer": foreign}}, path)
+        save_signed({**good, "rule": {**good["rule"], "optimizer": foreign}}, path)
         before = path.read_bytes()
         with pytest.raises(CheckpointError, match="does not match this run"):
             resume_trainer(trainer.run_dir)
