@@ -183,6 +183,8 @@ class Conv2dOp(AffineOp):
             conv_out_size(h, kernel_size, stride, self.padding),
             conv_out_size(w, kernel_size, stride, self.padding),
         )
+        if min(self.out_shape[1:]) < 1:
+            raise ValueError(f"convolution: input {h}x{w} too small for kernel {kernel_size} with padding {self.padding}")
         self.fan_in = c * kernel_size * kernel_size
         self.fan_out = out_channels * kernel_size * kernel_size
         self.weight = nn.Parameter(torch.empty(out_channels, c, kernel_size, kernel_size))

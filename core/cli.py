@@ -1,18 +1,22 @@
 """The ``bioscale`` command line.
 
 Exit statuses: 0 done; 2 bad input found before any work (config, rule, data, plugin,
-checkpoint); 3 training diverged (NaN/inf loss; last good checkpoint kept); 4 a rule broke
-a hook contract mid-run; 130 interrupted (Ctrl-C, SIGINT); 143 terminated (SIGTERM, as
-sent by ``kill`` and by batch schedulers before they kill a job). Both stop the same way:
-the run's summary is written with status ``interrupted`` and the last epoch's checkpoint is
-kept, so ``bioscale resume`` continues from it.
+checkpoint, a run folder in use); 3 training diverged (NaN/inf loss; last good checkpoint
+kept); 4 a rule or observer raised or broke a hook contract mid-run; 5 the run folder cannot
+be written (disk full, read-only); 1 any other error; 130 interrupted (Ctrl-C, SIGINT); 143
+terminated (SIGTERM, as sent by ``kill`` and by batch schedulers before they kill a job).
+Both stop the same way: the run's summary is written with status ``interrupted`` and the
+last epoch's checkpoint is kept, so ``bioscale resume`` continues from it. A closed standard
+output (``bioscale train ... | head``) silences the output; the command goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import traceback
 
 from .errors import BioscaleError
 
@@ -80,9 +84,43 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+class PipeSafe:
+    """A text stream that stops writing, instead of raising, once its reader has gone (EPIPE):
+    the file descriptor is pointed at /dev/null, so the final flush succeeds too."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _guard(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+            return None
+
+    def write(self, text: str) -> int:
+        self._guard(self._stream.write, text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._guard(self._stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    stdout = sys.stdout
+    if hasattr(stdout, "fileno"):
+        try:
+            stdout.fileno()
+            sys.stdout = PipeSafe(stdout)
+        except (OSError, ValueError):  # not a real file (captured by a test runner)
+            pass
     try:
         return dispatch(args)
     except BioscaleError as exc:
@@ -94,8 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bioscale: interrupted; the last checkpoint is kept", file=sys.stderr, flush=True)
         return 130
+    except Exception:
+        traceback.print_exc()
+        print("bioscale: internal error (a run's summary says failed, with the error); please report it",
+              file=sys.stderr, flush=True)
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pluggy
 import torch
 
 from . import hookspecs
-from .errors import PluginError, RuleContractError
+from .errors import BioscaleError, PluginError, PluginFailure, RuleContractError
 from .markers import PROJECT_NAME
 
 PHASES = frozenset({"forward", "inverse"})
@@ -33,8 +33,14 @@ class RuleHooks:
         self._implemented = {h: bool(getattr(pm.hook, h).get_hookimpls()) for h in hookspecs.RULE_HOOKS}
 
     def _call(self, hook: str, **kwargs):
-        """Call rule hook ``hook`` through pluggy (the one dispatch point)."""
-        return getattr(self._hook, hook)(**kwargs)
+        """Call rule hook ``hook`` through pluggy (the one dispatch point). An exception the rule
+        raises becomes a :class:`PluginFailure` naming the rule, its distribution and the hook."""
+        try:
+            return getattr(self._hook, hook)(**kwargs)
+        except BioscaleError:
+            raise
+        except Exception as exc:
+            raise PluginFailure(f"{self.origin} raised in {hook}: {type(exc).__name__}: {exc}") from exc
 
     @property
     def origin(self) -> str:
@@ -132,28 +138,44 @@ class RuleHooks:
 
 
 class ObserverHooks:
-    """Collect-all event hooks; results of ``epoch_end`` are merged into one dict."""
+    """The observers' event hooks, each observer called on its own (in registration order) so
+    that one that raises is named (:class:`PluginFailure`); ``epoch_end`` results are merged."""
 
-    def __init__(self, pm: pluggy.PluginManager):
-        self._hook = pm.hook
-        self._has_step_end = bool(pm.hook.bioscale_step_end.get_hookimpls())
+    def __init__(self, pm: pluggy.PluginManager, observers: list[tuple[str, object]]):
+        self._callers = {}
+        for hook in hookspecs.OBSERVER_HOOKS:
+            others = lambda keep: [p for p in pm.get_plugins() if p is not keep]  # noqa: E731
+            self._callers[hook] = [(origin, pm.subset_hook_caller(hook, remove_plugins=others(obj)))
+                                   for origin, obj in observers
+                                   if any(impl.plugin is obj for impl in getattr(pm.hook, hook).get_hookimpls())]
+
+    def _each(self, hook: str, **kwargs) -> list:
+        results = []
+        for origin, caller in self._callers[hook]:
+            try:
+                results.extend(caller(**kwargs))
+            except BioscaleError:
+                raise
+            except Exception as exc:
+                raise PluginFailure(f"{origin} raised in {hook}: {type(exc).__name__}: {exc}") from exc
+        return results
 
     def run_start(self, run) -> None:
-        self._hook.bioscale_run_start(run=run)
+        self._each("bioscale_run_start", run=run)
 
     def step_end(self, run, step) -> None:
-        if self._has_step_end:
-            self._hook.bioscale_step_end(run=run, step=step)
+        if self._callers["bioscale_step_end"]:
+            self._each("bioscale_step_end", run=run, step=step)
 
     def epoch_end(self, run, epoch: int, metrics: dict) -> dict:
         extra = {}
-        for result in reversed(self._hook.bioscale_epoch_end(run=run, epoch=epoch, metrics=metrics)):
+        for result in self._each("bioscale_epoch_end", run=run, epoch=epoch, metrics=metrics):
             if result:
                 extra.update(result)
         return extra
 
     def run_end(self, run, summary: dict) -> None:
-        self._hook.bioscale_run_end(run=run, summary=summary)
+        self._each("bioscale_run_end", run=run, summary=summary)
 
 
 def _register(pm: pluggy.PluginManager, plugin, name: str, origin: str) -> None:
@@ -187,4 +209,5 @@ def build_plugin_host(rule_spec, rule_obj, observers: list[tuple]) -> tuple[Rule
     except pluggy.PluginValidationError as exc:
         plugin_name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
         raise PluginError(f"{origins.get(plugin_name, plugin_name)}: {exc}") from exc
-    return RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version), ObserverHooks(pm), pm
+    observer_origins = [(origins[f"observer:{spec.name}"], obj) for spec, obj in observers]
+    return RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version), ObserverHooks(pm, observer_origins), pm

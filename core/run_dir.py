@@ -7,12 +7,13 @@ epoch (and cut back to the checkpoint's epoch when a run resumes).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
 
 from .checkpoint import atomic_write_bytes
-from .errors import CheckpointError, StorageError
+from .errors import CheckpointError, StorageError, UsageError
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -35,6 +36,26 @@ def create_run_dir(output_dir: str, parts: list[str]) -> Path:
             path = base.with_name(f"{base.name}-{n}")
         except OSError as exc:
             raise StorageError(f"cannot create the run folder {path}: {exc.strerror or exc}") from exc
+
+
+def check_writable(output_dir: str) -> None:
+    """A :class:`UsageError` naming ``output_dir`` unless a run folder can be made in it. Leaves
+    nothing behind (folders it had to make to find out are removed again)."""
+    folder = Path(output_dir)
+    made = [p for p in [folder, *folder.parents] if not p.exists()][::-1]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".bioscale-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"output_dir={output_dir}: cannot write there ({exc.strerror or exc})") from exc
+    finally:
+        for path in reversed(made):
+            try:
+                path.rmdir()
+            except OSError:
+                pass
 
 
 def write_text(path: Path, text: str) -> None:

@@ -32,7 +32,7 @@ from .optim import make_adam, scheduled_lr, set_lr
 from .plugin_host import build_plugin_host
 from .progress import Progress
 from .reference import paper_test_error
-from .run_dir import (CHECKPOINT, CONFIG, SUMMARY, append_metrics, create_run_dir, metrics_through, truncate_metrics,
+from .run_dir import (CHECKPOINT, CONFIG, SUMMARY, append_metrics, check_writable, create_run_dir, metrics_through, truncate_metrics,
                       write_json, write_text)
 from .run_lock import RunLock
 from .signals import signals_held
@@ -142,6 +142,7 @@ class Trainer:
     # -- construction -----------------------------------------------------------------
     @classmethod
     def create(cls, cfg, rule_spec, observer_specs, data=None) -> "Trainer":
+        check_writable(cfg.output_dir)  # before the data is read
         trainer = cls(cfg, rule_spec, observer_specs, data)
         parts = [rule_spec.name, cfg.data.name, cfg.model.preset, f"s{cfg.seed}", cfg.name]
         trainer.run_dir = create_run_dir(cfg.output_dir, parts)

@@ -17,6 +17,21 @@ from .in_memory import DataBundle, InMemorySplit
 from .sources import load_digits, load_standard
 
 IN_MEMORY = ("digits", "mnist", "cifar10")
+CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
+
+
+def check_labels(name: str, y_train: np.ndarray, y_test: np.ndarray, classes: int) -> None:
+    """Labels are class indices in ``[0, classes)`` and the test split has no class the training
+    split lacks; else a :class:`DataError` naming the first bad label."""
+    for split, y in (("train", y_train), ("test", y_test)):
+        bad = (y < 0) | (y >= classes)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{name}: y_{split}[{i}] = {int(y[i])} is not a class of {name} (0..{classes - 1}); "
+                            f"{int(bad.sum())} such label(s)")
+    unseen = sorted(set(np.unique(y_test).tolist()) - set(np.unique(y_train).tolist()))
+    if unseen:
+        raise DataError(f"{name}: the test split has classes the training split lacks: {unseen}")
 NORMALIZATIONS = ("standardize", "scale", "none")
 
 
@@ -40,9 +55,10 @@ def _raw_arrays(cfg):
 
 def load_in_memory(cfg, device) -> DataBundle:
     x_train, y_train, x_test, y_test, max_value = _raw_arrays(cfg)
+    num_classes = CLASSES[cfg.name]
+    check_labels(cfg.name, y_train, y_test, num_classes)
     xtr, xte = _to_nchw(x_train), _to_nchw(x_test)
     ytr, yte = torch.from_numpy(y_train), torch.from_numpy(y_test)
-    num_classes = int(max(ytr.max(), yte.max())) + 1
 
     val = None
     if cfg.validation < 0 or cfg.validation >= len(ytr):

@@ -43,6 +43,10 @@ def read_npz(path: Path, name: str):
             raise DataError(f"{path}: x_{key} must be uint8 (N, H, W) or (N, H, W, C); got {x.dtype} {x.shape}")
         if y.ndim != 1 or len(y) != len(x):
             raise DataError(f"{path}: y_{key} must be (N,) with N = len(x_{key}) = {len(x)}; got {y.shape}")
+        if len(x) == 0:
+            raise DataError(f"{path}: the {key} split is empty")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{path}: y_{key} must hold integer class labels; got {y.dtype}")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{path}: train images {x_train.shape[1:]} and test images {x_test.shape[1:]} differ in shape")
     return x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)

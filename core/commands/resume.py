@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import resolve_observers
-from ..config.resolve import RuleSpec, apply_dotlist, rule_config, split_tokens
+from ..config.bounds import check_bounds
+from ..config.resolve import RuleSpec, apply_dotlist, check_resolvable, rule_config, split_tokens
 from ..config.schema import RunConfig
 from ..discovery import RULES_GROUP, discover, load_rule_class
 from ..errors import CheckpointError, ConfigError
@@ -30,8 +31,11 @@ def load_run_config(run_dir: Path, tokens: list[str], rules: dict | None = None)
         raise CheckpointError(f"{run_dir} has no {CHECKPOINT} to resume from")
     try:
         saved = OmegaConf.to_container(OmegaConf.load(config_path))
-    except (OmegaConfBaseException, OSError, ValueError) as exc:
-        raise CheckpointError(f"{config_path} is unreadable: {exc}") from exc
+    except Exception as exc:  # YAML syntax, unknown tags (!!python/...), unreadable file
+        raise CheckpointError(f"{config_path} is unreadable: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(saved, dict) or not {"rule", "data", "model", "trainer"} <= set(saved):
+        raise CheckpointError(f"{config_path} is not a run's config: it lacks "
+                              f"{sorted({'rule', 'data', 'model', 'trainer'} - set(saved if isinstance(saved, dict) else {}))}")
     saved.pop("run_info", None)
     rule_sections = saved.pop("rules", {}) or {}
     pairs = split_tokens(tokens)
@@ -43,9 +47,13 @@ def load_run_config(run_dir: Path, tokens: list[str], rules: dict | None = None)
         )
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
-    except OmegaConfBaseException as exc:
+        check_resolvable(cfg, str(config_path))
+        check_bounds(cfg, "")
+    except (OmegaConfBaseException, ConfigError) as exc:
         raise CheckpointError(f"{config_path} does not fit this bioscale's config schema: {exc}") from exc
-    cfg = apply_dotlist(cfg, pairs, "resume")
+    cfg = apply_dotlist(cfg, pairs, "resume")  # the overrides, checked as train checks them
+    check_resolvable(cfg, "resume")
+    check_bounds(cfg, "")
     rules = discover(RULES_GROUP) if rules is None else rules
     entry, cls = load_rule_class(cfg.rule, rules)
     # the saved, fully resolved rule config wins over today's defaults and recipes

@@ -15,6 +15,7 @@ the range. ``None`` (an optional field left unset) is always admitted.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -71,5 +72,7 @@ def check_bounds(cfg: DictConfig, where: str) -> None:
             item_key = key if i is None else f"{key}[{i}]"
             if isinstance(item, DictConfig):
                 check_bounds(item, item_key)
+            elif isinstance(item, float) and not math.isfinite(item):
+                raise ConfigError(f"{item_key} must be a finite number, got {item!r}")
             elif bounds is not None and item is not None and not bounds.admits(item):
                 raise ConfigError(f"{item_key} must be {bounds.describe()}, got {item!r}")

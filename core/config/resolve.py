@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from bioscale.architectures.presets import PRESETS as MODEL_PRESETS
@@ -81,14 +81,53 @@ def apply_dotlist(cfg: DictConfig, pairs: list[tuple[str, str]], where: str) -> 
     """Merge ``key=value`` pairs into a structured config, with friendly errors."""
     if not pairs:
         return cfg
+    for key, value in pairs:
+        try:
+            override = OmegaConf.from_dotlist([f"{key}={value}"])
+        except Exception as exc:  # YAML syntax, unknown tags such as !!python/...
+            raise ConfigError(f"{where}: cannot parse {key}={value!r}: {str(exc).splitlines()[0]}") from exc
+        try:
+            if any(part.isdigit() for part in key.split(".")):  # a list index: model.blocks.0.kernel=5
+                cfg = cfg.copy()
+                _check_list_path(cfg, key, where)
+                OmegaConf.update(cfg, key, OmegaConf.select(override, key), merge=True)
+            else:
+                cfg = OmegaConf.merge(cfg, override)
+        except ConfigError:
+            raise
+        except OmegaConfBaseException as exc:
+            raise _explain(exc, cfg, where) from exc
+        except Exception as exc:  # e.g. a value of the wrong container type
+            raise ConfigError(f"{where}: cannot set {key}={value!r}: {str(exc).splitlines()[0]}") from exc
+    return cfg
+
+
+def _check_list_path(cfg: DictConfig, key: str, where: str) -> None:
+    """Each step of ``key`` exists (list indices in range, known keys), else a ConfigError
+    listing what is valid there."""
+    node, walked = cfg, []
+    for part in key.split(".")[:-1]:
+        walked.append(part)
+        if isinstance(node, ListConfig):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"{where}: {'.'.join(walked)} does not exist: {'.'.join(walked[:-1])} has {len(node)} entries")
+            node = node[int(part)]
+        elif isinstance(node, DictConfig) and part in node:
+            node = node[part]
+        else:
+            raise ConfigError(f"{where}: unknown key {'.'.join(walked)!r}; valid keys under {'.'.join(walked[:-1]) or 'the top level'!r}: {_keys_of(node)}")
+    leaf = key.split(".")[-1]
+    if isinstance(node, DictConfig) and leaf not in node:
+        parent = ".".join(key.split(".")[:-1])
+        raise ConfigError(f"{where}: unknown key {key!r}; valid keys under {parent!r}: {_keys_of(node)}")
+
+
+def check_resolvable(cfg: DictConfig, where: str) -> None:
+    """Every ``${...}`` interpolation in ``cfg`` resolves (else a :class:`ConfigError` naming it)."""
     try:
-        overrides = OmegaConf.from_dotlist([f"{k}={v}" for k, v in pairs])
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"{where}: cannot parse {pairs}: {str(exc).splitlines()[0]}") from exc
-    try:
-        return OmegaConf.merge(cfg, overrides)
-    except OmegaConfBaseException as exc:
-        raise _explain(exc, cfg, where) from exc
+        OmegaConf.to_container(cfg, resolve=True)
+    except Exception as exc:
+        raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from exc
 
 
 def build_run_config(tokens: list[str], base: DictConfig | None = None) -> DictConfig:
@@ -115,6 +154,7 @@ def build_run_config(tokens: list[str], base: DictConfig | None = None) -> DictC
         else:
             rest.append((key, value))
     cfg = apply_dotlist(cfg, rest, "config")
+    check_resolvable(cfg, "config")
     check_bounds(cfg, "")
     return cfg
 

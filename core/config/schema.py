@@ -78,7 +78,7 @@ class DataConfig:
     download: bool = False
     normalize: Normalization = Normalization.standardize
     validation: int = bounded(0, low=0)  # training examples held out as a validation split
-    split_seed: int = 0  # chooses the validation / limit_train subsets, independent of the run seed
+    split_seed: int = bounded(0, low=0, high=2**62)  # chooses the validation / limit_train subsets, independent of the run seed
     limit_train: int = bounded(0, low=0)  # > 0: train on this many examples only (recorded, never silent)
     augment: bool = False  # random crops (zero padding) and horizontal flips
     crop_padding: int = bounded(4, low=0)
@@ -124,7 +124,7 @@ class TrainerConfig:
 @dataclass
 class RunConfig:
     rule: str = MISSING  # the rule to train: an installed rule name (bioscale rules)
-    seed: int = 0
+    seed: int = bounded(0, low=0, high=2**62)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
