@@ -17,7 +17,7 @@ from bioscale.datasets import load_data
 
 from ..config import build_run_config, resolve_observers, resolve_rule
 from ..discovery import RULES_GROUP, find_entries
-from ..errors import ConfigError
+from ..errors import ConfigError, PluginError
 from ..plotting import plot_curves
 from ..reference import row_rank
 from ..run_dir import create_run_dir, write_json, write_text
@@ -83,15 +83,24 @@ def format_table(rows: list[dict]) -> str:
 
 def main(args: list[str]) -> int:
     entries, tokens = split_args(args)
+    chosen = bool(entries)
     if not entries:
         entries = [(name, name, []) for name in default_rules()]
         if not entries:
-            raise ConfigError("no rules installed; install bioscale-bp (pip install -e plugins/bp) or name a rule")
-    # validate every entry before any work
-    planned = []
+            raise ConfigError("no rules installed; install a rule distribution (pip install -e plugins/<rule>) or name a rule")
+    # validate every entry before any work; with no rule named, a broken plugin is listed and skipped
+    planned, broken = [], []
     for label, name, extra in entries:
         cfg = build_run_config(tokens + extra + [f"rule={name}"])
-        planned.append((label, cfg, resolve_rule(cfg), resolve_observers(cfg)))
+        try:
+            planned.append((label, cfg, resolve_rule(cfg), resolve_observers(cfg)))
+        except PluginError as exc:
+            if chosen:
+                raise
+            broken.append((name, str(exc)))
+            print(f"bioscale: warning: skipping rule {name!r}, its plugin is broken: {exc}", file=sys.stderr, flush=True)
+    if not planned:
+        raise PluginError("no installed rule loads: " + "; ".join(f"{n}: {e}" for n, e in broken))
     first = planned[0][1]
     device = resolve_device(first.trainer.device)
     data = load_data(first.data, device)
@@ -106,9 +115,12 @@ def main(args: list[str]) -> int:
         rows.append({"label": label, **summary})
         curves[label] = trainer.history
     table = format_table(rows)
+    if broken:
+        table += "\n\nNot run (broken plugins): " + "; ".join(f"{name}: {error}" for name, error in broken)
     title = f"{first.data.name} / {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}"
     write_text(out / "comparison.md", f"# {title}\n\n{table}\n\nOverrides: {' '.join(tokens) or '(none)'}\n")
     write_json(out / "comparison.json", {"title": title, "overrides": tokens, "rows": rows,
+                                          "broken": [{"rule": n, "error": e} for n, e in broken],
                                           "config": OmegaConf.to_container(first, enum_to_str=True)})
     plot_curves(curves, out / "comparison.png", title)
     print(table)
