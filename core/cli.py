@@ -18,12 +18,13 @@ import signal
 import sys
 import traceback
 
-from .errors import BioscaleError
+from .errors import BioscaleError, StopRun
 
 EPILOG = """examples:
   bioscale compare                                  every installed rule on the shipped digits
   bioscale train rule=fa data=mnist data.root=../shared/data model=mnist_fc trainer.epochs=100
   bioscale resume runs/20261127-120000-fa-mnist-mnist_fc-s0 trainer.epochs=120
+  bioscale sweep rule=dtp model=mnist_fc data=mnist data.root=../shared/data trainer.epochs=20 sweep.trials=20 sweep.workers=2
   bioscale rules --json
   bioscale config rule=bp model=mnist_fc           print the resolved config, run nothing
 """
@@ -42,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a run from its checkpoint")
     p.add_argument("run_dir", metavar="RUN_FOLDER")
     p.add_argument("overrides", nargs="*", metavar="trainer.key=value")
+    p = sub.add_parser("sweep", help="search a rule's settings on Optuna (sweep.trials=N sweep.workers=K ...)")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
     p = sub.add_parser("compare", help="train several rules on the same data and model; table + plot")
     p.add_argument("args", nargs="*", metavar="RULE[:k=v,...] | key=value")
     for name, what in (("rules", "installed learning rules"), ("observers", "installed observer plugins")):
@@ -61,6 +64,10 @@ def dispatch(args) -> int:
         from .commands import resume
 
         return resume.main(args.run_dir, args.overrides)
+    if args.command == "sweep":
+        from .commands import sweep
+
+        return sweep.main(args.overrides)
     if args.command == "compare":
         from .commands import compare
 
@@ -123,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
     try:
         return dispatch(args)
+    except StopRun as exc:
+        print(f"bioscale: stopped: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_status
     except BioscaleError as exc:
         print(f"bioscale: error: {exc}", file=sys.stderr, flush=True)
         return exc.exit_status

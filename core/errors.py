@@ -56,3 +56,14 @@ class DivergenceError(BioscaleError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
     exit_status = 3
+
+
+class StopRun(BioscaleError):
+    """Raised by an observer to end a run early on purpose (e.g. a sweep's pruner): the run's
+    summary gets ``status`` (default ``stopped``) and the reason; nothing is reported as broken."""
+
+    exit_status = 0
+
+    def __init__(self, reason: str, status: str = "stopped"):
+        super().__init__(reason)
+        self.status = status

@@ -25,7 +25,8 @@ from . import __version__
 from .checkpoint import load_checkpoint, loads_safely, remove_stale_temp_files, save_checkpoint, serialize
 from .config.schema import plain_value
 from .credit import assign_credit, local_weight_grads, write_weight_grads
-from .errors import BioscaleError, CheckpointError, ConfigError, DivergenceError, PluginError, PluginFailure, StorageError
+from .errors import (BioscaleError, CheckpointError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun,
+                     StorageError)
 from .evaluation import evaluate
 from .flat_parameters import can_flatten, flatten_parameters
 from .optim import make_adam, scheduled_lr, set_lr
@@ -373,12 +374,21 @@ class Trainer:
                 for key in ("test_loss", "test_error"):
                     if evaluation[key] != evaluation[key]:  # NaN
                         self._check_finite(torch.tensor(float("nan")), epoch)
-                extra = self.observers.epoch_end(self.run, epoch + 1, dict(metrics))
+                stop = None
+                try:
+                    extra = self.observers.epoch_end(self.run, epoch + 1, dict(metrics))
+                except StopRun as exc:  # an observer ends the run on purpose, after this epoch
+                    stop, extra = exc, {}
                 metrics.update({k: v for k, v in extra.items() if k not in metrics})
                 self._commit_epoch(metrics)
+                if stop is not None:
+                    raise stop
             status = "completed" if self.epoch >= cfg.epochs else "paused"
         except DivergenceError:
             status = "diverged"
+            raise
+        except StopRun as exc:
+            status, error = exc.status, str(exc)
             raise
         except KeyboardInterrupt:
             status = "interrupted"

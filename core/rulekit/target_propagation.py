@@ -85,10 +85,26 @@ class TPConfig(RuleConfig):
     inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
 
 
+def paper_search_space(optimizers=("optimizer",), alpha: bool = False, sigma: bool = False) -> dict:
+    """Bartunov et al.'s search space, keys relative to a rule's section: for each Adam,
+    log-uniform lr in [1e-5, 3e-4], beta2 in {0.99, 0.999}, eps in {1e-4, 1e-6, 1e-8};
+    alpha in [0.01, 0.2] and sigma in [0.01, 0.3] where the rule has them."""
+    space = {}
+    for opt in optimizers:
+        space.update({f"{opt}.lr": "loguniform:1e-5:3e-4", f"{opt}.beta2": "choice:0.99,0.999",
+                      f"{opt}.eps": "choice:1e-4,1e-6,1e-8"})
+    if alpha:
+        space["alpha"] = "uniform:0.01:0.2"
+    if sigma:
+        space["sigma"] = "uniform:0.01:0.3"
+    return space
+
+
 class TargetPropagation:
     """Base class; subclasses set ``noise_preserving`` and override the ``top_*`` methods."""
 
     Config = TPConfig
+    search_space = paper_search_space(("optimizer", "inverse_optimizer"), sigma=True)
     noise_preserving = False  # DTP: reconstruct the noisy input itself; SDTP: the clean one
     paper_name: str | None = None  # the rule's name in the paper's tables, e.g. "DTP"
 

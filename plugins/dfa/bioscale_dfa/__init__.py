@@ -19,6 +19,7 @@ from enum import Enum
 import torch
 
 from bioscale import RuleConfig, hookimpl
+from bioscale.rulekit import paper_search_space
 from bioscale.architectures.ops import glorot_bound
 
 
@@ -40,6 +41,7 @@ class DirectFeedbackAlignment:
 
     Config = DFAConfig
     paper_row = "DFA"
+    search_space = paper_search_space()
     # tuned on mnist_fc (results/recipes/dfa/), carried over to the other nets
     recipes = {preset: MNIST_FC_RECIPE for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bioscale.config import bounded
-from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
+from bioscale.rulekit import TargetPropagation, TPConfig, paper_search_space, per_schedule_recipes
 
 
 @dataclass
@@ -33,6 +33,7 @@ class DifferenceTargetPropagation(TargetPropagation):
 
     Config = DTPConfig
     paper_name = "DTP"
+    search_space = paper_search_space(("optimizer", "inverse_optimizer"), alpha=True, sigma=True)
     noise_preserving = True
     recipes = per_schedule_recipes(DTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL)
 

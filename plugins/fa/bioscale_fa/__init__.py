@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bioscale import RuleConfig, hookimpl
-from bioscale.rulekit import FeedbackWeights
+from bioscale.rulekit import FeedbackWeights, paper_search_space
 
 
 @dataclass
@@ -24,6 +24,7 @@ class FeedbackAlignment:
 
     Config = FeedbackAlignmentConfig
     paper_row = "FA"
+    search_space = paper_search_space()
     # tuned on mnist_fc (results/recipes/fa/) and mnist_lc (results/lc_and_cifar/), carried over to CIFAR
     recipes = {preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}} for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
     recipes["mnist_lc"] = {"optimizer": {"lr": 1e-3, "weight_decay": 2e-5}}

@@ -1,0 +1,123 @@
+"""``bioscale sweep rule=R [key=value ...] [sweep.<setting>=...]``: the paper's search protocol.
+
+N trials of ``bioscale train`` settings drawn from the rule's search space (or the user's), K
+worker processes at a time, on an Optuna study that rerunning the same command resumes; the
+same command on other machines with a shared ``sweep.storage`` joins the same study. See
+``bioscale.sweep.settings.SweepConfig`` for the settings and ARCHITECTURE.md for the loop.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bioscale.architectures.activations import cpuinfo_field
+
+from ..config import build_run_config, resolve_rule
+from ..discovery import RULES_GROUP, discover, load_rule_class
+from ..errors import ConfigError
+from ..sweep.report import write_report
+from ..sweep.settings import split_sweep_tokens, sweep_config
+from ..sweep.space import format_value, rule_space, user_space
+from ..sweep.study import SweepWork, open_study, progress_line, run_worker
+
+
+def _check_space(tokens: list[str], space: dict) -> None:
+    """Both ends (or every choice) of each searched key pass the config schema and its ranges."""
+    for param in space.values():
+        for value in param.extremes():
+            try:
+                resolve_rule(build_run_config([*tokens, f"{param.key}={format_value(value)}"]))
+            except ConfigError as exc:
+                raise ConfigError(f"sweep space {param.key} ({param.kind}: {param.values}): {exc}") from exc
+
+
+def _validation_tokens(tokens: list[str], fraction: float) -> list[str]:
+    """``data.validation=<count>`` when the user's tokens hold none: ``fraction`` of the training set."""
+    cfg = build_run_config(tokens)
+    if cfg.data.validation > 0:
+        return []
+    from bioscale.datasets import load_data
+
+    n = len(load_data(cfg.data).train)
+    return [f"data.validation={max(1, int(n * fraction))}"]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def main(tokens: list[str]) -> int:
+    run_tokens, sweep_pairs, space_tokens = split_sweep_tokens(tokens)
+    settings = sweep_config(sweep_pairs)
+    cfg = build_run_config(run_tokens)
+    spec = resolve_rule(cfg)
+    _, cls = load_rule_class(spec.name, discover(RULES_GROUP))
+    space = {**rule_space(spec.name, cls), **user_space(settings.space, space_tokens)}
+    if not space:
+        raise ConfigError(f"rule {spec.name!r} declares no search space; give one with sweep.space=FILE.yaml "
+                          f"or sweep.space.<key>=<spec> (e.g. sweep.space.rules.{spec.name}.optimizer.lr=loguniform:1e-5:3e-4)")
+    base = [*run_tokens]
+    if not any(t.startswith("trainer.threads=") for t in base):
+        base.append("trainer.threads=1")
+    base += ["trainer.progress=false", *_validation_tokens(base, settings.validation_fraction)]
+    _check_space(base, space)
+    name = settings.study or _slug(f"sweep-{spec.name}-{cfg.data.name}-{cfg.model.preset}")
+    folder = Path(settings.dir or Path(cfg.output_dir) / "sweeps" / name)
+    folder.mkdir(parents=True, exist_ok=True)
+    url = settings.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
+    study = open_study(url, name, settings.sampler, settings.pruner, settings.prune_warmup, settings.seed, settings.heartbeat)
+    meta = {"command": "bioscale sweep " + " ".join(shlex.quote(t) for t in tokens), "commit": _commit(),
+            "machine": f"{cpuinfo_field('model name') or platform.machine()}, {os.cpu_count()} cores", "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "validation": next((t.split("=", 1)[1] for t in base if t.startswith("data.validation=")), "?"),
+            "sampler": settings.sampler, "pruner": settings.pruner, "trials_planned": settings.trials,
+            "workers": settings.workers, "storage": url, "space": {k: f"{p.kind}:{p.values}" for k, p in space.items()}}
+    work = SweepWork(study, folder, space, base, settings.trials, report=lambda: write_report(folder, study, meta))
+    print(f"[bioscale] sweep {name}: {settings.trials} trials, {settings.workers} worker(s), study in {url}, folder {folder}",
+          file=sys.stderr, flush=True)
+    try:
+        if settings.workers == 1 or os.environ.get("BIOSCALE_SWEEP_WORKER"):
+            run_worker(work)
+        else:
+            _run_workers(tokens, settings.workers, folder, name, url)
+    finally:
+        if not os.environ.get("BIOSCALE_SWEEP_WORKER"):
+            write_report(folder, study, meta)
+            print(progress_line(study, settings.trials), file=sys.stderr, flush=True)
+    if not os.environ.get("BIOSCALE_SWEEP_WORKER"):
+        print(folder / "sweep.md", flush=True)
+    return 0
+
+
+def _run_workers(tokens: list[str], workers: int, folder: Path, name: str, url: str) -> None:
+    """``workers`` processes running this same sweep (one worker each); Ctrl-C stops them all."""
+    pinned = [t for t in tokens if not t.startswith(("sweep.workers=", "sweep.dir=", "sweep.study=", "sweep.storage="))]
+    args = [sys.executable, "-m", "bioscale", "sweep", *pinned, "sweep.workers=1", f"sweep.dir={folder}",
+            f"sweep.study={name}", f"sweep.storage={url}"]
+    procs = [subprocess.Popen(args, env={**os.environ, "BIOSCALE_SWEEP_WORKER": str(i + 1)}, stdout=sys.stderr)
+             for i in range(workers)]
+    try:
+        for proc in procs:
+            proc.wait()
+    except KeyboardInterrupt:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            proc.wait()
+        raise
+
+
+def _commit() -> str:
+    try:
+        here = Path(__file__).resolve().parents[2]
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

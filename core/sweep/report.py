@@ -1,0 +1,107 @@
+"""``sweep.json``, ``sweep.md`` and ``sweep.png`` of a study: a row per trial, the best
+trial's exact ``bioscale train`` command, the objective against each searched setting."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from ..run_dir import write_json, write_text
+
+
+def trial_rows(study) -> list[dict]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        status = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
+                  TrialState.WAITING: "waiting"}.get(t.state, "interrupted" if a.get("interrupted") else
+                                                      ("failed" if "failure" in a else "worker died"))
+        rows.append({"trial": t.number, "status": status, "settings": dict(t.params),
+                     "best_val_error": t.value if t.state == TrialState.COMPLETE else None,
+                     "test_error_at_best_val": a.get("test_error_at_best_val"), "best_test_error": a.get("best_test_error"),
+                     "epochs": a.get("epochs") if t.state == TrialState.COMPLETE else len(t.intermediate_values),
+                     "seconds": a.get("seconds"), "run_dir": a.get("run_dir"), "failure": a.get("failure"),
+                     "retry_of": a.get("retry_of"), "tokens": a.get("tokens")})
+    return rows
+
+
+def best_row(rows: list[dict]) -> dict | None:
+    done = [r for r in rows if r["status"] == "complete"]
+    return min(done, key=lambda r: r["best_val_error"]) if done else None
+
+
+def train_command(tokens: list[str]) -> str:
+    return "bioscale train " + " ".join(shlex.quote(t) for t in tokens)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_report(folder: Path, study, meta: dict) -> dict:
+    """Write the three files into ``folder``; return the JSON document."""
+    rows = trial_rows(study)
+    best = best_row(rows)
+    keys = sorted({k for r in rows for k in r["settings"]})
+    doc = {**meta, "study": study.study_name, "trials": rows,
+           "best": None if best is None else {"trial": best["trial"], "best_val_error": best["best_val_error"],
+                                              "test_error_at_best_val": best["test_error_at_best_val"],
+                                              "command": train_command(best["tokens"])}}
+    write_json(folder / "sweep.json", doc)
+    head = "| trial | status | " + " | ".join(keys) + " | best val err % | test err at best val % | best test err % | epochs | s |"
+    lines = [f"# Sweep {study.study_name}", "",
+             f"- command: `{meta['command']}`", f"- commit: {meta['commit']}; machine: {meta['machine']}; started: {meta['started']}",
+             f"- objective: best validation error ({meta['validation']} held-out training examples); sampler {meta['sampler']}, pruner {meta['pruner']}",
+             f"- space: " + "; ".join(f"`{k}` {v}" for k, v in meta["space"].items()), ""]
+    if best is not None:
+        lines += [f"Best: trial {best['trial']}, validation error {best['best_val_error']:.2f} % "
+                  f"(test error at that epoch {_fmt(best['test_error_at_best_val'])} %). Reproduce it with:", "",
+                  "```bash", train_command(best["tokens"]), "```", ""]
+    lines += [head, "| " + " | ".join(["---"] * (len(keys) + 7)) + " |"]
+    for r in rows:
+        settings = " | ".join(_fmt(r["settings"].get(k)) for k in keys)
+        lines.append(f"| {r['trial']} | {r['status']}{' (retry of ' + str(r['retry_of']) + ')' if r['retry_of'] is not None else ''} | "
+                     f"{settings} | {_fmt(r['best_val_error'])} | {_fmt(r['test_error_at_best_val'])} | "
+                     f"{_fmt(r['best_test_error'])} | {_fmt(r['epochs'])} | {_fmt(r['seconds'])} |")
+    write_text(folder / "sweep.md", "\n".join(lines) + "\n")
+    _plot(folder / "sweep.png", rows, keys, meta["space"])
+    return doc
+
+
+def _plot(path: Path, rows: list[dict], keys: list[str], space: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in rows if r["status"] == "complete"]
+    if not done or not keys:
+        return
+    cols = min(3, len(keys))
+    fig, axes = plt.subplots(math.ceil(len(keys) / cols), cols, figsize=(4 * cols, 3 * math.ceil(len(keys) / cols)),
+                             squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        xs = [r["settings"][key] for r in done]
+        categorical = any(isinstance(x, (str, bool)) for x in xs)
+        ax.scatter([str(x) for x in xs] if categorical else xs, [r["best_val_error"] for r in done], s=14)
+        if str(space.get(key, "")).startswith("loguniform"):
+            ax.set_xscale("log")
+        ax.set_title(key.split(".", 2)[-1] if key.startswith("rules.") else key, fontsize=9)
+        ax.set_ylabel("best val err %", fontsize=8)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def load_report(folder: Path) -> dict:
+    return json.loads((Path(folder) / "sweep.json").read_text())
