@@ -11,8 +11,13 @@ the rule's name, ``rule=<name>``). The class offers:
   the core checks every range before any work starts.
 * ``recipes`` (optional): ``{model preset: overrides}`` for the presets the rule was tuned on,
   and ``{"<preset>:<key>=<value>": overrides}`` applied on top when the config has that value.
-* ``paper_row`` (optional): a function of the resolved config object giving the rule's row
-  label in the paper's tables (``core/paper_results.json``, e.g. ``"DTP parallel"``), or None.
+* ``paper_row`` (optional): the rule's row label in the paper's tables
+  (``core/paper_results.json``, e.g. ``"DTP parallel"``): a string, or a function of the
+  resolved config object; None or absent: no paper row. ``paper_variants`` (optional): the
+  settings (relative to its section) of each of its rows, e.g. one per schedule; default one
+  row with its defaults. ``bioscale reproduce`` trains one cell per variant and net.
+* ``search_space`` (optional): ``{key relative to its section: spec}`` for ``bioscale sweep``
+  (``"loguniform:1e-5:3e-4"``, ``"uniform:A:B"``, ``"int:A:B"``, ``"choice:A,B"``).
 * ``__init__(self, config)`` with the ``Config`` instance. It may refuse a value of its own
   config by raising :class:`bioscale.errors.ConfigError` with a message relative to its
   section (``"aux_activation: unknown activation 'swish'"``): the core puts ``rules.<name>.``

@@ -108,6 +108,8 @@ class TargetPropagation:
     noise_preserving = False  # DTP: reconstruct the noisy input itself; SDTP: the clean one
     paper_name: str | None = None  # the rule's name in the paper's tables, e.g. "DTP"
 
+    paper_variants = ({"schedule": "parallel"}, {"schedule": "alternating"})  # the paper's rows per TP rule
+
     @classmethod
     def paper_row(cls, config: TPConfig) -> str | None:
         """``"<paper_name> <schedule>"`` (e.g. ``"DTP parallel"``), or None without a paper name."""

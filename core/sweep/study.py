@@ -16,6 +16,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ from ..config.resolve import ObserverSpec
 from .space import Param, format_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# heartbeats are recorded by this module's own thread (Study.optimize would run trials itself)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def open_study(url: str, name: str, sampler: str, pruner: str, prune_warmup: int, seed: int,

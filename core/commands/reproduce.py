@@ -1,0 +1,172 @@
+"""``bioscale reproduce table1a|table1b|table2 [rules=[a,b]] [seeds=K] [key=value ...]``.
+
+Runs the paper's grid for a table (its nets × the rows the installed rules declare, each with
+its recipe) and writes ``table.md``, ``table.json`` and a learning-curves PNG per net, our
+best and final test error beside the paper's, train error beside its bracketed one. A cell
+is cached by its resolved config: a finished one is skipped on a rerun, an unfinished one
+resumed, so a table can be built over several sittings. ``rules=[...]`` picks the rules
+(default: every installed rule with a paper row); a rule the paper lacks gets a row of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from ..config import build_run_config, resolve_observers, resolve_rule
+from ..config.resolve import split_tokens
+from ..discovery import RULES_GROUP, discover, load_rule_class
+from ..errors import ConfigError
+from ..plotting import plot_curves
+from ..reference import paper_result, paper_results, row_rank
+from ..run_dir import SUMMARY, read_metrics, write_json, write_text
+from ..trainer import Trainer
+
+
+def _rules_arg(value: str) -> list[str]:
+    names = [n.strip() for n in value.strip("[]").split(",") if n.strip()]
+    if not names:
+        raise ConfigError("rules=[...] needs at least one rule name")
+    return names
+
+
+def _variants(cls) -> list[dict]:
+    return [dict(v) for v in getattr(cls, "paper_variants", None) or [{}]]
+
+
+def plan_cells(table: dict, rules: list[str], installed: dict, tokens: list[str]) -> list[dict]:
+    """Every (net, row, rule, variant) cell: the paper's rows in its order, then extra rules'."""
+    cells = []
+    for net, preset in table["nets"].items():
+        for name in rules:
+            _, cls = load_rule_class(name, installed)
+            for variant in _variants(cls):
+                extra = [f"rules.{name}.{k}={v}" for k, v in variant.items()]
+                cfg = build_run_config([f"data={table['data']}", f"model={preset}", *tokens, f"rule={name}", *extra])
+                spec = resolve_rule(cfg)
+                row = spec.paper_row or name
+                paper = paper_result(table["data"], preset, spec.paper_row)
+                if paper is None and net == "conv":
+                    continue  # the paper trained only BP on its conv nets
+                cells.append({"net": net, "preset": preset, "row": row, "rule": name, "tokens": [*tokens, *extra],
+                              "cfg": cfg, "spec": spec, "paper": paper})
+    return sorted(cells, key=lambda c: (list(table["nets"]).index(c["net"]), row_rank(c["spec"].paper_row), c["row"]))
+
+
+def cell_key(cfg, spec, seed: int) -> str:
+    """A hash of what determines a cell's numbers (not where it is written)."""
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for k in ("output_dir", "name", "observers"):
+        plain.pop(k, None)
+    plain["seed"] = seed
+    plain["rules"] = {spec.name: OmegaConf.to_container(spec.config, enum_to_str=True)}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_cell(cell: dict, seed: int, folder: Path, index: dict) -> dict:
+    """The cell's summary: from the cache when it completed, resumed when it did not, else trained."""
+    cfg = cell["cfg"].copy()
+    cfg.seed = seed
+    key = cell_key(cfg, cell["spec"], seed)
+    known = index.get(key)
+    if known and (Path(known) / SUMMARY).is_file():
+        summary = json.loads((Path(known) / SUMMARY).read_text())
+        if summary["status"] == "completed":
+            return summary
+        if (Path(known) / "checkpoint.pt").is_file():
+            from .resume import load_run_config
+
+            rcfg, rspec = load_run_config(Path(known), [])
+            return Trainer.resume(Path(known), rcfg, rspec, resolve_observers(rcfg)).fit()
+    cfg.output_dir = str(folder / "cells")
+    cfg.name = key
+    print(f"[bioscale] reproduce: {cell['net']} / {cell['row']} (seed {seed})", file=sys.stderr, flush=True)
+    trainer = Trainer.create(cfg, cell["spec"], resolve_observers(cfg))
+    index[key] = str(trainer.run_dir)
+    write_json(folder / "cells.json", index)
+    return trainer.fit()
+
+
+def _mean_sd(values: list) -> tuple:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _fmt(mean, sd) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.2f}" + (f" ± {sd:.2f}" if sd is not None else "")
+
+
+def main(args: list[str]) -> int:
+    if not args or "=" in args[0]:
+        raise ConfigError(f"name a table: bioscale reproduce {'|'.join(paper_results()['tables'])} [key=value ...]")
+    name, tokens = args[0], args[1:]
+    tables = paper_results()["tables"]
+    if name not in tables:
+        raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}")
+    table = tables[name]
+    pairs = split_tokens(tokens)
+    options = {k: v for k, v in pairs if k in ("rules", "seeds")}
+    run_tokens = [f"{k}={v}" for k, v in pairs if k not in options]
+    installed = discover(RULES_GROUP)
+    rules = _rules_arg(options["rules"]) if "rules" in options else None
+    if rules is None:
+        rules = [n for n in sorted(installed) if _has_paper_row(n, installed)]
+    try:
+        seeds = int(options.get("seeds", 1))
+    except ValueError:
+        raise ConfigError(f"seeds={options['seeds']!r} must be a whole number") from None
+    if seeds < 1:
+        raise ConfigError(f"seeds={seeds} must be >= 1")
+    cells = plan_cells(table, rules, installed, run_tokens)  # every cell validated before any work
+    base_seed = cells[0]["cfg"].seed
+    folder = Path(build_run_config([*run_tokens, "rule=" + rules[0]]).output_dir) / "reproduce" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    index = json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
+    rows, curves = [], {}
+    for cell in cells:
+        summaries = [run_cell(cell, base_seed + s, folder, index) for s in range(seeds)]
+        best = _mean_sd([s["best_test_error"] for s in summaries])
+        final = _mean_sd([s["final_test_error"] for s in summaries])
+        train = _mean_sd([s["final_train_error"] for s in summaries])
+        rows.append({"net": cell["net"], "model": cell["preset"], "row": cell["row"], "rule": cell["rule"],
+                     "settings": cell["tokens"], "seeds": seeds, "best_test_error": best, "final_test_error": final,
+                     "final_train_error": train, "paper": cell["paper"], "epochs": summaries[0]["epochs"],
+                     "run_dirs": [s["run_dir"] for s in summaries]})
+        curves.setdefault(cell["net"], {})[cell["row"]] = read_metrics(Path(summaries[0]["run_dir"]))
+    budget = " ".join(run_tokens) or "each rule's recipe and the default budget"
+    _write(folder, name, table, rows, curves, budget, seeds)
+    print((folder / "table.md").read_text())
+    print(folder, flush=True)
+    return 0
+
+
+def _has_paper_row(name: str, installed: dict) -> bool:
+    try:
+        _, cls = load_rule_class(name, installed)
+    except Exception:
+        return False
+    return getattr(cls, "paper_row", None) is not None
+
+
+def _write(folder: Path, name: str, table: dict, rows: list, curves: dict, budget: str, seeds: int) -> None:
+    paper = lambda r, k: "-" if not r["paper"] or r["paper"].get(k) is None else f"{r['paper'][k]:.2f}"  # noqa: E731
+    lines = [f"# {name}: {table['title']}", "", f"Budget and overrides: `{budget}`; {seeds} seed(s) per cell "
+             f"(mean ± standard deviation over seeds; the paper reports single runs).", "",
+             "| net | row | best test err % | final test err % | paper test err % | final train err % | paper train err % | epochs |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['net']} | {r['row']} | {_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
+                     f"{paper(r, 'test_error')} | {_fmt(*r['final_train_error'])} | {paper(r, 'train_error')} | {r['epochs']} |")
+    write_text(folder / "table.md", "\n".join(lines) + "\n")
+    write_json(folder / "table.json", {"table": name, "title": table["title"], "budget": budget, "seeds": seeds, "rows": rows})
+    for net, by_row in curves.items():
+        plot_curves(by_row, folder / f"curves_{net}.png", f"{name} {net}: {budget}")

@@ -1,0 +1,58 @@
+"""``bioscale reproduce``: the paper's grid for a table, its figures beside ours, cached per cell."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bioscale.commands import reproduce
+from bioscale.errors import ConfigError
+from bioscale.reference import paper_results
+
+TINY_BUDGET = ["data=digits", "trainer.epochs=1", "data.limit_train=200", "model.widths=[32,32]",
+               "observers.diagnostics.enabled=false", "observers.console.enabled=false"]
+
+
+@pytest.mark.slow
+def test_table1a_has_every_paper_row_with_its_figure_and_a_rerun_trains_nothing(tmp_path, capsys):
+    assert reproduce.main(["table1a", *TINY_BUDGET, f"output_dir={tmp_path}"]) == 0
+    folder = tmp_path / "reproduce" / "table1a"
+    doc = json.loads((folder / "table.json").read_text())
+    paper = paper_results()["results"]["mnist"]
+    expected = [(net, row) for net in ("fc", "lc", "conv") for row in paper_results()["rows"] if row in paper[net]]
+    assert [(r["net"], r["row"]) for r in doc["rows"]] == expected
+    for r in doc["rows"]:
+        assert r["paper"]["test_error"] == paper[r["net"]][r["row"]]["test_error"]
+        assert r["best_test_error"][0] is not None and r["epochs"] == 1
+    assert "| fc | DTP parallel |" in (folder / "table.md").read_text()
+    assert all((folder / f"curves_{net}.png").is_file() for net in ("fc", "lc", "conv"))
+    cells = sorted(p.name for p in (folder / "cells").iterdir())
+    capsys.readouterr()
+    assert reproduce.main(["table1a", *TINY_BUDGET, f"output_dir={tmp_path}"]) == 0
+    assert "reproduce: fc" not in capsys.readouterr().err  # no cell trained again
+    assert sorted(p.name for p in (folder / "cells").iterdir()) == cells
+    assert json.loads((folder / "table.json").read_text())["rows"] == doc["rows"]
+
+
+def test_extra_rules_get_their_own_row_and_seeds_give_a_spread(tmp_path, fake_site):
+    from test_discovery import THIRD_PARTY_RULE
+
+    fake_site.add_distribution("bioscale-sign", "1.0", "bioscale_sign", THIRD_PARTY_RULE,
+                               {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}})
+    budget = [t for t in TINY_BUDGET if not t.startswith("model.")]
+    assert reproduce.main(["table1a", "rules=[bp,sign]", "seeds=2", *budget, "model.widths=[16]", f"output_dir={tmp_path}"]) == 0
+    rows = json.loads((tmp_path / "reproduce" / "table1a" / "table.json").read_text())["rows"]
+    fc = [(r["row"], r["paper"] is not None) for r in rows if r["net"] == "fc"]
+    assert fc == [("BP", True), ("sign", False)]
+    assert all(len(r["run_dirs"]) == 2 and r["seeds"] == 2 for r in rows)
+    assert [r["net"] for r in rows].count("conv") == 1  # only the paper's conv row
+
+
+@pytest.mark.parametrize("args, message", [([], "name a table"), (["table9"], "unknown table"),
+                                           (["table1a", "seeds=0"], "seeds=0 must be >= 1"),
+                                           (["table1a", "rules=[nope]"], "nope")])
+def test_bad_reproduce_arguments_are_refused(args, message, tmp_path):
+    with pytest.raises(Exception, match=message) as info:
+        reproduce.main([*args, f"output_dir={tmp_path}"] if args else [])
+    assert isinstance(info.value, ConfigError) or info.value.exit_status == 2
