@@ -197,7 +197,8 @@ def bioscale_epoch_end(run: "Run", epoch: int, metrics: dict) -> Optional[dict]:
     """An epoch ended and was evaluated.
 
     :param epoch: 1-based number of the finished epoch.
-    :param metrics: dict about to be written to ``metrics.jsonl`` (read it, do not mutate it).
+    :param metrics: dict about to be written to ``metrics.jsonl`` (read it, do not mutate it),
+        with the extras of the observers called before this one (observers run in name order).
     :return: a dict of extra JSON-serialisable metrics (merged into the line), or None.
     An observer may end the run here on purpose by raising :class:`bioscale.errors.StopRun`
     (the epoch is committed, then the run ends; its summary says the status, e.g. ``pruned``).

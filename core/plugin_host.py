@@ -149,16 +149,16 @@ class ObserverHooks:
                                    for origin, obj in observers
                                    if any(impl.plugin is obj for impl in getattr(pm.hook, hook).get_hookimpls())]
 
+    def _call_one(self, origin: str, caller, hook: str, **kwargs) -> list:
+        try:
+            return caller(**kwargs)
+        except BioscaleError:
+            raise
+        except Exception as exc:
+            raise PluginFailure(f"{origin} raised in {hook}: {type(exc).__name__}: {exc}") from exc
+
     def _each(self, hook: str, **kwargs) -> list:
-        results = []
-        for origin, caller in self._callers[hook]:
-            try:
-                results.extend(caller(**kwargs))
-            except BioscaleError:
-                raise
-            except Exception as exc:
-                raise PluginFailure(f"{origin} raised in {hook}: {type(exc).__name__}: {exc}") from exc
-        return results
+        return [r for origin, caller in self._callers[hook] for r in self._call_one(origin, caller, hook, **kwargs)]
 
     def run_start(self, run) -> None:
         self._each("bioscale_run_start", run=run)
@@ -168,10 +168,14 @@ class ObserverHooks:
             self._each("bioscale_step_end", run=run, step=step)
 
     def epoch_end(self, run, epoch: int, metrics: dict) -> dict:
+        """Each observer, in registration (name) order, sees the line with the extras of the
+        observers before it; returns all the extras."""
         extra = {}
-        for result in self._each("bioscale_epoch_end", run=run, epoch=epoch, metrics=metrics):
-            if result:
-                extra.update(result)
+        for origin, caller in self._callers["bioscale_epoch_end"]:
+            seen = {**metrics, **{k: v for k, v in extra.items() if k not in metrics}}
+            for result in self._call_one(origin, caller, "bioscale_epoch_end", run=run, epoch=epoch, metrics=seen):
+                if result:
+                    extra.update(result)
         return extra
 
     def run_end(self, run, summary: dict) -> None:

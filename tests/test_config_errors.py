@@ -52,7 +52,7 @@ def test_rule_settings_are_validated_against_the_rules_schema():
 
 def test_observer_settings_are_validated():
     with pytest.raises(ConfigError, match="no installed observer"):
-        resolve_observers(build_run_config(["observers.tensorboard.enabled=false"]))
+        resolve_observers(build_run_config(["observers.nonexistent.enabled=false"]))
     with pytest.raises(ConfigError, match="true or false"):
         resolve_observers(build_run_config(["observers.console.enabled=maybe"]))
     names = [o.name for o in resolve_observers(build_run_config(["observers.console.enabled=false"]))]

@@ -147,3 +147,19 @@ def test_the_paper_space_is_every_paper_rules_default():
     assert {"rules.dtp.alpha", "rules.dtp.sigma", "rules.dtp.inverse_optimizer.lr"} <= keys["dtp"]
     assert "rules.sdtp.alpha" not in keys["sdtp"] and "rules.sdtp.sigma" in keys["sdtp"]
     assert build_run_config(["rule=bp"]).rule == "bp"
+
+
+def test_an_error_in_the_sweeps_own_input_stops_it_instead_of_failing_every_trial(tmp_path, monkeypatch):
+    """A broken environment (here: every trial's data is missing) is not a configuration's
+    fault: the sweep stops with exit status 2 and the slot is drawn again on a rerun."""
+    from bioscale.commands import sweep
+    from bioscale.errors import DataError
+
+    def missing(*args, **kwargs):
+        raise DataError("the data vanished")
+
+    monkeypatch.setattr("bioscale.sweep.study.SweepWork.data_for", missing)
+    with pytest.raises(DataError):
+        sweep.main([*BASE, "sweep.trials=3", f"sweep.dir={tmp_path / 's'}"])
+    trials = report(tmp_path / "s")["trials"]
+    assert [t["status"] for t in trials] == ["stopped"] and trials[0]["error"] == "the data vanished"

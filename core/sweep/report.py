@@ -19,13 +19,14 @@ def trial_rows(study) -> list[dict]:
         a = t.user_attrs
         status = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
                   TrialState.WAITING: "waiting"}.get(t.state, "interrupted" if a.get("interrupted") else
+                                                      "stopped" if a.get("stopped") else
                                                       ("failed" if "failure" in a else "worker died"))
         rows.append({"trial": t.number, "status": status, "settings": dict(t.params),
                      "best_val_error": t.value if t.state == TrialState.COMPLETE else None,
                      "test_error_at_best_val": a.get("test_error_at_best_val"), "best_test_error": a.get("best_test_error"),
                      "epochs": a.get("epochs") if t.state == TrialState.COMPLETE else len(t.intermediate_values),
                      "seconds": a.get("seconds"), "run_dir": a.get("run_dir"), "failure": a.get("failure"),
-                     "retry_of": a.get("retry_of"), "tokens": a.get("tokens")})
+                     "retry_of": a.get("retry_of"), "tokens": a.get("tokens"), "error": a.get("error")})
     return rows
 
 

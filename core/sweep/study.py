@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from .. import __version__
 from ..config import build_run_config, resolve_observers, resolve_rule
 from ..discovery import OBSERVERS_GROUP, PluginEntry
-from ..errors import BioscaleError, DivergenceError, StopRun
+from ..errors import BioscaleError, DivergenceError, StopRun, UsageError
 from ..markers import hookimpl
 from ..config.resolve import ObserverSpec
 from .space import Param, format_value
@@ -41,8 +41,11 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 def open_study(url: str, name: str, sampler: str, pruner: str, prune_warmup: int, seed: int,
                heartbeat: int) -> optuna.Study:
-    storage = RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                         failed_trial_callback=RetryFailedTrialCallback(max_retry=1))
+    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+        retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+    else:
+        retry = {"failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
+    storage = RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **retry)
     make_pruner = {"none": optuna.pruners.NopPruner,
                    "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=prune_warmup),
                    "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, prune_warmup))}[pruner]
@@ -156,6 +159,9 @@ def run_trial(work: SweepWork, trial) -> tuple[TrialState, float | None]:
                                  data=work.data_for(cfg))
         trial.set_user_attr("run_dir", str(trainer.run_dir))
         summary = trainer.fit()
+    except UsageError as exc:  # the sweep's input or environment, not this configuration: stop the sweep
+        trial.set_user_attr("error", str(exc))
+        raise
     except StopRun:
         return TrialState.PRUNED, None
     except DivergenceError as exc:
@@ -195,8 +201,8 @@ def run_worker(work: SweepWork) -> None:
         start = time.time()
         try:
             state, value = run_trial(work, trial)
-        except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
+        except (KeyboardInterrupt, UsageError) as exc:  # not counted: a rerun draws this slot again
+            trial.set_user_attr("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped", True)
             study.tell(trial, state=TrialState.FAIL)
             raise
         finally:
