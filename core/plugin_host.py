@@ -12,7 +12,7 @@ import pluggy
 import torch
 
 from . import hookspecs
-from .errors import BioscaleError, PluginError, PluginFailure, RuleContractError
+from .errors import BioscaleError, PluginError, PluginFailure, RuleContractError, StopRun
 from .markers import PROJECT_NAME
 
 PHASES = frozenset({"forward", "inverse"})
@@ -139,7 +139,9 @@ class RuleHooks:
 
 class ObserverHooks:
     """The observers' event hooks, each observer called on its own (in registration order) so
-    that one that raises is named (:class:`PluginFailure`); ``epoch_end`` results are merged."""
+    that one that raises is named (:class:`PluginFailure`); ``epoch_end`` results are merged.
+    Each call is pluggy's for that one plugin: a hook wrapper in one observer wraps only that
+    observer's own implementation, and tryfirst / trylast order nothing across observers."""
 
     def __init__(self, pm: pluggy.PluginManager, observers: list[tuple[str, object]]):
         self._callers = {}
@@ -173,13 +175,27 @@ class ObserverHooks:
         extra = {}
         for origin, caller in self._callers["bioscale_epoch_end"]:
             seen = {**metrics, **{k: v for k, v in extra.items() if k not in metrics}}
-            for result in self._call_one(origin, caller, "bioscale_epoch_end", run=run, epoch=epoch, metrics=seen):
+            try:
+                results = self._call_one(origin, caller, "bioscale_epoch_end", run=run, epoch=epoch, metrics=seen)
+            except StopRun as stop:
+                stop.extra = extra  # what the observers before it added still reaches the line
+                raise
+            for result in results:
                 if result:
                     extra.update(result)
         return extra
 
     def run_end(self, run, summary: dict) -> None:
-        self._each("bioscale_run_end", run=run, summary=summary)
+        """Every observer hears of the ending, even after one of them raised; the first
+        failure is raised after all were called."""
+        failures = []
+        for origin, caller in self._callers["bioscale_run_end"]:
+            try:
+                self._call_one(origin, caller, "bioscale_run_end", run=run, summary=summary)
+            except BioscaleError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
 
 def _register(pm: pluggy.PluginManager, plugin, name: str, origin: str) -> None:

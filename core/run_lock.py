@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import StorageError, UsageError
 
 LOCK = ".lock"
 
@@ -33,7 +33,10 @@ class RunLock:
         """Take the lock or raise :class:`RunFolderBusy` naming the owner's pid."""
         if self._handle is not None:
             return
-        handle = open(self.path, "a+")
+        try:
+            handle = open(self.path, "a+")
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -41,6 +44,9 @@ class RunLock:
             owner = handle.read().strip() or "?"
             handle.close()
             raise RunFolderBusy(f"{self.path.parent} is in use by process {owner}; wait for it to end or stop it") from None
+        except OSError as exc:
+            handle.close()
+            raise StorageError(f"cannot lock {self.path}: {exc.strerror or exc}") from exc
         handle.seek(0)
         previous = handle.read().strip()
         if previous and previous != str(os.getpid()):

@@ -138,6 +138,7 @@ class Trainer:
         self.history: list[dict] = []
         self.run_dir: Path | None = None
         self.lock: RunLock | None = None
+        self.paper_row = rule_spec.paper_row  # plugin code: evaluated once, before any work
         self.run = Run(self)
 
     # -- construction -----------------------------------------------------------------
@@ -148,7 +149,11 @@ class Trainer:
         parts = [rule_spec.name, cfg.data.name, cfg.model.preset, f"s{cfg.seed}", cfg.name]
         trainer.run_dir = create_run_dir(cfg.output_dir, parts)
         trainer._own_run_dir()
-        trainer.write_config()
+        try:
+            trainer.write_config()
+        except BaseException:
+            trainer.lock.release()
+            raise
         return trainer
 
     @classmethod
@@ -161,17 +166,17 @@ class Trainer:
             state = load_checkpoint(trainer.run_dir / CHECKPOINT, trainer.identity())
             trainer.load_state(state, trainer.run_dir / CHECKPOINT)
             trainer.history = metrics_through(trainer.run_dir, trainer.epoch)
+            planned = int(state["planned_epochs"]) if "planned_epochs" in state else cfg.trainer.epochs
+            if cfg.trainer.epochs != planned:
+                print_err(f"bioscale: warning: the run was planned for {planned} epochs and now runs to "
+                          f"{cfg.trainer.epochs}: its learning-rate schedule is re-planned over {cfg.trainer.epochs} "
+                          f"epochs from epoch {trainer.epoch} on. Under a cosine schedule that is not the run a "
+                          f"straight {cfg.trainer.epochs}-epoch run gives; start a new run for that.")
+            trainer.history = truncate_metrics(trainer.run_dir, trainer.epoch)
+            trainer.write_config()
         except BaseException:
             trainer.lock.release()
             raise
-        planned = int(state["planned_epochs"]) if "planned_epochs" in state else cfg.trainer.epochs
-        if cfg.trainer.epochs != planned:
-            print_err(f"bioscale: warning: the run was planned for {planned} epochs and now runs to "
-                      f"{cfg.trainer.epochs}: its learning-rate schedule is re-planned over {cfg.trainer.epochs} epochs "
-                      f"from epoch {trainer.epoch} on. Under a cosine schedule that is not the run a straight "
-                      f"{cfg.trainer.epochs}-epoch run gives; start a new run for that.")
-        trainer.history = truncate_metrics(trainer.run_dir, trainer.epoch)
-        trainer.write_config()
         return trainer
 
     def _own_run_dir(self) -> None:
@@ -378,7 +383,7 @@ class Trainer:
                 try:
                     extra = self.observers.epoch_end(self.run, epoch + 1, dict(metrics))
                 except StopRun as exc:  # an observer ends the run on purpose, after this epoch
-                    stop, extra = exc, {}
+                    stop, extra = exc, getattr(exc, "extra", {})
                 metrics.update({k: v for k, v in extra.items() if k not in metrics})
                 self._commit_epoch(metrics)
                 if stop is not None:
@@ -397,17 +402,19 @@ class Trainer:
             status, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, BioscaleError) else str(exc)
             raise
         finally:
-            progress.close()
-            summary = self.summary(status, error)
             try:
-                write_json(self.run_dir / SUMMARY, summary)
-            except StorageError as exc:
-                print_err(f"bioscale: error: {exc}")
-            try:
-                self.observers.run_end(self.run, summary)  # every ending: the status says which
-            except PluginFailure as exc:
-                print_err(f"bioscale: warning: {exc}")
-            self.lock.release()
+                progress.close()
+                summary = self.summary(status, error)
+                try:
+                    write_json(self.run_dir / SUMMARY, summary)
+                except StorageError as exc:
+                    print_err(f"bioscale: error: {exc}")
+                try:
+                    self.observers.run_end(self.run, summary)  # every ending: the status says which
+                except BioscaleError as exc:
+                    print_err(f"bioscale: warning: {exc}")
+            finally:
+                self.lock.release()
         return summary
 
     def _commit_epoch(self, metrics: dict) -> None:
@@ -454,7 +461,7 @@ class Trainer:
             "torch_version": str(torch.__version__),
             "run_dir": str(self.run_dir),
         }
-        paper = paper_test_error(self.cfg.data.name, self.cfg.model.preset, self.rule_spec.paper_row)
+        paper = paper_test_error(self.cfg.data.name, self.cfg.model.preset, self.paper_row)
         if paper is not None:
             summary["paper_test_error"] = paper
         if test and "test_top5_error" in hist[-1]:

@@ -343,3 +343,25 @@ def test_compare_skips_a_broken_plugin_and_lists_it(fake_site, tmp_path, capsys)
     assert "| bp |" in out.out and "| aosdtp |" in out.out
     (folder,) = (tmp_path / "out").iterdir()
     assert json.loads((folder / "comparison.json").read_text())["broken"][0]["rule"] == "broken"
+
+
+class RaisingAtEnd:
+    @hookimpl
+    def bioscale_run_end(self, run, summary):
+        raise RuntimeError("cannot close")
+
+
+class HearsTheEnd:
+    endings = []
+
+    @hookimpl
+    def bioscale_run_end(self, run, summary):
+        HearsTheEnd.endings.append(summary["status"])
+
+
+def test_every_observer_hears_the_end_even_after_one_raised(tmp_path, capsys):
+    specs = [ObserverSpec(n, fake_entry(c, n), c, None) for n, c in (("a", RaisingAtEnd), ("b", HearsTheEnd))]
+    trainer = new_trainer("bp", tmp_path, observers=specs)
+    trainer.fit()
+    assert HearsTheEnd.endings == ["completed"]
+    assert "observer 'a'" in capsys.readouterr().err and not trainer.lock.held

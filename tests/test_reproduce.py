@@ -56,3 +56,17 @@ def test_bad_reproduce_arguments_are_refused(args, message, tmp_path):
     with pytest.raises(Exception, match=message) as info:
         reproduce.main([*args, f"output_dir={tmp_path}"] if args else [])
     assert isinstance(info.value, ConfigError) or info.value.exit_status == 2
+
+
+def test_a_diverging_cell_is_a_row_with_its_status_and_is_not_retried(tmp_path, fake_site, capsys):
+    from test_sweep import NAN_RULE
+
+    fake_site.add_distribution("bioscale-nan", "1.0", "bioscale_nan", NAN_RULE, {"bioscale.rules": {"nan": "bioscale_nan:NanRule"}})
+    args = ["table1a", "rules=[nan]", *TINY_BUDGET, "trainer.log_every=1", "trainer.batch_size=16", f"output_dir={tmp_path}"]
+    assert reproduce.main(args) == 0
+    rows = json.loads((tmp_path / "reproduce" / "table1a" / "table.json").read_text())["rows"]
+    assert {r["net"] for r in rows} == {"fc", "lc"} and all(r["status"] == ["diverged"] for r in rows)
+    assert "| fc | nan (diverged) |" in (tmp_path / "reproduce" / "table1a" / "table.md").read_text()
+    capsys.readouterr()
+    assert reproduce.main(args) == 0
+    assert "reproduce: fc" not in capsys.readouterr().err

@@ -163,3 +163,14 @@ def test_an_error_in_the_sweeps_own_input_stops_it_instead_of_failing_every_tria
         sweep.main([*BASE, "sweep.trials=3", f"sweep.dir={tmp_path / 's'}"])
     trials = report(tmp_path / "s")["trials"]
     assert [t["status"] for t in trials] == ["stopped"] and trials[0]["error"] == "the data vanished"
+
+
+def test_a_study_searched_over_another_space_is_refused(tmp_path):
+    from bioscale.commands import sweep
+
+    folder = tmp_path / "s"
+    assert sweep.main([*BASE, "trainer.epochs=1", "sweep.trials=1", f"sweep.dir={folder}"]) == 0
+    with pytest.raises(ConfigError, match="searched over another space"):
+        sweep.main([*BASE, "trainer.epochs=1", "sweep.trials=2", "sweep.space.rules.bp.optimizer.lr=choice:1e-4",
+                    f"sweep.dir={folder}"])
+    assert len(report(folder)["trials"]) == 1

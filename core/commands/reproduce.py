@@ -21,11 +21,14 @@ from omegaconf import OmegaConf
 from ..config import build_run_config, resolve_observers, resolve_rule
 from ..config.resolve import split_tokens
 from ..discovery import RULES_GROUP, discover, load_rule_class
-from ..errors import ConfigError
+from .. import __version__
+from ..errors import ConfigError, DivergenceError, PluginFailure
 from ..plotting import plot_curves
 from ..reference import paper_result, paper_results, row_rank
 from ..run_dir import SUMMARY, read_metrics, write_json, write_text
 from ..trainer import Trainer
+
+FINAL = ("completed", "diverged", "failed")
 
 
 def _rules_arg(value: str) -> list[str]:
@@ -63,6 +66,10 @@ def cell_key(cfg, spec, seed: int) -> str:
     plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     for k in ("output_dir", "name", "observers"):
         plain.pop(k, None)
+    for k in ("progress", "log_every", "checkpoint"):  # where output goes, not what is computed
+        plain["trainer"].pop(k, None)
+    plain["data"].pop("root", None)
+    plain["bioscale"] = __version__
     plain["seed"] = seed
     plain["rules"] = {spec.name: OmegaConf.to_container(spec.config, enum_to_str=True)}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
@@ -76,7 +83,7 @@ def run_cell(cell: dict, seed: int, folder: Path, index: dict) -> dict:
     known = index.get(key)
     if known and (Path(known) / SUMMARY).is_file():
         summary = json.loads((Path(known) / SUMMARY).read_text())
-        if summary["status"] == "completed":
+        if summary["status"] in FINAL:  # a diverged or failed cell would end the same way again
             return summary
         if (Path(known) / "checkpoint.pt").is_file():
             from .resume import load_run_config
@@ -89,7 +96,11 @@ def run_cell(cell: dict, seed: int, folder: Path, index: dict) -> dict:
     trainer = Trainer.create(cfg, cell["spec"], resolve_observers(cfg))
     index[key] = str(trainer.run_dir)
     write_json(folder / "cells.json", index)
-    return trainer.fit()
+    try:
+        return trainer.fit()
+    except (DivergenceError, PluginFailure) as exc:  # the cell's result; the table goes on
+        print(f"bioscale: warning: {cell['net']} / {cell['row']}: {exc}", file=sys.stderr, flush=True)
+        return json.loads((trainer.run_dir / SUMMARY).read_text())
 
 
 def _mean_sd(values: list) -> tuple:
@@ -138,6 +149,7 @@ def main(args: list[str]) -> int:
         final = _mean_sd([s["final_test_error"] for s in summaries])
         train = _mean_sd([s["final_train_error"] for s in summaries])
         rows.append({"net": cell["net"], "model": cell["preset"], "row": cell["row"], "rule": cell["rule"],
+                     "status": sorted({s["status"] for s in summaries}),
                      "settings": cell["tokens"], "seeds": seeds, "best_test_error": best, "final_test_error": final,
                      "final_train_error": train, "paper": cell["paper"], "epochs": summaries[0]["epochs"],
                      "run_dirs": [s["run_dir"] for s in summaries]})
@@ -164,7 +176,8 @@ def _write(folder: Path, name: str, table: dict, rows: list, curves: dict, budge
              "| net | row | best test err % | final test err % | paper test err % | final train err % | paper train err % | epochs |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        lines.append(f"| {r['net']} | {r['row']} | {_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
+        status = "" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})"
+        lines.append(f"| {r['net']} | {r['row']}{status} | {_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
                      f"{paper(r, 'test_error')} | {_fmt(*r['final_train_error'])} | {paper(r, 'train_error')} | {r['epochs']} |")
     write_text(folder / "table.md", "\n".join(lines) + "\n")
     write_json(folder / "table.json", {"table": name, "title": table["title"], "budget": budget, "seeds": seeds, "rows": rows})

@@ -22,7 +22,7 @@ from bioscale.architectures.activations import cpuinfo_field
 
 from ..config import build_run_config, resolve_rule
 from ..discovery import RULES_GROUP, discover, load_rule_class
-from ..errors import ConfigError
+from ..errors import BioscaleError, ConfigError
 from ..sweep.report import write_report
 from ..sweep.settings import split_sweep_tokens, sweep_config
 from ..sweep.space import format_value, rule_space, user_space
@@ -73,7 +73,13 @@ def main(tokens: list[str]) -> int:
     folder = Path(settings.dir or Path(cfg.output_dir) / "sweeps" / name)
     folder.mkdir(parents=True, exist_ok=True)
     url = settings.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
-    study = open_study(url, name, settings.sampler, settings.pruner, settings.prune_warmup, settings.seed, settings.heartbeat)
+    study = open_study(url, name, settings.sampler, settings.pruner, settings.prune_warmup, settings.seed, settings.heartbeat,
+                       shared=bool(settings.storage))
+    declared = {k: f"{p.kind}:{p.values}" for k, p in space.items()}
+    if study.user_attrs.get("space", declared) != declared:
+        raise ConfigError(f"study {name!r} in {url} was searched over another space ({study.user_attrs['space']}); "
+                          f"this command's space is {declared}: name a new study with sweep.study=...")
+    study.set_user_attr("space", declared)
     meta = {"command": "bioscale sweep " + " ".join(shlex.quote(t) for t in tokens), "commit": _commit(),
             "machine": f"{cpuinfo_field('model name') or platform.machine()}, {os.cpu_count()} cores", "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "validation": next((t.split("=", 1)[1] for t in base if t.startswith("data.validation=")), "?"),
@@ -101,17 +107,27 @@ def _run_workers(tokens: list[str], workers: int, folder: Path, name: str, url: 
     pinned = [t for t in tokens if not t.startswith(("sweep.workers=", "sweep.dir=", "sweep.study=", "sweep.storage="))]
     args = [sys.executable, "-m", "bioscale", "sweep", *pinned, "sweep.workers=1", f"sweep.dir={folder}",
             f"sweep.study={name}", f"sweep.storage={url}"]
-    procs = [subprocess.Popen(args, env={**os.environ, "BIOSCALE_SWEEP_WORKER": str(i + 1)}, stdout=sys.stderr)
+    procs = [subprocess.Popen(args, env={**os.environ, "BIOSCALE_SWEEP_WORKER": str(i + 1)}, stdout=sys.stderr,
+                              start_new_session=True)  # a terminal's Ctrl-C reaches them once, from here
              for i in range(workers)]
     try:
-        for proc in procs:
-            proc.wait()
+        codes = [proc.wait() for proc in procs]
     except KeyboardInterrupt:
         for proc in procs:
             proc.send_signal(signal.SIGINT)
         for proc in procs:
             proc.wait()
         raise
+    failed = [c for c in codes if c != 0]
+    if failed:
+        raise SweepWorkerError(f"{len(failed)} of {workers} sweep workers failed (exit statuses {failed}); "
+                               f"their errors are above", exit_status=failed[0] if failed[0] > 0 else 1)
+
+
+class SweepWorkerError(BioscaleError):
+    def __init__(self, message: str, exit_status: int):
+        super().__init__(message)
+        self.exit_status = exit_status
 
 
 def _commit() -> str:

@@ -11,6 +11,7 @@ failed and retried once with the same settings; an interrupted one is failed and
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import socket
 import sys
@@ -28,7 +29,7 @@ from optuna.trial import TrialState
 from .. import __version__
 from ..config import build_run_config, resolve_observers, resolve_rule
 from ..discovery import OBSERVERS_GROUP, PluginEntry
-from ..errors import BioscaleError, DivergenceError, StopRun, UsageError
+from ..errors import BioscaleError, ConfigError, DivergenceError, StopRun, UsageError
 from ..markers import hookimpl
 from ..config.resolve import ObserverSpec
 from .space import Param, format_value
@@ -40,7 +41,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 
 def open_study(url: str, name: str, sampler: str, pruner: str, prune_warmup: int, seed: int,
-               heartbeat: int) -> optuna.Study:
+               heartbeat: int, shared: bool = False) -> optuna.Study:
+    """The study; ``shared`` (a storage other machines may use too): the sampler's seed also
+    mixes in this host and process, so that machines started alike draw different settings."""
     if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
         retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
     else:
@@ -52,7 +55,10 @@ def open_study(url: str, name: str, sampler: str, pruner: str, prune_warmup: int
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True,
                                 pruner=make_pruner())
     worker = int(os.environ.get("BIOSCALE_SWEEP_WORKER", "0"))
-    mixed = (seed * 1_000_003 + len(study.trials) * 7_919 + worker) % 2**31  # fresh draws after a restart
+    mixed = seed * 1_000_003 + len(study.trials) * 7_919 + worker  # fresh draws after a restart
+    if shared:
+        mixed += int.from_bytes(hashlib.sha256(f"{socket.gethostname()}:{os.getpid()}".encode()).digest()[:4], "big")
+    mixed %= 2**31
     study.sampler = optuna.samplers.TPESampler(seed=mixed) if sampler == "tpe" else optuna.samplers.RandomSampler(seed=mixed)
     return study
 
@@ -159,6 +165,9 @@ def run_trial(work: SweepWork, trial) -> tuple[TrialState, float | None]:
                                  data=work.data_for(cfg))
         trial.set_user_attr("run_dir", str(trainer.run_dir))
         summary = trainer.fit()
+    except ConfigError as exc:  # these settings cannot make a run (e.g. a kernel larger than its input)
+        trial.set_user_attr("failure", f"refused: {exc}")
+        return TrialState.FAIL, None
     except UsageError as exc:  # the sweep's input or environment, not this configuration: stop the sweep
         trial.set_user_attr("error", str(exc))
         raise
@@ -178,7 +187,10 @@ def run_trial(work: SweepWork, trial) -> tuple[TrialState, float | None]:
 
 def _heartbeat(storage, trial_id: int, interval: int, stop: threading.Event) -> None:
     while not stop.wait(interval):
-        storage.record_heartbeat(trial_id)
+        try:
+            storage.record_heartbeat(trial_id)
+        except Exception as exc:  # a busy database: try again at the next beat
+            print(f"bioscale: warning: sweep heartbeat of trial {trial_id} not recorded: {exc}", file=sys.stderr, flush=True)
 
 
 def run_worker(work: SweepWork) -> None:
@@ -203,13 +215,13 @@ def run_worker(work: SweepWork) -> None:
             state, value = run_trial(work, trial)
         except (KeyboardInterrupt, UsageError) as exc:  # not counted: a rerun draws this slot again
             trial.set_user_attr("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped", True)
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         finally:
             stop.set()
         trial.set_user_attr("seconds", round(time.time() - start, 2))
-        with folder_lock(work.folder):
-            study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        with folder_lock(work.folder):  # skip_if_finished: another worker failed it as stale meanwhile
+            study.tell(trial, value if state == TrialState.COMPLETE else None, state=state, skip_if_finished=True)
             work.report()
         print(progress_line(study, work.trials), file=sys.stderr, flush=True)
 
