@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from .errors import CheckpointError, StorageError
+from .processes import pid_alive
 
 FORMAT = "bioscale-checkpoint"
 VERSION = 2
@@ -100,20 +101,10 @@ def remove_stale_temp_files(folder: Path) -> list[Path]:
     removed = []
     for tmp in Path(folder).glob(".*.tmp-*"):
         pid = tmp.name.rsplit(".tmp-", 1)[1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _check_counter(state: dict, key: str, path: Path, low: int) -> None:

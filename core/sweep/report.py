@@ -61,7 +61,7 @@ def write_report(folder: Path, study, meta: dict) -> dict:
     lines = [f"# Sweep {study.study_name}", "",
              f"- command: `{meta['command']}`", f"- commit: {meta['commit']}; machine: {meta['machine']}; started: {meta['started']}",
              f"- objective: best validation error ({meta['validation']} held-out training examples); sampler {meta['sampler']}, pruner {meta['pruner']}",
-             f"- space: " + "; ".join(f"`{k}` {v}" for k, v in meta["space"].items()), ""]
+             "- space: " + "; ".join(f"`{k}` {v}" for k, v in meta["space"].items()), ""]
     if best is not None:
         lines += [f"Best: trial {best['trial']}, validation error {best['best_val_error']:.2f} % "
                   f"(test error at that epoch {_fmt(best['test_error_at_best_val'])} %). Reproduce it with:", "",

@@ -31,6 +31,7 @@ from ..config import build_run_config, resolve_observers, resolve_rule
 from ..discovery import OBSERVERS_GROUP, PluginEntry
 from ..errors import BioscaleError, ConfigError, DivergenceError, StopRun, UsageError
 from ..markers import hookimpl
+from ..processes import pid_alive
 from ..config.resolve import ObserverSpec
 from .space import Param, format_value
 
@@ -77,22 +78,12 @@ def tally(study) -> dict:
             "failed": sum(t.state == TrialState.FAIL and "failure" in t.user_attrs for t in trials)}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
 def fail_dead_local_trials(study) -> None:
     """Fail the running trials of dead processes on this host; retry each once."""
     host = socket.gethostname()
     retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("host") == host and not _alive(int(t.user_attrs.get("pid", -1))):
+        if t.user_attrs.get("host") == host and not pid_alive(int(t.user_attrs.get("pid", -1))):
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             if "retry_of" not in t.user_attrs and t.number not in retried:
                 study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
