@@ -45,11 +45,13 @@ def open_study(url: str, name: str, sampler: str, pruner: str, prune_warmup: int
                heartbeat: int, shared: bool = False) -> optuna.Study:
     """The study; ``shared`` (a storage other machines may use too): the sampler's seed also
     mixes in this host and process, so that machines started alike draw different settings."""
-    if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
-        retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
-    else:
-        retry = {"failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
-    storage = RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **retry)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+            retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
+        else:
+            retry = {"failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
+        storage = RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **retry)
     make_pruner = {"none": optuna.pruners.NopPruner,
                    "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=prune_warmup),
                    "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, prune_warmup))}[pruner]
@@ -188,7 +190,8 @@ def run_worker(work: SweepWork) -> None:
     """Run trials until the study has ``work.trials`` finished ones (or running ones to finish them)."""
     study = work.study
     while True:
-        with folder_lock(work.folder):
+        with folder_lock(work.folder), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             fail_dead_local_trials(study)
             fail_stale_trials(study)
             counts = tally(study)
