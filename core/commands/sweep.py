@@ -114,7 +114,7 @@ def _run_workers(tokens: list[str], workers: int, folder: Path, name: str, url: 
         codes = [proc.wait() for proc in procs]
     except KeyboardInterrupt:
         for proc in procs:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)  # handled like Ctrl-C, and never inherited as ignored
         for proc in procs:
             proc.wait()
         raise
