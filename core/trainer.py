@@ -33,7 +33,7 @@ from .optim import make_adam, scheduled_lr, set_lr
 from .plugin_host import build_plugin_host
 from .progress import Progress
 from .reference import paper_test_error
-from .run_dir import (CHECKPOINT, CONFIG, SUMMARY, append_metrics, check_writable, create_run_dir, metrics_through, truncate_metrics,
+from .run_dir import (CHECKPOINT, CONFIG, SUMMARY, append_metrics, check_writable, create_run_dir, truncate_metrics,
                       write_json, write_text)
 from .run_lock import RunLock
 from .signals import signals_held
@@ -165,14 +165,13 @@ class Trainer:
         try:
             state = load_checkpoint(trainer.run_dir / CHECKPOINT, trainer.identity())
             trainer.load_state(state, trainer.run_dir / CHECKPOINT)
-            trainer.history = metrics_through(trainer.run_dir, trainer.epoch)
+            trainer.history = truncate_metrics(trainer.run_dir, trainer.epoch)  # validates before it writes
             planned = int(state["planned_epochs"]) if "planned_epochs" in state else cfg.trainer.epochs
             if cfg.trainer.epochs != planned:
                 print_err(f"bioscale: warning: the run was planned for {planned} epochs and now runs to "
                           f"{cfg.trainer.epochs}: its learning-rate schedule is re-planned over {cfg.trainer.epochs} "
                           f"epochs from epoch {trainer.epoch} on. Under a cosine schedule that is not the run a "
                           f"straight {cfg.trainer.epochs}-epoch run gives; start a new run for that.")
-            trainer.history = truncate_metrics(trainer.run_dir, trainer.epoch)
             trainer.write_config()
         except BaseException:
             trainer.lock.release()

@@ -3,7 +3,6 @@ trial's exact ``bioscale train`` command, the objective against each searched se
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
 from pathlib import Path
@@ -103,6 +102,3 @@ def _plot(path: Path, rows: list[dict], keys: list[str], space: dict) -> None:
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
-
-def load_report(folder: Path) -> dict:
-    return json.loads((Path(folder) / "sweep.json").read_text())
