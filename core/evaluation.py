@@ -1,4 +1,7 @@
-"""Error and loss of a model on a data split, with one host sync at the end."""
+"""Error and loss of a model on a data split, with one host sync at the end.
+
+Data-parallel runs: each rank evaluates its share of the split and the sums are all-reduced,
+so every rank returns the whole split's figures."""
 
 from __future__ import annotations
 
@@ -7,9 +10,13 @@ import torch.nn.functional as F
 
 
 @torch.no_grad()
-def evaluate(model, split, batch_size: int, top_k: tuple = (1,)) -> dict:
-    """``{"loss": mean CE, "error": top-1 error %, "top5_error": % (if 5 in top_k)}``."""
+def evaluate(model, split, batch_size: int, top_k: tuple = (1,), parallel=None) -> dict:
+    """``{"loss": mean CE, "error": top-1 error %, "top5_error": % (if 5 in top_k)}``.
+
+    :param parallel: the run's ``DataParallel``; when active, this rank evaluates its shard."""
     device = next(model.parameters()).device
+    if parallel is not None and parallel.active:
+        split = split.shard(parallel.rank, parallel.world_size)
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -24,7 +31,13 @@ def evaluate(model, split, batch_size: int, top_k: tuple = (1,)) -> dict:
             wrong[k] += (top[:, :k] != y[:, None]).all(dim=1).sum()
         n += y.shape[0]
     model.train(was_training)
-    result = {"loss": float(loss_sum) / max(n, 1), "error": 100.0 * float(wrong[top_k[0]]) / max(n, 1)}
-    if 5 in wrong:
-        result["top5_error"] = 100.0 * float(wrong[5]) / max(n, 1)
+    sums = torch.stack([loss_sum, *(wrong[k].double() for k in top_k),
+                        torch.tensor(float(n), dtype=torch.float64, device=device)])
+    if parallel is not None:
+        parallel.sum_(sums)
+    sums = sums.tolist()  # the one host read
+    loss, counts, n = sums[0], dict(zip(top_k, sums[1:-1])), max(sums[-1], 1)
+    result = {"loss": loss / n, "error": 100.0 * counts[top_k[0]] / n}
+    if 5 in counts:
+        result["top5_error"] = 100.0 * counts[5] / n
     return result

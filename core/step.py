@@ -5,6 +5,9 @@ Shapes: ``x`` is ``(B, *in_shape)``, ``y`` ``(B,)`` int64; ``h[l]`` and ``a[l]``
 pass runs under ``torch.no_grad()``: no tensor here carries an autograd graph.
 ``output_grad`` is ``∂loss/∂h_L`` ``(B, classes)`` for the batch-mean cross-entropy ``loss``
 against the label distribution (one-hot, or label-smoothed when ``trainer.label_smoothing`` > 0).
+
+Data-parallel runs (torchrun): ``B`` is this rank's rows ``step.rows`` of a global batch of
+``step.global_batch_size`` rows; everything above is about this rank's rows.
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ class StepContext:
         self.loss: torch.Tensor | None = None
         self.output_grad: torch.Tensor | None = None
         self.label_smoothing = label_smoothing  # ε of the task loss (0: plain cross-entropy)
+        self.rows = slice(0, x.shape[0])  # this rank's rows of the global batch (all of it in one process)
+        self.global_batch_size = x.shape[0]
+        self.parallel = None  # the run's DataParallel under torchrun; None in one process and in probes
+
+    def reduce_gradients(self, tensors) -> None:
+        """Make gradients written as means over this rank's rows the means over the whole global
+        batch, in place, identical on every rank (one all-reduce per tensor: pass flat buffers).
+        A rule that trains parameters of its own calls it before its optimiser step; a no-op in
+        one process and in probes."""
+        if self.parallel is not None:
+            self.parallel.reduce_gradients_(tensors, self.batch_size, self.global_batch_size)
 
     @property
     def batch_size(self) -> int:
@@ -72,12 +86,16 @@ class StepContext:
 
 
 def forward_step(model, x, y, epoch: int, index: int, phases: frozenset,
-                 label_smoothing: float = 0.0) -> StepContext:
+                 label_smoothing: float = 0.0, rows: slice | None = None, global_batch_size: int | None = None,
+                 parallel=None) -> StepContext:
     """Run the forward pass (no graph) and the task loss; for forward phases also its
-    gradient at the output."""
+    gradient at the output. ``rows`` / ``global_batch_size`` / ``parallel``: this rank's share
+    of a data-parallel global batch (default: the whole batch, one process)."""
     with torch.no_grad():
         a, h = model.forward_layers(x)
         step = StepContext(model, x, y, epoch, index, phases, a, h, label_smoothing)
+        if rows is not None:
+            step.rows, step.global_batch_size, step.parallel = rows, global_batch_size, parallel
         step.loss, grad = cross_entropy_and_grad(step.logits, y, label_smoothing)
     if "forward" in phases:
         step.output_grad = grad

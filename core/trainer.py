@@ -8,6 +8,7 @@ own state through hooks. Nothing here syncs with the host inside a step except e
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import sys
@@ -24,6 +25,7 @@ from bioscale.datasets import load_data
 from . import __version__
 from .checkpoint import load_checkpoint, loads_safely, remove_stale_temp_files, save_checkpoint, serialize
 from .config.schema import plain_value
+from .distributed import DataParallel
 from .credit import assign_credit, local_weight_grads, write_weight_grads
 from .errors import (BioscaleError, CheckpointError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun,
                      StorageError)
@@ -89,7 +91,8 @@ class Trainer:
     def __init__(self, cfg, rule_spec, observer_specs, data=None):
         self.cfg = cfg
         self.rule_spec = rule_spec
-        self.device = resolve_device(cfg.trainer.device)
+        self.parallel = DataParallel.from_env(cfg.trainer.device)  # a world of one outside torchrun
+        self.device = resolve_device(self.parallel.device_name(cfg.trainer.device))
         self.label_smoothing = float(cfg.trainer.label_smoothing)  # a plain float: read every step
         if cfg.trainer.threads > 0:
             torch.set_num_threads(cfg.trainer.threads)
@@ -115,7 +118,7 @@ class Trainer:
         self.flat_parameters = flatten_parameters(params) if can_flatten(params) else None
         rule_obj = rule_spec.instantiate()
         observers = []
-        for spec in observer_specs:
+        for spec in observer_specs if self.parallel.is_main else []:  # observers run on rank 0 only
             try:
                 observers.append((spec, spec.cls(spec.config) if spec.config is not None else spec.cls()))
             except Exception as exc:
@@ -133,6 +136,7 @@ class Trainer:
             raise
         except PluginFailure as exc:  # before any work: a broken plugin, exit status 2
             raise PluginError(str(exc)) from exc
+        self.parallel.check_identical(self._initial_state(), "the initial model or rule state")
         self.epoch = 0
         self.global_step = 0
         self.history: list[dict] = []
@@ -142,18 +146,35 @@ class Trainer:
         self.run = Run(self)
 
     # -- construction -----------------------------------------------------------------
+    def _initial_state(self) -> list:
+        """Tensors every data-parallel rank must hold identically before training."""
+        tensors = [p.detach() for p in self.model.parameters()]
+        pending = [self.rule_hooks.state_dict()]
+        while pending:  # the rule state's tensors, in its dict / list order
+            item = pending.pop()
+            if isinstance(item, torch.Tensor):
+                tensors.append(item)
+            elif isinstance(item, dict):
+                pending.extend(item.values())
+            elif isinstance(item, (list, tuple)):
+                pending.extend(item)
+        return tensors
+
     @classmethod
     def create(cls, cfg, rule_spec, observer_specs, data=None) -> "Trainer":
-        check_writable(cfg.output_dir)  # before the data is read
+        if "RANK" not in os.environ or os.environ["RANK"] == "0":
+            check_writable(cfg.output_dir)  # before the data is read (rank 0 alone writes)
         trainer = cls(cfg, rule_spec, observer_specs, data)
-        parts = [rule_spec.name, cfg.data.name, cfg.model.preset, f"s{cfg.seed}", cfg.name]
-        trainer.run_dir = create_run_dir(cfg.output_dir, parts)
-        trainer._own_run_dir()
-        try:
-            trainer.write_config()
-        except BaseException:
-            trainer.lock.release()
-            raise
+        if trainer.parallel.is_main:
+            parts = [rule_spec.name, cfg.data.name, cfg.model.preset, f"s{cfg.seed}", cfg.name]
+            trainer.run_dir = create_run_dir(cfg.output_dir, parts)
+            trainer._own_run_dir()
+            try:
+                trainer.write_config()
+            except BaseException:
+                trainer.lock.release()
+                raise
+        trainer.run_dir = Path(trainer.parallel.broadcast_object(str(trainer.run_dir)))
         return trainer
 
     @classmethod
@@ -161,6 +182,10 @@ class Trainer:
         """Rebuild the run and load its checkpoint; nothing is written unless all of it loads."""
         trainer = cls(cfg, rule_spec, observer_specs)
         trainer.run_dir = Path(run_dir)
+        if not trainer.parallel.is_main:  # the other ranks only read the checkpoint
+            state = load_checkpoint(trainer.run_dir / CHECKPOINT, trainer.identity())
+            trainer.load_state(state, trainer.run_dir / CHECKPOINT)
+            return trainer
         trainer._own_run_dir()
         try:
             state = load_checkpoint(trainer.run_dir / CHECKPOINT, trainer.identity())
@@ -205,6 +230,8 @@ class Trainer:
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
+            "world_size": self.parallel.world_size,  # data-parallel processes (1: not launched by torchrun)
+            "backend": self.parallel.backend,
             "cpu_tanh": activations.CPU_TANH,  # which tanh form the CPU evaluates (architectures/activations.py)
             "data_source": self.data.source,
             "normalization": self.data.normalization,
@@ -271,7 +298,9 @@ class Trainer:
         """One epoch (all passes the rule asks for); returns host-side training statistics."""
         cfg = self.cfg.trainer
         train = self.data.train
+        n_train = len(train)
         nb = train.num_batches(cfg.batch_size)
+        rows = self.parallel.rows if self.parallel.active else None
         passes = self.rule_hooks.epoch_passes(epoch)
         progress.start_epoch(epoch, cfg.epochs, nb * len(passes), self.global_step)
         zero = lambda dtype: torch.zeros((), dtype=dtype, device=self.device)  # noqa: E731
@@ -280,8 +309,9 @@ class Trainer:
         inverse_steps = 0
         lr = None
         for phases in passes:
-            for i, (x, y) in enumerate(train.batches(cfg.batch_size, self.data_generator, self.data.augment)):
-                step, losses = self.train_step(x, y, epoch, phases, (epoch + i / nb) / cfg.epochs)
+            for i, (x, y) in enumerate(train.batches(cfg.batch_size, self.data_generator, self.data.augment, rows=rows)):
+                n_global = min(cfg.batch_size, n_train - i * cfg.batch_size)
+                step, losses = self.train_step(x, y, epoch, phases, (epoch + i / nb) / cfg.epochs, n_global)
                 if losses:
                     inverse_steps += 1
                     for layer, value in losses.items():
@@ -296,9 +326,15 @@ class Trainer:
                 if self.global_step % cfg.log_every == 0:
                     self._check_finite(loss_sum, epoch)
                     progress.update(self.global_step, float(loss_sum) / max(seen, 1) if seen else None)
-        self._check_finite(loss_sum, epoch)
+        if self.parallel.active:  # every rank's sums; inverse losses: the mean of the ranks' means
+            layers = sorted(inverse_sums)
+            packed = self.parallel.sum_(torch.stack([loss_sum, wrong.double(), torch.tensor(float(seen), dtype=torch.float64),
+                                                     *(inverse_sums[k] for k in layers)]))
+            loss_sum, wrong, seen = packed[0], packed[1], int(packed[2])
+            inverse_sums = {k: v / self.parallel.world_size for k, v in zip(layers, packed[3:])}
+        self._check_finite(loss_sum, epoch, reduced=True)
         if inverse_sums:
-            self._check_finite(sum(inverse_sums.values()), epoch, what="inverse loss")
+            self._check_finite(sum(inverse_sums.values()), epoch, what="inverse loss", reduced=True)
         stats = {"passes": ["+".join(sorted(p)) for p in passes]}
         if seen:
             stats.update(train_loss=float(loss_sum) / seen, train_error=100.0 * float(wrong) / seen, lr=lr)
@@ -315,20 +351,38 @@ class Trainer:
         rest = [p for p in self.model.parameters() if id(p) not in top_ids]
         return make_adam(rest, self.optimizer_cfg, scaled=top, lr_scale=output_lr_scale)
 
-    def train_step(self, x, y, epoch: int, phases: frozenset, progress: float):
+    def train_step(self, x, y, epoch: int, phases: frozenset, progress: float, global_batch_size: int | None = None):
         """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or
-        forward update as ``phases`` says. Returns the step and the rule's inverse losses."""
-        step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing)
+        forward update as ``phases`` says. Returns the step and the rule's inverse losses.
+        ``global_batch_size``: data parallelism: the rows of the global batch ``x`` is this rank's share of."""
+        if self.parallel.active:
+            rows = self.parallel.rows(global_batch_size)
+            step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing,
+                                rows, global_batch_size, self.parallel)
+        else:
+            step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing)
         step.progress = progress
         losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
         if "forward" in phases:
             grads = assign_credit(self.rule_hooks, step)
             write_weight_grads(step, grads, self._grad_dests)  # overwrites every .grad: no zero_grad needed
+            if self.parallel.active:  # one all-reduce of the flat gradient buffer
+                step.reduce_gradients(self._forward_grad_buffers())
             set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
             self.optimizer.step()
         return step, losses
 
-    def _check_finite(self, value: torch.Tensor, epoch: int, what: str = "loss") -> None:
+    def _forward_grad_buffers(self) -> list:
+        """The forward gradients as few tensors as possible: the flat buffer, else each ``.grad``."""
+        if self.flat_parameters is not None:
+            return [self.flat_parameters.grad]
+        return [p.grad for p in self.model.parameters()]
+
+    def _check_finite(self, value: torch.Tensor, epoch: int, what: str = "loss", reduced: bool = False) -> None:
+        """Stop with ``DivergenceError`` on a non-finite ``value``; data-parallel ranks decide
+        together (``value`` is summed over ranks first unless ``reduced``)."""
+        if self.parallel.active and not reduced:
+            value = self.parallel.sum_(value.detach().clone())
         if not bool(torch.isfinite(value)):
             kept = f"the last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}" if self.epoch else "no checkpoint was written"
             raise DivergenceError(
@@ -340,12 +394,12 @@ class Trainer:
         cfg = self.cfg.trainer
         top_k = self.data.top_k
         result = {}
-        test = evaluate(self.model, self.data.test, cfg.eval_batch_size, top_k)
+        test = evaluate(self.model, self.data.test, cfg.eval_batch_size, top_k, self.parallel)
         result["test_loss"], result["test_error"] = test["loss"], test["error"]
         if "top5_error" in test:
             result["test_top5_error"] = test["top5_error"]
         if self.data.val is not None:
-            val = evaluate(self.model, self.data.val, cfg.eval_batch_size, top_k)
+            val = evaluate(self.model, self.data.val, cfg.eval_batch_size, top_k, self.parallel)
             result["val_loss"], result["val_error"] = val["loss"], val["error"]
         return result
 
@@ -356,8 +410,9 @@ class Trainer:
             (resumable; the learning-rate schedule still spans ``trainer.epochs``).
         """
         cfg = self.cfg.trainer
-        progress = Progress(cfg.progress)
-        if not self.lock.held:
+        main = self.parallel.is_main
+        progress = Progress(cfg.progress if main else False)
+        if main and not self.lock.held:
             self.lock.acquire()
         status, error = "running", None
         trained = 0
@@ -385,6 +440,10 @@ class Trainer:
                     stop, extra = exc, getattr(exc, "extra", {})
                 metrics.update({k: v for k, v in extra.items() if k not in metrics})
                 self._commit_epoch(metrics)
+                if self.parallel.active:  # rank 0's observers decide for every rank
+                    told = self.parallel.broadcast_object(None if stop is None else (stop.status, str(stop)))
+                    if told is not None and stop is None:
+                        stop = StopRun(told[1], status=told[0])
                 if stop is not None:
                     raise stop
             status = "completed" if self.epoch >= cfg.epochs else "paused"
@@ -399,27 +458,36 @@ class Trainer:
             raise
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}" if not isinstance(exc, BioscaleError) else str(exc)
+            if self.parallel.active and not isinstance(exc, BioscaleError):  # most likely a collective with a dead peer
+                error = f"this rank ({self.parallel.rank} of {self.parallel.world_size}) stopped, most likely because " \
+                        f"another rank died (torchrun then stops the others): {error}"
             raise
         finally:
             try:
                 progress.close()
                 summary = self.summary(status, error)
-                try:
-                    write_json(self.run_dir / SUMMARY, summary)
-                except StorageError as exc:
-                    print_err(f"bioscale: error: {exc}")
-                try:
-                    self.observers.run_end(self.run, summary)  # every ending: the status says which
-                except BioscaleError as exc:
-                    print_err(f"bioscale: warning: {exc}")
+                if main:
+                    try:
+                        write_json(self.run_dir / SUMMARY, summary)
+                    except StorageError as exc:
+                        print_err(f"bioscale: error: {exc}")
+                    try:
+                        self.observers.run_end(self.run, summary)  # every ending: the status says which
+                    except BioscaleError as exc:
+                        print_err(f"bioscale: warning: {exc}")
             finally:
-                self.lock.release()
+                if self.lock is not None:
+                    self.lock.release()
         return summary
 
     def _commit_epoch(self, metrics: dict) -> None:
         """Metrics line, checkpoint, summary, written with Ctrl-C and SIGTERM held back so that
         the three agree. If the checkpoint cannot be written the run stays at the last good one
         (a metrics line past it is cut off when the run resumes)."""
+        if not self.parallel.is_main:  # rank 0 alone writes
+            self.epoch += 1
+            self.history.append(metrics)
+            return
         with signals_held():
             self.epoch += 1
             self.history.append(metrics)

@@ -47,18 +47,30 @@ class FolderSplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment=None):
-        """``(x (B, 3, S, S) float32, y (B,) int64)`` on the device; shuffled when ``generator`` is given."""
+    def shard(self, rank: int, world_size: int) -> "FolderSplit":
+        """Rank ``rank``'s contiguous share of the split (evaluation across data-parallel ranks)."""
+        from torch.utils.data import Subset
+
+        n = len(self)
+        part = range(rank * n // world_size, (rank + 1) * n // world_size)
+        return FolderSplit(Subset(self.dataset, part), self.device, self.workers, self.train)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment=None, rows=None):
+        """``(x (B, 3, S, S) float32, y (B,) int64)`` on the device; shuffled when ``generator`` is given.
+        ``rows(n) -> slice``: this rank's rows of each ``n``-row global batch (data parallelism)."""
         from torch.utils.data import DataLoader
 
-        order = torch.randperm(len(self), generator=generator).tolist() if generator is not None else None
+        n = len(self)
+        order = torch.randperm(n, generator=generator).tolist() if generator is not None else list(range(n))
         loader_gen = None
         if generator is not None:
             loader_gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        index_batches = [order[start : start + batch_size] for start in range(0, n, batch_size)]
+        if rows is not None:
+            index_batches = [b[rows(len(b))] for b in index_batches]
         loader = DataLoader(
             self.dataset,
-            batch_size=batch_size,
-            sampler=order,
+            batch_sampler=index_batches,
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
             generator=loader_gen,

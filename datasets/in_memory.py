@@ -28,10 +28,23 @@ class InMemorySplit:
     def to(self, device) -> "InMemorySplit":
         return InMemorySplit(self.x.to(device), self.y.to(device))
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment: Augmentation | None = None):
+    def shard(self, rank: int, world_size: int) -> "InMemorySplit":
+        """Rank ``rank``'s contiguous share of the split (views, no copy); evaluation splits
+        the test set this way across data-parallel ranks."""
+        n = len(self)
+        part = slice(rank * n // world_size, (rank + 1) * n // world_size)
+        return InMemorySplit(self.x[part], self.y[part])
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment: Augmentation | None = None,
+                rows=None):
         """Yield ``(x, y)`` batches; shuffled when ``generator`` is given (one ``randperm`` per
         call, drawn on the CPU), augmented when ``augment`` is given (it uses the same
-        generator). The last batch may be smaller. No host sync."""
+        generator). The last batch may be smaller. No host sync.
+
+        :param rows: data parallelism: ``rows(n) -> slice``, this rank's rows of an ``n``-row
+            global batch; only those rows are gathered and augmented (with the global batch's
+            random numbers, so each row is what one process would make of it).
+        """
         n = len(self)
         if generator is None:
             for start in range(0, n, batch_size):
@@ -40,9 +53,13 @@ class InMemorySplit:
         order = torch.randperm(n, generator=generator).to(self.x.device)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
+            part = None
+            if rows is not None:
+                part = rows(idx.shape[0])
+                idx = idx[part]
             xb = self.x.index_select(0, idx)
             if augment is not None:
-                xb = augment(xb, generator)
+                xb = augment(xb, generator, rows=part, total=min(batch_size, n - start))
             yield xb, self.y.index_select(0, idx)
 
 

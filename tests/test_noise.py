@@ -97,11 +97,31 @@ def test_shared_noise_is_drawn_once_per_inverse_update(tmp_path, monkeypatch):
     trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
     rule = rule_plugin(trainer)
     draws = []
-    real = NoiseSource.normal_like
-    monkeypatch.setattr(NoiseSource, "normal_like", lambda self, t, std: draws.append(tuple(t.shape)) or real(self, t, std))
+    real = NoiseSource._draw
+    monkeypatch.setattr(NoiseSource, "_draw", lambda self, shape, like, dim, fill: draws.append(tuple(shape)) or real(self, shape, like, dim, fill))
     data = trainer.data.train
     for _ in range(2):
         step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)
         rule.bioscale_update_inverse(step)
         assert not rule.noise._drawn  # nothing kept allocated between steps
-    assert draws == [(32, 24), (32, 24)]  # every inverse (group and top) reads a (32, 24) input: one draw a step
+    normals = [shape for shape in draws if shape[-1] != 1]  # the rest are per-sample signs (32, 1) / (G, 32, 1)
+    assert normals == [(32, 24), (32, 24)]  # every inverse (group and top) reads a (32, 24) input: one draw a step
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_share_of_the_global_batch_gets_the_noise_one_process_draws_for_those_rows(shared):
+    """Data parallelism: rows 3..7 of a 10-row batch, drawn for the whole batch and cut."""
+    clean = torch.randn(10, 6)
+    whole = NoiseSource(torch.Generator().manual_seed(5), "cpu", shared=shared)
+    part = NoiseSource(torch.Generator().manual_seed(5), "cpu", shared=shared)
+
+    class Share:  # what a StepContext says of its rows
+        rows, global_batch_size = slice(3, 7), 10
+
+    part.begin(Share)
+    for stacked in (False, True):
+        x = torch.stack([clean, clean + 1]) if stacked else clean
+        expected = whole.perturb(x, 0.3, stacked=stacked)
+        got = part.perturb(x[:, 3:7] if stacked else x[3:7], 0.3, stacked=stacked)
+        assert torch.equal(got, expected[:, 3:7] if stacked else expected[3:7])
+    assert torch.equal(whole.generator.get_state(), part.generator.get_state())  # the generators stay equal

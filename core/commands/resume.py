@@ -70,5 +70,7 @@ def main(run_dir: str, tokens: list[str]) -> int:
     try:
         trainer.fit()
     finally:
-        print(trainer.run_dir, flush=True)
+        if trainer.parallel.is_main:
+            print(trainer.run_dir, flush=True)
+        trainer.parallel.close()
     return 0

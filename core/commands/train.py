@@ -19,5 +19,7 @@ def main(tokens: list[str]) -> int:
     try:
         trainer.fit()
     finally:
-        print(trainer.run_dir, flush=True)
+        if trainer.parallel.is_main:
+            print(trainer.run_dir, flush=True)
+        trainer.parallel.close()
     return 0

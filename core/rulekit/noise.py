@@ -12,6 +12,11 @@ scaled by the caller's std: ``std · s_b · ε_b``. Each caller's noise is still
 independent of the sign is normal); two callers' noise in one step is uncorrelated
 (``E[s_b s'_b] = 0``) though not independent (equal magnitudes). ``shared=False``: a fresh
 draw per call. No grad (plain tensor arithmetic).
+
+Data-parallel runs: after ``begin(step)`` every draw is made for the step's whole global batch
+(``step.global_batch_size`` rows) and this rank keeps its ``step.rows``: each rank draws what one
+process would draw and uses its own samples' share, so the generators stay equal on every rank
+and the run is the one-process run (at ``W`` times the drawing work for ``W`` ranks).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class NoiseSource:
         self.device_generator = None
         self.shared = shared
         self._drawn: dict = {}  # (shape, dtype) -> this step's standard-normal ε
+        self._rows: slice | None = None  # this rank's rows of a global batch (None: all rows)
+        self._global_rows = 0
         if self.device.type != "cpu":
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
             self.device_generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -38,6 +45,22 @@ class NoiseSource:
         """The rule's CPU generator for CPU tensors, the seeded device generator otherwise."""
         return self.generator if device.type == "cpu" else self.device_generator
 
+    def begin(self, step) -> None:
+        """Start a step: forget the shared draws and take the step's share of its global batch."""
+        self._drawn.clear()
+        whole = step.rows.start == 0 and step.rows.stop == step.global_batch_size
+        self._rows, self._global_rows = (None, 0) if whole else (step.rows, step.global_batch_size)
+
+    def _draw(self, shape, like: torch.Tensor, batch_dim: int, fill) -> torch.Tensor:
+        """``fill(empty tensor)`` for ``shape``; under a data-parallel share drawn for the global
+        batch along ``batch_dim`` and cut to this rank's rows."""
+        if self._rows is None:
+            return fill(torch.empty(shape, device=like.device, dtype=like.dtype))
+        full = list(shape)
+        full[batch_dim] = self._global_rows
+        drawn = fill(torch.empty(full, device=like.device, dtype=like.dtype))
+        return drawn.narrow(batch_dim, self._rows.start, self._rows.stop - self._rows.start)
+
     def clear_shared(self) -> None:
         """Forget the shared draws: the next ``perturb`` of each shape draws anew. The TP rules
         call it before and after each inverse update (each step draws anew; nothing stays
@@ -49,16 +72,17 @@ class NoiseSource:
         of ``clean`` indexes layers (``(G, B, ...)``, an inverse group), each with its own
         ``(B, ...)`` input; shared, each layer gets the step's ``ε`` for that shape with its own
         per-sample signs; not shared, one draw for the whole stack, layers in order."""
+        gen = self._generator(clean.device)
+        batch_dim = 1 if stacked else 0
         if not self.shared:
-            return self.normal_like(clean, std).add_(clean)
+            return self._draw(clean.shape, clean, batch_dim, lambda t: t.normal_(0.0, std, generator=gen)).add_(clean)
         one = clean[0] if stacked else clean
         key = (tuple(one.shape), one.dtype)
         eps = self._drawn.get(key)
         if eps is None:
-            eps = self._drawn[key] = self.normal_like(one, 1.0)
+            eps = self._drawn[key] = self._draw(one.shape, one, 0, lambda t: t.normal_(0.0, 1.0, generator=gen))
         sign_shape = clean.shape[: 2 if stacked else 1] + (1,) * (one.dim() - 1)  # (G, B, 1, ...) or (B, 1, ...)
-        signs = torch.randint(0, 2, sign_shape, generator=self._generator(clean.device), device=clean.device,
-                              dtype=clean.dtype).mul_(2).sub_(1)
+        signs = self._draw(sign_shape, clean, batch_dim, lambda t: t.random_(0, 2, generator=gen)).mul_(2).sub_(1)
         return torch.addcmul(clean, eps, signs, value=std)
 
     def state_dict(self) -> dict:

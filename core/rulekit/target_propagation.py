@@ -228,7 +228,7 @@ class TargetPropagation:
             return None
         losses = {}
         scale = 2.0 / step.batch_size
-        self.noise.clear_shared()
+        self.noise.begin(step)
         with torch.no_grad():
             for unit in self.units:
                 clean = unit.inputs(step)  # (B, ...) or, stacked, (G, B, n)
@@ -241,6 +241,7 @@ class TargetPropagation:
                 losses.update(zip(unit.layers, errors.unbind()))
                 unit.write_grads(read, reconstruction, diff.mul_(scale))  # into the flat gradient's views
             self.noise.clear_shared()
+            step.reduce_gradients([flat.grad for flat in self.flats])  # data-parallel: the global batch's mean
             set_lr(self.optimizer, scheduled_lr(self.config.inverse_optimizer, step.progress))
             self.optimizer.step()
         return losses

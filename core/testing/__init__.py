@@ -10,6 +10,7 @@ The ``bioscale_harness`` pytest fixture (auto-registered through the ``pytest11`
 point) gives the same functions bound to a temporary folder.
 """
 
+from .data_parallel import check_data_parallel
 from .harness import (
     TINY_TOKENS,
     Harness,
@@ -25,6 +26,7 @@ from .harness import (
 __all__ = [
     "Harness",
     "TINY_TOKENS",
+    "check_data_parallel",
     "check_rule_contract",
     "fake_entry",
     "model_weights",

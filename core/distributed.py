@@ -1,0 +1,131 @@
+"""Data parallelism over ``torch.distributed``: this process's share of a run launched by torchrun.
+
+Outside torchrun (no ``WORLD_SIZE`` in the environment, or a world of one) every collective is
+a no-op and every row of a batch is this process's. Under torchrun each rank holds the same
+state, takes a contiguous share of every global batch and averages gradients by one
+all-reduce per buffer; see ARCHITECTURE.md, "Data parallelism". No autograd anywhere here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+
+import torch
+
+from .errors import ConfigError
+
+ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def share(n: int, rank: int, world_size: int) -> slice:
+    """Rows ``[start, stop)`` of an ``n``-row batch held by ``rank``: contiguous shares whose
+    sizes differ by at most one, in rank order."""
+    return slice(rank * n // world_size, (rank + 1) * n // world_size)
+
+
+class DataParallel:
+    """The world this process trains in. ``rank`` 0 alone writes files and runs observers."""
+
+    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0, backend: str | None = None):
+        self.rank = rank
+        self.world_size = world_size
+        self.local_rank = local_rank
+        self.backend = backend  # None: a world of one, no process group
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, device_name: str) -> "DataParallel":
+        """Join the process group torchrun describes in the environment (gloo for the CPU, NCCL
+        for CUDA), or a world of one when there is none. ``device_name`` is ``trainer.device``."""
+        world = os.environ.get("WORLD_SIZE")
+        if world is None or int(world) <= 1:
+            return cls()
+        missing = [k for k in ENV_KEYS if k not in os.environ]
+        if missing:
+            raise ConfigError(f"WORLD_SIZE={world} is set but {', '.join(missing)} are not: launch with torchrun")
+        rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+        cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
+        backend = "nccl" if cuda else "gloo"
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            if cuda:
+                torch.cuda.set_device(local_rank)
+            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
+        return cls(rank, int(world), local_rank, backend)
+
+    def device_name(self, name: str) -> str:
+        """``trainer.device`` for this rank: ``cuda`` / ``auto`` on a CUDA rank become ``cuda:LOCAL_RANK``."""
+        if self.backend == "nccl" and name in ("cuda", "auto"):
+            return f"cuda:{self.local_rank}"
+        return name
+
+    def rows(self, n: int) -> slice:
+        """This rank's rows of an ``n``-row global batch."""
+        return share(n, self.rank, self.world_size)
+
+    def close(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+    # -- collectives (no-ops in a world of one) ------------------------------------------
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """All-reduce ``tensor`` in place by sum; returns it."""
+        if self.active:
+            import torch.distributed as dist
+
+            dist.all_reduce(tensor)
+        return tensor
+
+    def reduce_gradients_(self, tensors, rows: int, global_rows: int) -> None:
+        """Turn per-rank means over ``rows`` rows into the mean over the ``global_rows`` rows of
+        the global batch, in place, on every rank: ``g ← Σ_ranks (rows / global_rows) · g``
+        (one all-reduce per tensor; pass flat buffers)."""
+        if not self.active:
+            return
+        import torch.distributed as dist
+
+        weight = rows / global_rows
+        for t in tensors:
+            t.mul_(weight)
+            dist.all_reduce(t)
+
+    def broadcast_object(self, obj):
+        """Rank 0's ``obj`` on every rank (a host round trip: outside steps only)."""
+        if not self.active:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def check_identical(self, tensors, what: str) -> None:
+        """Raise ``RuntimeError`` on every rank unless every rank holds bit-identical ``tensors``
+        (a SHA-256 over their bytes, compared through rank 0)."""
+        if not self.active:
+            return
+        digest = hashlib.sha256()
+        for t in tensors:
+            digest.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        mine = digest.hexdigest()
+        import torch.distributed as dist
+
+        every = [None] * self.world_size
+        dist.all_gather_object(every, mine)
+        differ = [r for r, d in enumerate(every) if d != every[0]]
+        if differ:
+            raise RuntimeError(f"{what} differs between ranks (ranks {differ} against rank 0): every rank must build "
+                               f"the same state from the run's seed")
