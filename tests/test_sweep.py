@@ -64,6 +64,9 @@ def test_a_killed_sweep_resumes_without_running_a_finished_trial_twice(tmp_path)
     died = [t for t in trials if t["status"] == "worker died"]
     assert len(died) == 1 and any(t["retry_of"] == died[0]["trial"] and t["settings"] == died[0]["settings"] for t in complete)
     assert len({json.dumps(t["settings"], sort_keys=True) for t in complete}) == 3
+    doc = report(folder)  # the report keeps the first sitting's provenance and lists both sittings
+    assert len(doc["sessions"]) == 2 and doc["started"] == doc["sessions"][0]["started"]
+    assert "- sittings" in (folder / "sweep.md").read_text()
 
 
 def test_a_space_outside_a_config_range_is_refused_before_any_trial(tmp_path):

@@ -85,6 +85,9 @@ def main(tokens: list[str]) -> int:
             "validation": next((t.split("=", 1)[1] for t in base if t.startswith("data.validation=")), "?"),
             "sampler": settings.sampler, "pruner": settings.pruner, "trials_planned": settings.trials,
             "workers": settings.workers, "storage": url, "space": {k: f"{p.kind}:{p.values}" for k, p in space.items()}}
+    if not os.environ.get("BIOSCALE_SWEEP_WORKER"):  # each sitting of the sweep: its commit, machine and start
+        session = {k: meta[k] for k in ("commit", "machine", "started")}
+        study.set_user_attr("sessions", [*study.user_attrs.get("sessions", []), session])
     work = SweepWork(study, folder, space, base, settings.trials, report=lambda: write_report(folder, study, meta))
     print(f"[bioscale] sweep {name}: {settings.trials} trials, {settings.workers} worker(s), study in {url}, folder {folder}",
           file=sys.stderr, flush=True)

@@ -51,6 +51,8 @@ def write_report(folder: Path, study, meta: dict) -> dict:
     rows = trial_rows(study)
     best = best_row(rows)
     keys = sorted({k for r in rows for k in r["settings"]})
+    sessions = study.user_attrs.get("sessions") or [{k: meta[k] for k in ("commit", "machine", "started")}]
+    meta = {**meta, **sessions[0], "sessions": sessions}  # the first sitting's provenance; every sitting listed
     doc = {**meta, "study": study.study_name, "trials": rows,
            "best": None if best is None else {"trial": best["trial"], "best_val_error": best["best_val_error"],
                                               "test_error_at_best_val": best["test_error_at_best_val"],
@@ -59,6 +61,8 @@ def write_report(folder: Path, study, meta: dict) -> dict:
     head = "| trial | status | " + " | ".join(keys) + " | best val err % | test err at best val % | best test err % | epochs | s |"
     lines = [f"# Sweep {study.study_name}", "",
              f"- command: `{meta['command']}`", f"- commit: {meta['commit']}; machine: {meta['machine']}; started: {meta['started']}",
+             *([f"- sittings (the command rerun; finished trials are kept): " + "; ".join(
+                 f"{x['started']} at {x['commit']}" for x in sessions)] if len(sessions) > 1 else []),
              f"- objective: best validation error ({meta['validation']} held-out training examples); sampler {meta['sampler']}, pruner {meta['pruner']}",
              "- space: " + "; ".join(f"`{k}` {v}" for k, v in meta["space"].items()), ""]
     if best is not None:
