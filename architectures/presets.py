@@ -17,6 +17,10 @@ def _blocks(kind: str, specs: list[tuple]) -> list[dict]:
 MNIST_LC = [(3, 32, 2), (3, 64, 2)]
 CIFAR_LC = [(5, 64, 2), (5, 128, 2), (3, 256, 1)]  # the third stride is not printed; 1 is the likely reading
 IMAGENET_LC = [(9, 48, 4), (3, 48, 2), (5, 96, 1), (3, 96, 2), (3, 192, 1), (3, 192, 2), (3, 384, 1)]
+# the same net for downsampled ImageNet: the first layer scaled to the smaller input (224 / 32 = 7),
+# the rest unchanged, so 32 x 32 and 64 x 64 images end at 4 x 4 (224 x 224 at 7 x 7)
+IMAGENET32_LC = [(3, 48, 1)] + IMAGENET_LC[1:]
+IMAGENET64_LC = [(5, 48, 2)] + IMAGENET_LC[1:]
 
 PRESETS: dict[str, dict] = {
     # default for the embedded 8x8 digits: small enough for a quick comparison of every rule
@@ -30,6 +34,10 @@ PRESETS: dict[str, dict] = {
     "mnist_conv": {"blocks": _blocks("conv", MNIST_LC), "widths": [1024], "activation": "tanh"},
     "cifar_conv": {"blocks": _blocks("conv", CIFAR_LC), "widths": [1024], "activation": "tanh"},
     "imagenet_conv": {"blocks": _blocks("conv", IMAGENET_LC), "widths": [], "activation": "tanh"},
+    "imagenet32_lc": {"blocks": _blocks("lc", IMAGENET32_LC), "widths": [], "activation": "tanh"},
+    "imagenet32_conv": {"blocks": _blocks("conv", IMAGENET32_LC), "widths": [], "activation": "tanh"},
+    "imagenet64_lc": {"blocks": _blocks("lc", IMAGENET64_LC), "widths": [], "activation": "tanh"},
+    "imagenet64_conv": {"blocks": _blocks("conv", IMAGENET64_LC), "widths": [], "activation": "tanh"},
 }
 
 DESCRIPTIONS = {
@@ -42,6 +50,10 @@ DESCRIPTIONS = {
     "mnist_conv": "mnist_lc with shared weights (BP convnet)",
     "cifar_conv": "cifar_lc with shared weights (BP convnet)",
     "imagenet_conv": "imagenet_lc with shared weights (BP convnet)",
+    "imagenet32_lc": "imagenet_lc for 32x32 downsampled ImageNet (first layer 3x3, stride 1)",
+    "imagenet32_conv": "imagenet32_lc with shared weights",
+    "imagenet64_lc": "imagenet_lc for 64x64 downsampled ImageNet (first layer 5x5, stride 2)",
+    "imagenet64_conv": "imagenet64_lc with shared weights",
 }
 
 

@@ -1,7 +1,9 @@
 """Data sets held in memory as tensors and batched by indexing.
 
 ``InMemorySplit.x`` is ``(N, C, H, W)`` float32 (already normalised), ``y`` is ``(N,)`` int64,
-both on the training device. Shuffling uses a caller-owned ``torch.Generator`` so that
+both on the training device. Data too large as float32 (downsampled ImageNet) stays ``uint8``
+with a per-channel ``scale`` / ``shift`` ``(C, 1, 1)``: each batch becomes float32
+``x · scale + shift`` as it is taken (on the device, one fused op). Shuffling uses a caller-owned ``torch.Generator`` so that
 runs resume exactly; augmentation is applied to whole batches on the device.
 """
 
@@ -18,6 +20,8 @@ from .augment import Augmentation
 class InMemorySplit:
     x: torch.Tensor
     y: torch.Tensor
+    scale: torch.Tensor | None = None  # uint8 storage: float32 (C, 1, 1) factors applied per batch
+    shift: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.y.shape[0]
@@ -25,15 +29,19 @@ class InMemorySplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
+    def _float(self, xb: torch.Tensor) -> torch.Tensor:
+        return xb if self.scale is None else torch.addcmul(self.shift, xb.to(torch.float32), self.scale)
+
     def to(self, device) -> "InMemorySplit":
-        return InMemorySplit(self.x.to(device), self.y.to(device))
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return InMemorySplit(self.x.to(device), self.y.to(device), move(self.scale), move(self.shift))
 
     def shard(self, rank: int, world_size: int) -> "InMemorySplit":
         """Rank ``rank``'s contiguous share of the split (views, no copy); evaluation splits
         the test set this way across data-parallel ranks."""
         n = len(self)
         part = slice(rank * n // world_size, (rank + 1) * n // world_size)
-        return InMemorySplit(self.x[part], self.y[part])
+        return InMemorySplit(self.x[part], self.y[part], self.scale, self.shift)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None, augment: Augmentation | None = None,
                 rows=None):
@@ -48,7 +56,7 @@ class InMemorySplit:
         n = len(self)
         if generator is None:
             for start in range(0, n, batch_size):
-                yield self.x[start : start + batch_size], self.y[start : start + batch_size]
+                yield self._float(self.x[start : start + batch_size]), self.y[start : start + batch_size]
             return
         order = torch.randperm(n, generator=generator).to(self.x.device)
         for start in range(0, n, batch_size):
@@ -57,7 +65,7 @@ class InMemorySplit:
             if rows is not None:
                 part = rows(idx.shape[0])
                 idx = idx[part]
-            xb = self.x.index_select(0, idx)
+            xb = self._float(self.x.index_select(0, idx))
             if augment is not None:
                 xb = augment(xb, generator, rows=part, total=min(batch_size, n - start))
             yield xb, self.y.index_select(0, idx)

@@ -50,7 +50,7 @@ def _raw_arrays(cfg):
         return load_digits()
     if cfg.name in ("mnist", "cifar10"):
         return load_standard(cfg.name, cfg.root, _plain(cfg.source), cfg.download)
-    raise DataError(f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY + ('imagenet',))}")
+    raise DataError(f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY + ('imagenet', 'imagenet32', 'imagenet64'))}")
 
 
 def load_in_memory(cfg, device) -> DataBundle:
@@ -118,4 +118,8 @@ def load_data(cfg, device="cpu") -> DataBundle:
         from .imagenet import load_imagenet
 
         return load_imagenet(cfg, device)
+    from .imagenet_downsampled import SIDES, load_downsampled
+
+    if cfg.name in SIDES:
+        return load_downsampled(cfg, device)
     return load_in_memory(cfg, device)
