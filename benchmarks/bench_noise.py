@@ -70,21 +70,21 @@ def step_share(args) -> dict:
     per_layer = prepare([*common, "rule=sdtp", "rules.sdtp.schedule=parallel", "rules.sdtp.shared_noise=false"], data=bp.data)
     x, y = bp.data.train.x[:128], bp.data.train.y[:128]
     forward, both = frozenset({"forward"}), frozenset({"forward", "inverse"})
-    real = noise_module.NoiseSource.normal_like
-    skipped = lambda self, t, std: torch.zeros_like(t)  # noqa: E731  (timing only)
+    real = noise_module.NoiseSource._draw  # every draw of perturb goes through it
+    skipped = lambda self, shape, like, dim, fill: torch.zeros(shape, dtype=like.dtype, device=like.device)  # noqa: E731
     times = {"bp": [], "sdtp": [], "sdtp_noise_per_layer": [], "sdtp_without_noise_draws": []}
     for rnd in range(args.rounds + 1):
         row = {}
         for key, trainer, phases, draw in (("bp", bp, forward, real), ("sdtp", sdtp, both, real),
                                           ("sdtp_noise_per_layer", per_layer, both, real),
                                           ("sdtp_without_noise_draws", per_layer, both, skipped)):
-            noise_module.NoiseSource.normal_like = draw
+            noise_module.NoiseSource._draw = draw
             trainer.train_step(x, y, 0, phases, 0.5)
             start = time.perf_counter()
             for _ in range(8):
                 trainer.train_step(x, y, 0, phases, 0.5)
             row[key] = (time.perf_counter() - start) / 8 * 1e3
-        noise_module.NoiseSource.normal_like = real
+        noise_module.NoiseSource._draw = real
         if rnd:
             for key, ms in row.items():
                 times[key].append(ms)

@@ -355,12 +355,8 @@ class Trainer:
         """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or
         forward update as ``phases`` says. Returns the step and the rule's inverse losses.
         ``global_batch_size``: data parallelism: the rows of the global batch ``x`` is this rank's share of."""
-        if self.parallel.active:
-            rows = self.parallel.rows(global_batch_size)
-            step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing,
-                                rows, global_batch_size, self.parallel)
-        else:
-            step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing)
+        share = (self.parallel.rows(global_batch_size), global_batch_size, self.parallel) if self.parallel.active else ()
+        step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share)
         step.progress = progress
         losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
         if "forward" in phases:

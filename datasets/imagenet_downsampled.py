@@ -20,6 +20,7 @@ import torch
 from .augment import Augmentation
 from .errors import DataError
 from .in_memory import DataBundle, InMemorySplit
+from .loading import hold_out
 
 SIDES = {"imagenet32": 32, "imagenet64": 64}
 CLASSES = 1000
@@ -84,17 +85,7 @@ def load_downsampled(cfg, device) -> DataBundle:
     unseen = sorted(set(torch.unique(yte).tolist()) - set(torch.unique(ytr).tolist()))
     if unseen:
         raise DataError(f"{cfg.name}: the validation file has classes the training batches lack: {unseen[:10]}")
-    val = None
-    if cfg.validation < 0 or cfg.validation >= len(ytr):
-        raise DataError(f"data.validation={cfg.validation} must be in [0, {len(ytr) - 1}] for {cfg.name}")
-    if cfg.validation > 0 or cfg.limit_train > 0:
-        order = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(cfg.split_seed))
-        val_idx, train_idx = order[: cfg.validation], order[cfg.validation :]
-        if cfg.limit_train > 0:
-            train_idx = train_idx[: cfg.limit_train]
-        if cfg.validation > 0:
-            val = (xtr[val_idx], ytr[val_idx])
-        xtr, ytr = xtr[train_idx], ytr[train_idx]
+    xtr, ytr, val = hold_out(cfg, xtr, ytr)
     normalize = getattr(cfg.normalize, "value", cfg.normalize)
     channels = xtr.shape[1]
     if normalize == "standardize":

@@ -53,6 +53,22 @@ def _raw_arrays(cfg):
     raise DataError(f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY + ('imagenet', 'imagenet32', 'imagenet64'))}")
 
 
+def hold_out(cfg, x: torch.Tensor, y: torch.Tensor):
+    """``(x, y, val)``: the training split less ``cfg.validation`` held-out examples (``val``:
+    their ``(x, y)``, or None), cut to ``cfg.limit_train`` when set; the subsets are drawn with
+    ``cfg.split_seed``, independent of the run seed."""
+    if cfg.validation < 0 or cfg.validation >= len(y):
+        raise DataError(f"data.validation={cfg.validation} must be in [0, {len(y) - 1}] for {cfg.name}")
+    if cfg.validation == 0 and cfg.limit_train == 0:
+        return x, y, None
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(cfg.split_seed))
+    val_idx, train_idx = order[: cfg.validation], order[cfg.validation :]
+    if cfg.limit_train > 0:
+        train_idx = train_idx[: cfg.limit_train]
+    val = (x[val_idx], y[val_idx]) if cfg.validation > 0 else None
+    return x[train_idx], y[train_idx], val
+
+
 def load_in_memory(cfg, device) -> DataBundle:
     x_train, y_train, x_test, y_test, max_value = _raw_arrays(cfg)
     num_classes = CLASSES[cfg.name]
@@ -60,18 +76,7 @@ def load_in_memory(cfg, device) -> DataBundle:
     xtr, xte = _to_nchw(x_train), _to_nchw(x_test)
     ytr, yte = torch.from_numpy(y_train), torch.from_numpy(y_test)
 
-    val = None
-    if cfg.validation < 0 or cfg.validation >= len(ytr):
-        raise DataError(f"data.validation={cfg.validation} must be in [0, {len(ytr) - 1}] for {cfg.name}")
-    if cfg.validation > 0 or cfg.limit_train > 0:
-        order = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(cfg.split_seed))
-        val_idx, train_idx = order[: cfg.validation], order[cfg.validation :]
-        if cfg.limit_train > 0:
-            train_idx = train_idx[: cfg.limit_train]
-        if cfg.validation > 0:
-            val = (xtr[val_idx], ytr[val_idx])
-        xtr, ytr = xtr[train_idx], ytr[train_idx]
-
+    xtr, ytr, val = hold_out(cfg, xtr, ytr)
     scale = float(max_value)
     normalize = _plain(cfg.normalize)
     if normalize not in NORMALIZATIONS:
