@@ -49,9 +49,16 @@ def test_extra_rules_get_their_own_row_and_seeds_give_a_spread(tmp_path, fake_si
     assert [r["net"] for r in rows].count("conv") == 1  # only the paper's conv row
 
 
+def test_nets_picks_the_tables_nets(tmp_path):
+    assert reproduce.main(["table1a", "rules=[bp]", "nets=[conv,fc]", *TINY_BUDGET, f"output_dir={tmp_path}"]) == 0
+    rows = json.loads((tmp_path / "reproduce" / "table1a" / "table.json").read_text())["rows"]
+    assert [(r["net"], r["row"]) for r in rows] == [("fc", "BP"), ("conv", "BP")]  # the paper's order
+
+
 @pytest.mark.parametrize("args, message", [([], "name a table"), (["table9"], "unknown table"),
                                            (["table1a", "seeds=0"], "seeds=0 must be >= 1"),
-                                           (["table1a", "rules=[nope]"], "nope")])
+                                           (["table1a", "rules=[nope]"], "nope"),
+                                           (["table1a", "nets=[fc,mlp]"], "no net 'mlp'; valid: fc, lc, conv")])
 def test_bad_reproduce_arguments_are_refused(args, message, tmp_path):
     with pytest.raises(Exception, match=message) as info:
         reproduce.main([*args, f"output_dir={tmp_path}"] if args else [])

@@ -1,4 +1,4 @@
-"""``bioscale reproduce table1a|table1b|table2 [rules=[a,b]] [seeds=K] [key=value ...]``.
+"""``bioscale reproduce table1a|table1b|table2 [rules=[a,b]] [nets=[fc,lc]] [seeds=K] [key=value ...]``.
 
 Runs the paper's grid for a table (its nets × the rows the installed rules declare, each with
 its recipe) and writes ``table.md``, ``table.json`` and a learning-curves PNG per net, our
@@ -6,6 +6,7 @@ best and final test error beside the paper's, train error beside its bracketed o
 is cached by its resolved config: a finished one is skipped on a rerun, an unfinished one
 resumed, so a table can be built over several sittings. ``rules=[...]`` picks the rules
 (default: every installed rule with a paper row); a rule the paper lacks gets a row of its own.
+``nets=[...]`` picks the table's nets (default: all of them, in the paper's order).
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from ..trainer import Trainer
 FINAL = ("completed", "diverged", "failed")
 
 
-def _rules_arg(value: str) -> list[str]:
+def _names_arg(key: str, value: str) -> list[str]:
     names = [n.strip() for n in value.strip("[]").split(",") if n.strip()]
     if not names:
-        raise ConfigError("rules=[...] needs at least one rule name")
+        raise ConfigError(f"{key}=[...] needs at least one name")
     return names
 
 
@@ -125,10 +126,16 @@ def main(args: list[str]) -> int:
         raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}")
     table = tables[name]
     pairs = split_tokens(tokens)
-    options = {k: v for k, v in pairs if k in ("rules", "seeds")}
+    options = {k: v for k, v in pairs if k in ("rules", "nets", "seeds")}
     run_tokens = [f"{k}={v}" for k, v in pairs if k not in options]
     installed = discover(RULES_GROUP)
-    rules = _rules_arg(options["rules"]) if "rules" in options else None
+    if "nets" in options:
+        nets = _names_arg("nets", options["nets"])
+        unknown = [n for n in nets if n not in table["nets"]]
+        if unknown:
+            raise ConfigError(f"nets={options['nets']}: {name} has no net {unknown[0]!r}; valid: {', '.join(table['nets'])}")
+        table = {**table, "nets": {n: p for n, p in table["nets"].items() if n in nets}}
+    rules = _names_arg("rules", options["rules"]) if "rules" in options else None
     if rules is None:
         rules = [n for n in sorted(installed) if _has_paper_row(n, installed)]
     try:
