@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .ops import AffineOp, conv_out_size, same_padding
+from .ops import AffineOp, conv_out_size, product_into, same_padding, sum_into
 
 
 class LocallyConnected2d(AffineOp):
@@ -157,7 +157,7 @@ class LocallyConnected2d(AffineOp):
         if torch.is_grad_enabled() and (g.requires_grad or w.requires_grad):
             grad_patches = torch.bmm(g, w.transpose(1, 2))  # part of someone's graph: a fresh tensor
         else:
-            grad_patches = torch.bmm(g, w.transpose(1, 2), out=self._buffer("grad_patches", (self.locations, g.shape[1], self.patch_size), g))
+            grad_patches = product_into(torch.bmm, g, w.transpose(1, 2), self._buffer("grad_patches", (self.locations, g.shape[1], self.patch_size), g))
         out = self._scatter_patches(grad_patches)
         return out if bias is None else out + bias
 
@@ -173,11 +173,11 @@ class LocallyConnected2d(AffineOp):
         return {"weight": torch.bmm(self._patches_of(x).transpose(1, 2), g), "bias": grad_a.sum(0)}
 
     def write_weight_grad(self, x, grad_a, out):
-        torch.bmm(self._patches_of(x).transpose(1, 2), self._locations_first(grad_a), out=out)
+        product_into(torch.bmm, self._patches_of(x).transpose(1, 2), self._locations_first(grad_a), out)
 
     def write_param_grads(self, x, grad_a, out):
         self.write_weight_grad(x, grad_a, out["weight"])
-        torch.sum(grad_a, 0, out=out["bias"])
+        sum_into(grad_a, 0, out["bias"])
 
     def kernel_view(self, weight: torch.Tensor | None = None) -> torch.Tensor:
         """The weight as ``(H_out, W_out, k, k, C_in, C_out)`` (for references and plots)."""

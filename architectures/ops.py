@@ -30,6 +30,34 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x if x.dim() == 2 else x.reshape(x.shape[0], -1)
 
 
+def product_into(fn, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``fn(a, b)`` (``torch.mm`` or ``torch.bmm``) written into ``out``: in place, or, under
+    autocast or when the dtypes differ (bf16 products, fp32 gradients), computed and copied."""
+    if a.dtype == b.dtype == out.dtype and not torch.is_autocast_enabled(out.device.type):
+        return fn(a, b, out=out)
+    return out.copy_(fn(a, b))
+
+
+def matched(*tensors: torch.Tensor) -> tuple:
+    """``tensors`` in one dtype, for ops autocast does not cover (convolution gradients): the
+    autocast dtype inside an autocast region, else their promoted dtype; unchanged when they agree."""
+    device = tensors[0].device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+    else:
+        dtype = tensors[0].dtype
+        for t in tensors[1:]:
+            dtype = torch.promote_types(dtype, t.dtype)
+    return tuple(t if t.dtype == dtype else t.to(dtype) for t in tensors)
+
+
+def sum_into(t: torch.Tensor, dim: int, out: torch.Tensor) -> torch.Tensor:
+    """``t.sum(dim)`` written into ``out`` (in place when the dtypes agree, else copied)."""
+    if t.dtype == out.dtype:
+        return torch.sum(t, dim, out=out)
+    return out.copy_(t.sum(dim))
+
+
 def sum_to_shape(t: torch.Tensor, shape: tuple) -> torch.Tensor:
     """Sum ``t`` ``(B, *dims)`` over the batch and over every dim where ``shape`` has size 1
     (the gradient of a bias of ``shape`` broadcast over ``t``'s sample dims)."""
@@ -150,11 +178,11 @@ class LinearOp(AffineOp):
         return {"weight": self.weight_grad(x, grad_a), "bias": grad_a.sum(0)}
 
     def write_weight_grad(self, x, grad_a, out):
-        torch.mm(grad_a.t(), _flat(x), out=out)
+        product_into(torch.mm, grad_a.t(), _flat(x), out)
 
     def write_param_grads(self, x, grad_a, out):
         self.write_weight_grad(x, grad_a, out["weight"])
-        torch.sum(grad_a, 0, out=out["bias"])
+        sum_into(grad_a, 0, out["bias"])
 
     def extra_repr(self):
         return f"in={self.in_shape}, out={self.out_shape[0]}"
@@ -198,13 +226,14 @@ class Conv2dOp(AffineOp):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def input_vjp(self, grad_a, weight=None, bias=None):
-        w = self.weight if weight is None else weight
+        w, grad_a = matched(self.weight if weight is None else weight, grad_a)
         out = torch.nn.grad.conv2d_input(
             (grad_a.shape[0], *self.in_shape), w, grad_a, stride=self.stride, padding=self.padding
         )
         return out if bias is None else out + bias
 
     def param_grads(self, x, grad_a):
+        x, grad_a = matched(x, grad_a)
         weight = torch.nn.grad.conv2d_weight(x, self.weight.shape, grad_a, stride=self.stride, padding=self.padding)
         return {"weight": weight, "bias": grad_a.sum((0, 2, 3))}
 

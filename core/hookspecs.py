@@ -52,7 +52,10 @@ Conventions
   ``bioscale_setup`` and ``bioscale_load_state_dict`` return None.
 * Every tensor a rule returns is checked for shape, dtype and device; a mismatch raises
   :class:`bioscale.errors.RuleContractError` naming the rule, its distribution and version,
-  the hook and the layer.
+  the hook and the layer. Under ``trainer.precision=bf16`` the step runs inside
+  ``torch.autocast``: activations are bf16 and a rule's products mix bf16 and float32, so a
+  returned floating-point tensor of another floating dtype is accepted and cast to the
+  activation's dtype (its shape and device are still checked).
 
 ``bioscale.testing.check_rule_contract(MyRule, tmp_path)`` checks a rule against this contract.
 """

@@ -56,6 +56,9 @@ class RuleHooks:
     def _check(self, value, like: torch.Tensor, hook: str, layer: int | None) -> torch.Tensor:
         if not isinstance(value, torch.Tensor):
             raise self._error(hook, f"returned {_describe(value)}; expected a tensor like {_describe(like)}", layer)
+        if value.dtype != like.dtype and value.is_floating_point() and like.is_floating_point() \
+                and torch.is_autocast_enabled(like.device.type):
+            value = value.to(like.dtype)  # bf16 autocast: products mix dtypes (see hookspecs)
         if value.shape != like.shape or value.dtype != like.dtype or value.device != like.device:
             raise self._error(hook, f"returned {_describe(value)}; expected {_describe(like)}", layer)
         return value.detach() if value.requires_grad else value

@@ -40,6 +40,7 @@ from .run_dir import (CHECKPOINT, CONFIG, SUMMARY, append_metrics, check_writabl
 from .run_lock import RunLock
 from .signals import signals_held
 from .step import forward_step
+from .step_modes import autocast, maybe_compile
 
 SEED_OFFSETS = {"model": 0, "data": 1_000_003, "rule": 2_000_029}
 
@@ -130,6 +131,9 @@ class Trainer:
         self.optimizer_cfg = rule_cfg.optimizer
         self.optimizer = self._forward_adam(rule_cfg.output_lr_scale)
         self._grad_dests: dict = {}  # write_weight_grads' per-op .grad maps, kept between steps
+        self.precision = plain_value(cfg.trainer.precision)
+        self._forward_step = maybe_compile(forward_step, cfg.trainer.compile)
+        self._credit = maybe_compile(self._assign_and_write, cfg.trainer.compile)
         try:
             self.rule_hooks.setup(self.model, self.rule_generator)
         except PluginError:
@@ -356,17 +360,23 @@ class Trainer:
         forward update as ``phases`` says. Returns the step and the rule's inverse losses.
         ``global_batch_size``: data parallelism: the rows of the global batch ``x`` is this rank's share of."""
         share = (self.parallel.rows(global_batch_size), global_batch_size, self.parallel) if self.parallel.active else ()
-        step = forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share)
-        step.progress = progress
-        losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
+        with autocast(self.device, self.precision):
+            step = self._forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share)
+            step.progress = progress
+            losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
+            if "forward" in phases:
+                self._credit(step)
         if "forward" in phases:
-            grads = assign_credit(self.rule_hooks, step)
-            write_weight_grads(step, grads, self._grad_dests)  # overwrites every .grad: no zero_grad needed
             if self.parallel.active:  # one all-reduce of the flat gradient buffer
                 step.reduce_gradients(self._forward_grad_buffers())
             set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
             self.optimizer.step()
         return step, losses
+
+    def _assign_and_write(self, step) -> None:
+        """The rule's credit assignment for ``step`` written into the forward ``.grad`` tensors."""
+        grads = assign_credit(self.rule_hooks, step)
+        write_weight_grads(step, grads, self._grad_dests)  # overwrites every .grad: no zero_grad needed
 
     def _forward_grad_buffers(self) -> list:
         """The forward gradients as few tensors as possible: the flat buffer, else each ``.grad``."""
@@ -390,12 +400,14 @@ class Trainer:
         cfg = self.cfg.trainer
         top_k = self.data.top_k
         result = {}
-        test = evaluate(self.model, self.data.test, cfg.eval_batch_size, top_k, self.parallel)
+        with autocast(self.device, self.precision):
+            test = evaluate(self.model, self.data.test, cfg.eval_batch_size, top_k, self.parallel)
         result["test_loss"], result["test_error"] = test["loss"], test["error"]
         if "top5_error" in test:
             result["test_top5_error"] = test["top5_error"]
         if self.data.val is not None:
-            val = evaluate(self.model, self.data.val, cfg.eval_batch_size, top_k, self.parallel)
+            with autocast(self.device, self.precision):
+                val = evaluate(self.model, self.data.val, cfg.eval_batch_size, top_k, self.parallel)
             result["val_loss"], result["val_error"] = val["loss"], val["error"]
         return result
 

@@ -39,6 +39,11 @@ def plain_value(value):
     return getattr(value, "value", value)
 
 
+class Precision(Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"  # autocast of the step's maths; float32 weights, gradients and optimiser state
+
+
 class WeightInit(Enum):
     glorot = "glorot"  # uniform within sqrt(6 / (fan_in + fan_out))
     orthogonal = "orthogonal"  # orthonormal rows (or columns) of each (out, in) matrix, gain 1
@@ -119,6 +124,8 @@ class TrainerConfig:
     progress: Optional[bool] = None  # None: on when stderr is a terminal
     checkpoint: bool = True
     label_smoothing: float = bounded(0.0, low=0, high=1, high_open=True)  # ε: the task loss is cross-entropy against (1 - ε) onehot(y) + ε / classes
+    precision: Precision = Precision.fp32  # bf16: autocast of the step and of evaluation (core/step_modes.py)
+    compile: bool = False  # torch.compile of the forward pass and the credit assignment (core/step_modes.py)
 
 
 @dataclass

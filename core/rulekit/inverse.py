@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from bioscale.architectures import make_activation
-from bioscale.architectures.ops import glorot_bound, sum_to_shape
+from bioscale.architectures.ops import glorot_bound, product_into, sum_into, sum_to_shape
 
 
 class LayerInverse(nn.Module):
@@ -86,5 +86,5 @@ class DenseInverse(nn.Module):
     def write_param_grads(self, u, out, grad_out, dest: dict) -> None:
         """``param_grads(u, out, grad_out)`` written into ``dest["weight"]``, ``dest["bias"]``."""
         grad_pre = self.activation.backward(out, grad_out).reshape(u.shape[0], -1)
-        torch.mm(u.t(), grad_pre, out=dest["weight"])
-        torch.sum(grad_pre, 0, out=dest["bias"])
+        product_into(torch.mm, u.t(), grad_pre, dest["weight"])
+        sum_into(grad_pre, 0, dest["bias"])

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from bioscale.architectures.ops import LinearOp
+from bioscale.architectures.ops import LinearOp, product_into, sum_into
 
 from .inverse import LayerInverse
 
@@ -165,5 +165,5 @@ class StackedKernel:
 
     def write_grads(self, read, reconstruction, grad_reconstruction) -> None:
         grad_pre = self.inverse_activation.backward(reconstruction, grad_reconstruction)
-        torch.bmm(read.transpose(1, 2), grad_pre, out=self.weight_grad)  # Σ_b read_bᵀ grad_b: (G, n_out, n_in)
-        torch.sum(grad_pre, 1, out=self.bias_grad)
+        product_into(torch.bmm, read.transpose(1, 2), grad_pre, self.weight_grad)  # Σ_b read_bᵀ grad_b: (G, n_out, n_in)
+        sum_into(grad_pre, 1, self.bias_grad)
