@@ -80,6 +80,39 @@ class FolderSplit:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
+def _listed(folder: Path):
+    from torchvision import datasets
+
+    try:
+        return datasets.ImageFolder(str(folder))  # lists (path, class) pairs; decodes nothing
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise DataError(f"ImageNet folder {folder} is unusable: {exc}") from exc
+
+
+def _device_decoded(cfg, device, root: Path, dirs: dict, normalize: str) -> DataBundle:
+    """The ``data.decode=device`` path: ``datasets/imagenet_device.py``."""
+    from .imagenet_device import DeviceDecodeSplit
+
+    train, val = _listed(dirs["train"]), _listed(dirs["val"])
+    if train.classes != val.classes:
+        raise DataError(f"{dirs['train']} and {dirs['val']} have different class folders")
+    size = cfg.image_size
+    common = dict(device=device, workers=cfg.workers, side=size, resize=cfg.resize, flip=cfg.flip,
+                  mean=IMAGENET_MEAN, std=IMAGENET_STD, normalize=normalize)
+    return DataBundle(
+        name="imagenet",
+        train=DeviceDecodeSplit(train.samples, train=True, augment=cfg.augment, **common),
+        test=DeviceDecodeSplit(val.samples, train=False, augment=False, **common),
+        val=None,
+        in_shape=(3, size, size),
+        num_classes=len(train.classes),
+        source=f"image folders under {root}, decoded on {torch.device(device).type}",
+        normalization={"kind": normalize, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        augment=None,
+        top_k=(1, 5),
+    )
+
+
 def load_imagenet(cfg, device) -> DataBundle:
     try:
         from torchvision import datasets, transforms
@@ -96,6 +129,8 @@ def load_imagenet(cfg, device) -> DataBundle:
     if cfg.validation > 0 or cfg.limit_train > 0:
         raise DataError("data.validation and data.limit_train are not supported for ImageNet folders; use a smaller folder")
     normalize = getattr(cfg.normalize, "value", cfg.normalize)
+    if getattr(cfg.decode, "value", cfg.decode) == "device":
+        return _device_decoded(cfg, device, root, dirs, normalize)
     steps_common = [transforms.ToTensor()]
     if normalize == "standardize":
         steps_common.append(transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD))

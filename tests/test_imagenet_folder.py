@@ -75,3 +75,59 @@ def test_missing_folders_are_reported(tmp_path):
 def test_imagenet_lc_builds_for_224_inputs(image_folder):
     cfg = build_run_config(["data=imagenet", f"data.root={image_folder}", "model=imagenet_lc"])
     assert cfg.data.image_size == 224 and cfg.model.blocks[0].kernel == 9 and cfg.model.blocks[0].stride == 4
+
+
+# -- data.decode=device: reader threads, batched decoding, crops on the device -------------------
+
+def test_device_decoding_gives_the_workers_crops_and_classes(image_folder):
+    batches = {}
+    for decode in ("workers", "device"):
+        cfg = build_run_config(["data=imagenet", f"data.root={image_folder}", *TOKENS, f"data.decode={decode}"])
+        data = load_data(cfg.data)
+        assert data.num_classes == 7 and data.in_shape == (3, 16, 16) and len(data.train) == 42
+        batches[decode] = list(data.test.batches(8))  # unshuffled centre crops
+    for (xw, yw), (xd, yd) in zip(batches["workers"], batches["device"]):
+        assert xd.shape == xw.shape and xd.dtype == torch.float32 and torch.equal(yd, yw)
+        # PIL's resize-then-crop against one antialiased resize of the matching box: the same
+        # pixels to interpolation error (the images are noise, the hardest case for it)
+        assert (xd - xw).abs().mean() < 0.35 and torch.corrcoef(torch.stack([xd.flatten(), xw.flatten()]))[0, 1] > 0.8
+
+
+def test_device_decoding_trains_deterministically_and_resumes_exactly(image_folder, tmp_path):
+    from bioscale.testing import resume_trainer
+
+    tokens = ["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.decode=device", "data.augment=true",
+              "trainer.epochs=2", "rules.bp.optimizer.lr=0.01"]
+    a = new_trainer("bp", tmp_path / "a", tokens)
+    a.fit()
+    b = new_trainer("bp", tmp_path / "b", tokens)
+    b.fit(stop_after=1)
+    resumed = resume_trainer(b.run_dir)
+    resumed.fit()
+    for name, value in model_weights(a).items():
+        assert torch.equal(value, model_weights(resumed)[name]), name
+
+
+def test_device_decoding_draws_crops_for_the_global_batch_and_ranks_keep_their_rows(image_folder):
+    cfg = build_run_config(["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.decode=device", "data.augment=true"])
+    split = load_data(cfg.data).train
+    whole = list(split.batches(8, torch.Generator().manual_seed(3)))
+    halves = [list(split.batches(8, torch.Generator().manual_seed(3), rows=lambda n, r=r: slice(r * n // 2, (r + 1) * n // 2)))
+              for r in (0, 1)]
+    for (x, y), (x0, y0), (x1, y1) in zip(whole, *halves):
+        assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
+    again = list(split.batches(8, torch.Generator().manual_seed(4)))
+    assert not torch.equal(again[0][0], whole[0][0])
+
+
+def test_crop_boxes_are_the_resized_images_crops_in_original_pixels():
+    from bioscale.datasets.imagenet_device import crop_boxes
+
+    sizes = torch.tensor([[100, 200], [300, 150]])
+    centre = crop_boxes(sizes, resize=50, side=40, offsets=None)
+    # image 0 resized to 50 x 100 (x 0.5): centre 40 x 40 crop at (5, 30) -> (10, 60, 80, 80)
+    torch.testing.assert_close(centre[0], torch.tensor([10.0, 60.0, 80.0, 80.0], dtype=torch.float64))
+    corner = crop_boxes(sizes, resize=50, side=40, offsets=torch.tensor([[0.0, 0.999], [0.999, 0.0]]))
+    # image 1 resized to 100 x 50 (x 1/3): the lowest crop starts at row 59 of 60 free -> 177
+    torch.testing.assert_close(corner[1], torch.tensor([177.0, 0.0, 120.0, 120.0], dtype=torch.float64))
+    assert corner[0, 1] + corner[0, 3] <= 200 and corner[1, 0] + corner[1, 2] <= 300

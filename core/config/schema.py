@@ -39,6 +39,11 @@ def plain_value(value):
     return getattr(value, "value", value)
 
 
+class Decode(Enum):
+    workers = "workers"  # PIL in DataLoader worker processes (the default)
+    device = "device"  # reader threads, batched decode_jpeg on the training device (nvJPEG on CUDA)
+
+
 class Precision(Enum):
     fp32 = "fp32"
     bf16 = "bf16"  # autocast of the step's maths; float32 weights, gradients and optimiser state
@@ -90,7 +95,8 @@ class DataConfig:
     flip: bool = True
     image_size: int = bounded(224, low=1)  # ImageNet folders: side of the square crop
     resize: int = bounded(256, low=1)  # ImageNet folders: shorter side before cropping
-    workers: int = bounded(4, low=0)  # ImageNet folders: decoding processes
+    workers: int = bounded(4, low=0)  # ImageNet folders: decoding processes (decode=device: reader threads)
+    decode: Decode = Decode.workers  # ImageNet folders: where JPEGs are decoded (datasets/imagenet_device.py)
 
 
 @dataclass

@@ -1,0 +1,143 @@
+"""ImageNet folders decoded on the training device (``data.decode=device``).
+
+Per batch: threads read the files' bytes (``data.workers`` of them, one batch read ahead of the
+one being trained); JPEGs are decoded by one batched ``torchvision.io.decode_jpeg`` call on the
+device (nvJPEG on CUDA; on the CPU the threads decode them as they read), any other format on
+the CPU; then on the device each image's crop is resized to ``S x S`` (``S`` =
+``data.image_size``), the batch is stacked, flipped and normalised. The crop is the workers
+path's (``datasets/imagenet.py``): shorter side to ``data.resize``, then a random ``S x S`` crop
+for training with ``data.augment`` (a centre crop otherwise), done as one resize of the matching
+box of the original image. Crop offsets and flips are drawn for each whole global batch from a
+generator seeded by the trainer's data generator, so a run resumes exactly and data-parallel
+ranks keep their rows of one draw.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+import torch.nn.functional as F
+
+_JPEG_MAGIC = b"\xff\xd8"
+
+
+def _read(path: str) -> torch.Tensor:
+    from torchvision.io import read_file
+
+    return read_file(path)
+
+
+def _is_jpeg(data: torch.Tensor) -> bool:
+    return data.numel() > 2 and bytes(data[:2].tolist()) == _JPEG_MAGIC
+
+
+def _decode_cpu(data: torch.Tensor) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_image
+
+    return decode_image(data, mode=ImageReadMode.RGB)
+
+
+def crop_boxes(sizes: torch.Tensor, resize: int, side: int, offsets: torch.Tensor | None) -> torch.Tensor:
+    """``(B, 4)`` float boxes ``(top, left, height, width)`` in original pixels: the ``side x side``
+    crop of each image resized so its shorter side is ``resize``. ``sizes`` ``(B, 2)`` = (H, W);
+    ``offsets`` ``(B, 2)`` in [0, 1): where the crop lies in the free range (None: centred)."""
+    sizes = sizes.double()
+    scale = resize / sizes.min(1).values  # original -> resized
+    resized = (sizes * scale[:, None]).round()
+    free = (resized - side).clamp(min=0)
+    start = (free * offsets.double()).floor() if offsets is not None else (free / 2).round()
+    return torch.cat([start, torch.full_like(start, float(side))], 1) / scale[:, None]
+
+
+class DeviceDecodeSplit:
+    """One split of an image folder, ``samples``: ``[(path, class index), ...]``."""
+
+    def __init__(self, samples, device, workers: int, train: bool, side: int, resize: int,
+                 augment: bool, flip: bool, mean, std, normalize: str):
+        self.samples = list(samples)
+        self.device = torch.device(device)
+        self.workers = max(1, workers)
+        self.train = train
+        self.side, self.resize = side, max(resize, side)
+        self.augment, self.flip = augment and train, flip
+        self.normalize = normalize
+        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+    def shard(self, rank: int, world_size: int) -> "DeviceDecodeSplit":
+        """Rank ``rank``'s contiguous share of the split (evaluation across data-parallel ranks)."""
+        n = len(self)
+        part = DeviceDecodeSplit.__new__(DeviceDecodeSplit)
+        part.__dict__.update(self.__dict__)
+        part.samples = self.samples[rank * n // world_size : (rank + 1) * n // world_size]
+        return part
+
+    def _load(self, pool, paths: list) -> list:
+        """Each file as a ``(3, H, W)`` uint8 tensor on the device."""
+        raw = list(pool.map(_read, paths))
+        if self.device.type == "cuda":
+            from torchvision.io import ImageReadMode, decode_jpeg
+
+            jpeg = [i for i, d in enumerate(raw) if _is_jpeg(d)]
+            images = [None] * len(raw)
+            if jpeg:
+                for i, img in zip(jpeg, decode_jpeg([raw[i] for i in jpeg], mode=ImageReadMode.RGB, device=self.device)):
+                    images[i] = img
+            for i, d in enumerate(raw):
+                if images[i] is None:
+                    images[i] = _decode_cpu(d).to(self.device, non_blocking=True)
+            return images
+        return list(pool.map(_decode_cpu, raw))
+
+    def _assemble(self, images: list, offsets, flips) -> torch.Tensor:
+        """``(B, 3, S, S)`` float32: each image's crop box resized to ``S x S``, flipped, normalised."""
+        sizes = torch.tensor([img.shape[1:] for img in images])
+        boxes = crop_boxes(sizes, self.resize, self.side, offsets).tolist()  # host-side geometry
+        crops = []
+        for img, (top, left, h, w) in zip(images, boxes):  # images differ in size: one resize each
+            t0, l0 = int(top), int(left)
+            t1, l1 = min(img.shape[1], max(t0 + 1, round(top + h))), min(img.shape[2], max(l0 + 1, round(left + w)))
+            crops.append(F.interpolate(img[None, :, t0:t1, l0:l1].float(), size=(self.side, self.side),
+                                       mode="bilinear", antialias=True, align_corners=False))
+        x = torch.cat(crops)
+        if flips is not None:
+            x = torch.where(flips.to(self.device).view(-1, 1, 1, 1), x.flip(3), x)
+        if self.normalize == "standardize":
+            return x.div_(255.0).sub_(self.mean).div_(self.std)
+        return x.div_(255.0) if self.normalize == "scale" else x
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment=None, rows=None):
+        """``(x (B, 3, S, S) float32, y (B,) int64)`` on the device; shuffled when ``generator`` is given.
+        ``rows(n) -> slice``: this rank's rows of each ``n``-row global batch (data parallelism)."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        crop_gen = None
+        if generator is not None and self.augment:
+            crop_gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        labels = torch.tensor([c for _, c in self.samples])
+        plan = []
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            offsets = flips = None
+            if crop_gen is not None:  # drawn for the whole global batch, then this rank's rows
+                offsets = torch.rand(len(idx), 2, generator=crop_gen)
+                flips = torch.rand(len(idx), generator=crop_gen) < 0.5 if self.flip else None
+            if rows is not None:
+                part = rows(len(idx))
+                idx, offsets = idx[part], offsets[part] if offsets is not None else None
+                flips = flips[part] if flips is not None else None
+            plan.append((idx.tolist(), offsets, flips))
+        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as loader:
+            ahead = None
+            for i, (idx, offsets, flips) in enumerate(plan):
+                current = ahead.result() if ahead is not None else self._load(pool, [self.samples[j][0] for j in idx])
+                if i + 1 < len(plan):  # read and decode the next batch while this one trains
+                    ahead = loader.submit(self._load, pool, [self.samples[j][0] for j in plan[i + 1][0]])
+                yield self._assemble(current, offsets, flips), labels[idx].to(self.device, non_blocking=True)
