@@ -4,7 +4,8 @@ Per batch: threads read the files' bytes (``data.workers`` of them, one batch re
 one being trained); JPEGs are decoded by one batched ``torchvision.io.decode_jpeg`` call on the
 device (nvJPEG on CUDA; on the CPU the threads decode them as they read), any other format on
 the CPU; then on the device each image's crop is resized to ``S x S`` (``S`` =
-``data.image_size``), the batch is stacked, flipped and normalised. The crop is the workers
+``data.image_size``; one resize per image, as the images differ in size), the batch is stacked,
+flipped and normalised. All of it runs one batch ahead in a loader thread. The crop is the workers
 path's (``datasets/imagenet.py``): shorter side to ``data.resize``, then a random ``S x S`` crop
 for training with ``data.augment`` (a centre crop otherwise), done as one resize of the matching
 box of the original image. Crop offsets and flips are drawn for each whole global batch from a
@@ -96,6 +97,9 @@ class DeviceDecodeSplit:
             return images
         return list(pool.map(_decode_cpu, raw))
 
+    def _prepare(self, pool, paths: list, offsets, flips) -> torch.Tensor:
+        return self._assemble(self._load(pool, paths), offsets, flips)
+
     def _assemble(self, images: list, offsets, flips) -> torch.Tensor:
         """``(B, 3, S, S)`` float32: each image's crop box resized to ``S x S``, flipped, normalised."""
         sizes = torch.tensor([img.shape[1:] for img in images])
@@ -104,9 +108,13 @@ class DeviceDecodeSplit:
         for img, (top, left, h, w) in zip(images, boxes):  # images differ in size: one resize each
             t0, l0 = int(top), int(left)
             t1, l1 = min(img.shape[1], max(t0 + 1, round(top + h))), min(img.shape[2], max(l0 + 1, round(left + w)))
-            crops.append(F.interpolate(img[None, :, t0:t1, l0:l1].float(), size=(self.side, self.side),
-                                       mode="bilinear", antialias=True, align_corners=False))
-        x = torch.cat(crops)
+            crop = img[None, :, t0:t1, l0:l1]
+            if crop.device.type == "cpu":  # uint8 channels-last: torch's vectorised antialiased resize (5x float's)
+                crop = crop.contiguous(memory_format=torch.channels_last)
+            else:
+                crop = crop.float()
+            crops.append(F.interpolate(crop, size=(self.side, self.side), mode="bilinear", antialias=True, align_corners=False))
+        x = torch.cat(crops).float().contiguous()
         if flips is not None:
             x = torch.where(flips.to(self.device).view(-1, 1, 1, 1), x.flip(3), x)
         if self.normalize == "standardize":
@@ -136,8 +144,9 @@ class DeviceDecodeSplit:
             plan.append((idx.tolist(), offsets, flips))
         with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as loader:
             ahead = None
+            paths = lambda idx: [self.samples[j][0] for j in idx]  # noqa: E731
             for i, (idx, offsets, flips) in enumerate(plan):
-                current = ahead.result() if ahead is not None else self._load(pool, [self.samples[j][0] for j in idx])
-                if i + 1 < len(plan):  # read and decode the next batch while this one trains
-                    ahead = loader.submit(self._load, pool, [self.samples[j][0] for j in plan[i + 1][0]])
-                yield self._assemble(current, offsets, flips), labels[idx].to(self.device, non_blocking=True)
+                x = ahead.result() if ahead is not None else self._prepare(pool, paths(idx), offsets, flips)
+                if i + 1 < len(plan):  # read, decode and crop the next batch while this one trains
+                    ahead = loader.submit(self._prepare, pool, paths(plan[i + 1][0]), *plan[i + 1][1:])
+                yield x, labels[idx].to(self.device, non_blocking=True)
