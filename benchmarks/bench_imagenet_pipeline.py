@@ -31,6 +31,8 @@ from bioscale.datasets import load_data
 def make_folder(root: Path, count: int, classes: int = 10, seed: int = 0) -> None:
     from PIL import Image
 
+    if count < 10 * classes:
+        raise SystemExit(f"--make {count}: at least {10 * classes} images (every tenth of each class goes to val/)")
     rng = np.random.default_rng(seed)
     for i in range(count):
         split = "val" if (i // classes) % 10 == 9 else "train"

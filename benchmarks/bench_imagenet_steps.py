@@ -104,6 +104,17 @@ def main():
               f"trainer.compile={str(args.compile).lower()}",
               "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
               "observers.diagnostics.enabled=false", "trainer.epochs=1"]
+
+    def write(rows: dict):  # after every row, so that a run stopped by a time limit keeps what it measured
+        name = args.name or f"{args.model}_steps_{device.type}"
+        return record(name, {
+            "what": f"training throughput on synthetic {args.image_size}x{args.image_size} batches (train_step only: forward, "
+                    "credit assignment, optimisers; no decoding); TP rules per schedule",
+            "data": args.data, "precision": args.precision, "compile": args.compile,
+            "model": args.model, "batch_size": args.batch_size, "image_size": args.image_size, "classes": args.classes,
+            "steps": args.steps, "warmup": args.warmup, "results": rows,
+        })
+
     rows = {}
     for rule, schedule, precision in [(r, s, p) for r in args.rules for s in (["parallel", "alternating"] if r in TP else [None])
                                       for p in args.precision]:
@@ -131,18 +142,11 @@ def main():
             rows[key]["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         print(f"{key:24s} {seconds * 1e3:9.1f} ms/batch  {ips:9.1f} images/s  {tflops:7.2f} TFLOP/s  "
               f"one ImageNet epoch ~{rows[key]['imagenet_epoch_hours']:.2f} h", flush=True)
+        write(rows)
         del trainer
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    name = args.name or f"{args.model}_steps_{device.type}"
-    path = record(name, {
-        "what": f"training throughput on synthetic {args.image_size}x{args.image_size} batches (train_step only: forward, "
-                "credit assignment, optimisers; no decoding); TP rules per schedule",
-        "data": args.data, "precision": args.precision, "compile": args.compile,
-        "model": args.model, "batch_size": args.batch_size, "image_size": args.image_size, "classes": args.classes,
-        "steps": args.steps, "warmup": args.warmup, "results": rows,
-    })
-    print(f"recorded {path}")
+    print(f"recorded {write(rows)}")
 
 
 if __name__ == "__main__":
