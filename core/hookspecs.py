@@ -45,8 +45,13 @@ Conventions
   ``torch.no_grad()``; ``bioscale_update_inverse`` runs with grad enabled so that a rule may
   train its feedback parameters with autograd.
 * Gradient probes: ``run.probe_gradients`` (the diagnostics observer, once per epoch) calls the
-  credit hooks outside training on a fixed batch, with ``step.index == -1``. There they must
-  not change rule state; the trainer restores the rule's generator afterwards.
+  credit hooks outside training on a fixed batch, with ``step.is_probe`` True (and
+  ``step.index == -1``). There they must not change rule state (the trainer restores the
+  rule's generator afterwards; ``bioscale.testing.check_rule_contract`` fails a rule whose
+  training changes with the diagnostics observer on). Probes never call
+  ``bioscale_update_inverse`` or ``bioscale_after_forward_grads``: update state there.
+* ``bioscale_setup`` and ``bioscale_load_state_dict`` return None; ``bioscale_after_forward_grads``
+  too (it is not ``firstresult``).
 * Rule hooks are implemented by the single active rule; an observer implementing one is
   rejected when the run starts. Hooks that return a value are ``firstresult``;
   ``bioscale_setup`` and ``bioscale_load_state_dict`` return None.
@@ -146,6 +151,23 @@ def bioscale_feedback_signal(step: "StepContext", layer: int, grad_above: "torch
     """
 
 
+@hookspec
+def bioscale_after_forward_grads(step: "StepContext", grads: list) -> None:
+    """The forward gradients of this step are written; the forward optimiser steps next.
+
+    Called on every forward-phase training step (never on gradient probes), under
+    ``torch.no_grad()``, after every forward ``.grad`` holds this step's local gradient
+    (averaged over data-parallel ranks) and before the forward optimiser's step. A rule that
+    trains parameters of its own from the forward pass (Kolen-Pollack's ``B_l`` from
+    ``W_l``'s gradient, weight mirrors) writes their gradients and steps its own optimiser
+    here; :class:`bioscale.rulekit.RuleOptimizer` follows the run's learning-rate schedule.
+
+    :param grads: ``[None, δa_1, ..., δa_L]``, the signal at each layer's pre-activation,
+        shape ``(B, *out_shape of layer l)``; ``step.h[l-1]`` is layer ``l``'s input, and
+        ``step.model.ops[l-1]``'s parameters hold their ``.grad``. Read them; do not change them.
+    """
+
+
 @hookspec(firstresult=True)
 def bioscale_update_inverse(step: "StepContext") -> Optional[dict]:
     """Train the rule's feedback (inverse) models on this batch.
@@ -222,6 +244,7 @@ RULE_HOOKS = (
     "bioscale_layer_target",
     "bioscale_feedback_signal",
     "bioscale_update_inverse",
+    "bioscale_after_forward_grads",
     "bioscale_inverse_error",
     "bioscale_state_dict",
     "bioscale_load_state_dict",

@@ -131,6 +131,10 @@ class RuleHooks:
             raise self._error("bioscale_update_inverse", f"returned {_describe(result)}; expected a dict or None")
         return result
 
+    def after_forward_grads(self, step, grads: list) -> None:
+        if self._implemented["bioscale_after_forward_grads"]:
+            self._call("bioscale_after_forward_grads", step=step, grads=grads)
+
     def inverse_error(self, step) -> dict | None:
         if not self._implemented["bioscale_inverse_error"]:
             return None

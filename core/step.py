@@ -37,6 +37,7 @@ class StepContext:
         self.rows = slice(0, x.shape[0])  # this rank's rows of the global batch (all of it in one process)
         self.global_batch_size = x.shape[0]
         self.parallel = None  # the run's DataParallel under torchrun; None in one process and in probes
+        self.is_probe = False  # True in gradient probes (diagnostics): credit hooks must change no state
 
     def reduce_gradients(self, tensors) -> None:
         """Make gradients written as means over this rank's rows the means over the whole global

@@ -364,19 +364,22 @@ class Trainer:
             step = self._forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share)
             step.progress = progress
             losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
-            if "forward" in phases:
-                self._credit(step)
+            grads = self._credit(step) if "forward" in phases else None
         if "forward" in phases:
             if self.parallel.active:  # one all-reduce of the flat gradient buffer
                 step.reduce_gradients(self._forward_grad_buffers())
+            with torch.no_grad():  # e.g. a rule's learned feedback steps here
+                self.rule_hooks.after_forward_grads(step, grads)
             set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
             self.optimizer.step()
         return step, losses
 
-    def _assign_and_write(self, step) -> None:
-        """The rule's credit assignment for ``step`` written into the forward ``.grad`` tensors."""
+    def _assign_and_write(self, step) -> list:
+        """The rule's credit assignment for ``step`` written into the forward ``.grad`` tensors;
+        returns the signals ``[None, δa_1, ..., δa_L]``."""
         grads = assign_credit(self.rule_hooks, step)
         write_weight_grads(step, grads, self._grad_dests)  # overwrites every .grad: no zero_grad needed
+        return grads
 
     def _forward_grad_buffers(self) -> list:
         """The forward gradients as few tensors as possible: the flat buffer, else each ``.grad``."""
@@ -561,6 +564,7 @@ class Trainer:
         try:
             step = forward_step(self.model, x, y, self.epoch, -1, frozenset({"forward"}),
                                 self.label_smoothing)
+            step.is_probe = True
             grads = assign_credit(self.rule_hooks, step)
             per_layer = local_weight_grads(step, grads)
             by_param = {id(getattr(op, n)): g for op, d in zip(self.model.ops, per_layer[1:]) for n, g in d.items()}

@@ -173,3 +173,115 @@ def test_wrapped_per_step_hook_goes_through_pluggy(tmp_path):
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
     step, _ = trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
     assert rule.wrapped == step.num_layers - 1  # the wrapper ran for every hidden layer
+
+
+# -- rules that learn from the forward step; probes change nothing ---------------------------------
+
+class DriftingFeedbackRule:
+    """FA whose feedback weights move on every feedback call: probes change its training."""
+
+    Config = EmptyConfig
+
+    def __init__(self, config):
+        self.feedback = {}
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.feedback = {l: model.ops[l - 1].new_weight(generator) for l in range(2, model.num_layers + 1)}
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        self.feedback[layer].mul_(0.999)  # a state change in a credit hook (also during probes)
+        return step.layer_vjp(layer, grad_above, weight=self.feedback[layer])
+
+    @hookimpl
+    def bioscale_state_dict(self):
+        return {str(k): v for k, v in self.feedback.items()}
+
+    @hookimpl
+    def bioscale_load_state_dict(self, state):
+        for k, v in state.items():
+            self.feedback[int(k)].copy_(v)
+
+
+class ProbeAwareRule(DriftingFeedbackRule):
+    """The same drift, skipped in probes as the contract asks (``step.is_probe``)."""
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        if not step.is_probe:
+            self.feedback[layer].mul_(0.999)
+        return step.layer_vjp(layer, grad_above, weight=self.feedback[layer])
+
+
+def test_the_kit_fails_a_rule_whose_training_changes_with_the_diagnostics_probes(tmp_path):
+    from bioscale.testing import check_rule_contract
+
+    with pytest.raises(AssertionError, match="changes with the diagnostics observer on"):
+        check_rule_contract(DriftingFeedbackRule, tmp_path / "drift")
+    check_rule_contract(ProbeAwareRule, tmp_path / "aware")
+
+
+class RecordingRule:
+    """BP that records what ``bioscale_after_forward_grads`` sees."""
+
+    Config = EmptyConfig
+    calls: list = []
+
+    def __init__(self, config):
+        RecordingRule.calls = []
+        self.model = None
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.model = model
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return step.layer_vjp(layer, grad_above)
+
+    @hookimpl
+    def bioscale_after_forward_grads(self, step, grads):
+        op = self.model.ops[0]
+        expected = op.param_grads(step.h[0], grads[1])["weight"]
+        RecordingRule.calls.append({"index": step.index, "probe": step.is_probe, "grad_mode": torch.is_grad_enabled(),
+                                    "grad_matches": torch.allclose(op.weight.grad, expected),
+                                    "weight": op.weight.detach().clone(), "n_signals": len(grads)})
+
+
+def test_after_forward_grads_sees_this_steps_gradients_before_the_optimiser_step(tmp_path):
+    from bioscale.testing import fake_entry
+
+    entry = fake_entry(RecordingRule, name="recording")
+    trainer = new_trainer(entry, tmp_path)
+    x, y = trainer.data.train.x[:32], trainer.data.train.y[:32]
+    before = trainer.model.ops[0].weight.detach().clone()
+    trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
+    trainer.train_step(x, y, 0, frozenset({"inverse"}), 0.0)  # no forward phase: no call
+    trainer.run.probe_gradients(x, y)  # probes never call it
+    calls = RecordingRule.calls
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["grad_matches"] and not call["grad_mode"] and not call["probe"]
+    assert torch.equal(call["weight"], before)  # the forward optimiser had not stepped yet
+    assert call["n_signals"] == trainer.model.num_layers + 1
+    assert not torch.equal(trainer.model.ops[0].weight, before)
+
+
+def test_probes_are_flagged_and_training_steps_are_not(tmp_path):
+    trainer = new_trainer("bp", tmp_path)
+    x, y = trainer.data.train.x[:16], trainer.data.train.y[:16]
+    step, _ = trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
+    assert step.is_probe is False
+    assert trainer.run.probe_gradients(x, y)["step"].is_probe is True
+
+
+def test_the_kit_names_a_rule_class_after_itself_and_builds_steps(tmp_path):
+    from bioscale.testing import make_step
+    from bioscale.testing.harness import fake_entry as entry_for
+
+    assert entry_for(RecordingRule).name == "recordingrule"
+    trainer = new_trainer(RecordingRule, tmp_path, ["rules.recordingrule.optimizer.lr=0.01"])
+    assert trainer.rule_spec.name == "recordingrule"
+    step = make_step(trainer)
+    assert step.h[0].shape[0] == 32 and step.output_grad.shape == step.logits.shape and not step.is_probe

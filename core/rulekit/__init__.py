@@ -3,6 +3,7 @@
 from .feedback import FeedbackWeights
 from .inverse import DenseInverse, LayerInverse
 from .noise import NoiseSource
+from .optimizer import RuleOptimizer
 from .target_propagation import TargetPropagation, TPConfig, TPSchedule, paper_search_space, per_schedule_recipes
 
-__all__ = ["DenseInverse", "FeedbackWeights", "LayerInverse", "NoiseSource", "TPConfig", "TPSchedule", "TargetPropagation", "paper_search_space", "per_schedule_recipes"]
+__all__ = ["DenseInverse", "FeedbackWeights", "LayerInverse", "NoiseSource", "RuleOptimizer", "TPConfig", "TPSchedule", "TargetPropagation", "paper_search_space", "per_schedule_recipes"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from ..commands.resume import load_run_config
-from ..config.resolve import build_run_config, resolve_rule
-from ..discovery import RULES_GROUP, PluginEntry, find_entries
+from ..config.resolve import build_run_config, resolve_observers, resolve_rule
+from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, discover, find_entries
 from ..plugin_host import rule_key
 from ..trainer import Trainer
 
@@ -22,8 +22,16 @@ TINY_TOKENS = (
 )
 
 
-def fake_entry(cls, name: str = "test_rule", distribution: str = "test-distribution", version: str = "0.0") -> PluginEntry:
-    """A PluginEntry for a class that is not installed (as if a distribution provided it)."""
+def rule_name_of(cls) -> str:
+    """The name a rule class not installed runs under in the kit: its ``name`` attribute, else
+    its class name in lower case (so its settings are ``rules.<that>.<key>``)."""
+    return getattr(cls, "name", None) or cls.__name__.lower()
+
+
+def fake_entry(cls, name: str | None = None, distribution: str = "test-distribution", version: str = "0.0") -> PluginEntry:
+    """A PluginEntry for a class that is not installed (as if a distribution provided it),
+    named ``name`` or :func:`rule_name_of` the class."""
+    name = name or rule_name_of(cls)
     entry = PluginEntry(name, RULES_GROUP, f"{cls.__module__}:{cls.__qualname__}", distribution, version, entry_point=None)
     entry._loaded = cls
     return entry
@@ -72,7 +80,10 @@ def check_rule_contract(rule, out_dir, tokens=()) -> dict:
     1. two epochs train without a contract error, every layer's weights change and the
        training loss goes down;
     2. the rule state survives a checkpoint: a 2-epoch run stopped after 1 epoch and
-       resumed gives exactly the weights of 2 straight epochs (on the CPU).
+       resumed gives exactly the weights of 2 straight epochs (on the CPU);
+    3. gradient probes change nothing: the same run with the diagnostics observer on (it
+       probes the rule's credit hooks after every epoch) gives exactly the same weights
+       (skipped when the diagnostics observer is not installed).
     """
     out_dir = Path(out_dir)
     straight = new_trainer(rule, out_dir / "straight", tokens)
@@ -91,7 +102,32 @@ def check_rule_contract(rule, out_dir, tokens=()) -> dict:
     resumed.fit()
     for name, value in model_weights(resumed).items():
         assert torch.equal(value, after[name]), f"resume is not exact: {name} differs from the straight run"
+
+    observers = discover(OBSERVERS_GROUP)
+    if "diagnostics" in observers:
+        cfg = build_run_config([*TINY_TOKENS, "rule=bp"])
+        diagnostics = [s for s in resolve_observers(cfg, {"diagnostics": observers["diagnostics"]})]
+        probed = new_trainer(rule, out_dir / "probed", tokens, observers=diagnostics)
+        probed.fit()
+        assert any("angle_to_bp" in m for m in probed.history), "the diagnostics observer did not probe"
+        for name, value in model_weights(probed).items():
+            assert torch.equal(value, after[name]), (
+                f"training changes with the diagnostics observer on: {name} differs. Gradient probes call the credit "
+                f"hooks with step.is_probe True; they must not change rule state there (see bioscale.hookspecs)")
     return summary
+
+
+def make_step(trainer: Trainer, x=None, y=None, phases=("forward",)):
+    """A :class:`bioscale.step.StepContext` for ``trainer``'s model on ``x`` ``(B, *in_shape)``,
+    ``y`` ``(B,)`` (default: its first 32 training examples), forward pass and task-loss
+    gradient filled in, as a rule's hooks see it in training: for property tests of a rule's
+    hooks without a training loop."""
+    from ..step import forward_step
+
+    if x is None:
+        batch = next(iter(trainer.data.train.batches(32)))
+        x, y = batch
+    return forward_step(trainer.model, x, y, trainer.epoch, trainer.global_step, frozenset(phases), trainer.label_smoothing)
 
 
 class Harness:
@@ -108,3 +144,6 @@ class Harness:
 
     def check_rule_contract(self, rule, tokens=()) -> dict:
         return check_rule_contract(rule, self.out_dir, tokens)
+
+    def make_step(self, trainer: Trainer, x=None, y=None, phases=("forward",)):
+        return make_step(trainer, x, y, phases)
