@@ -13,10 +13,12 @@ class RuleOptimizer:
     that must move exactly as the forward weights do (Kolen-Pollack), or a section of its own.
     """
 
-    def __init__(self, params, cfg):
+    def __init__(self, params, cfg, scaled=None, lr_scale: float = 1.0):
+        """``scaled``: parameters whose lr is ``lr_scale`` times the schedule's (as the forward
+        optimiser scales the output layer's by ``output_lr_scale``)."""
         self.cfg = cfg
-        self.params = list(params)
-        self.adam = make_adam(self.params, cfg)
+        self.params = list(params) + list(scaled or [])
+        self.adam = make_adam(list(params), cfg, scaled=list(scaled or []), lr_scale=lr_scale)
 
     def step(self, step) -> None:
         """One update from the parameters' ``.grad`` at the schedule's lr for ``step.progress``."""

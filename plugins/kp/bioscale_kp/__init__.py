@@ -1,0 +1,73 @@
+"""Kolen-Pollack: feedback weights ``B_l`` that receive exactly the forward weights' updates
+(Kolen & Pollack 1994; Akrout et al. 2019, "Deep learning without weight transport").
+
+``B_l`` (layers 2..L) starts Glorot-uniform, shaped like ``W_l`` and applied with the layer's own
+``input_vjp`` (so ``B_lᵀ`` plays ``W_lᵀ``'s part, for linear, conv and LC layers alike). Every
+forward step, after the forward gradients are written (``bioscale_after_forward_grads``), ``B_l``
+gets ``W_l``'s gradient, ``δa_l h_{l-1}ᵀ`` for the signal the rule itself propagated, and one step
+of an Adam with the forward optimiser's settings, schedule and output-layer lr scale: both see
+the same gradients, so Adam moves both by the same amount, and the weight decay shrinks their
+difference by ``(1 - lr·λ)`` a step (decoupled decay, the default here: ``W_l - B_l → 0`` without
+transporting ``W``). No state changes in gradient probes (the update lives in the after-grads hook).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bioscale import RuleConfig, hookimpl
+from bioscale.config.schema import AdamConfig
+from bioscale.rulekit import FeedbackWeights, RuleOptimizer, paper_search_space
+
+
+def _decaying_adam() -> AdamConfig:
+    return AdamConfig(weight_decay=0.1, decoupled_weight_decay=True)
+
+
+@dataclass
+class KolenPollackConfig(RuleConfig):
+    """The forward optimiser, which ``B`` shares; its weight decay is what aligns ``B`` with ``W``."""
+
+    optimizer: AdamConfig = field(default_factory=_decaying_adam)
+
+
+class KolenPollack:
+    """Kolen-Pollack (Akrout et al. 2019): feedback weights trained with the forward weights' updates and decay."""
+
+    Config = KolenPollackConfig
+    search_space = paper_search_space()
+
+    def __init__(self, config: KolenPollackConfig):
+        self.config = config
+        self.model = None
+        self.feedback: FeedbackWeights | None = None
+        self.optimizer: RuleOptimizer | None = None
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.model = model
+        L = model.num_layers
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=range(2, L + 1))
+        below = [self.feedback[l] for l in range(2, L)]
+        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=[self.feedback[L]],
+                                       lr_scale=self.config.output_lr_scale)
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        """``grad_above``: ``(B, *out_shape of layer)`` → ``(B, *in_shape)`` through ``B_layer``."""
+        return step.layer_vjp(layer, grad_above, weight=self.feedback[layer])
+
+    @hookimpl
+    def bioscale_after_forward_grads(self, step, grads):
+        for l, b in self.feedback.weights.items():
+            b.grad = self.model.ops[l - 1].weight.grad  # W_l's gradient (already averaged over ranks); read only
+        self.optimizer.step(step)
+
+    @hookimpl
+    def bioscale_state_dict(self):
+        return {"feedback": self.feedback.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    @hookimpl
+    def bioscale_load_state_dict(self, state):
+        self.feedback.load_state_dict(state["feedback"])
+        self.optimizer.load_state_dict(state["optimizer"])

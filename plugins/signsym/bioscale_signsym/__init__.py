@@ -1,0 +1,107 @@
+"""Sign symmetry: BP's backward pass through ``M_l ⊙ sign(W_l)``, only the signs of the forward
+weights transported (Liao, Leibo & Poggio 2016; the variants of Sanfiz & Akrout 2021).
+
+``rules.signsym.variant``:
+- ``usf``: ``B_l = s_l · sign(W_l)``, ``s_l`` = ``rules.signsym.scale`` or, by default, the std of
+  the layer's Glorot-uniform initialisation (``bound / √3``);
+- ``brsf``: ``B_l = |R_l| ⊙ sign(W_l)``, ``R_l`` Glorot-uniform, redrawn for every batch (per
+  layer, from the rule's generator on the device);
+- ``frsf``: the same with ``R_l`` drawn once and kept (checkpointed).
+
+``sign(W_l)`` is read from the current forward weights at every step. ``B_l`` is shaped like
+``W_l`` and applied with the layer's own ``input_vjp``, so linear, conv and locally connected
+layers are served alike. No state changes in gradient probes: ``brsf`` draws there too, and the
+generator it drew from is restored (the CPU one by the trainer, a device one here).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Optional
+
+import torch
+
+from bioscale import RuleConfig, hookimpl
+from bioscale.architectures.ops import glorot_bound
+from bioscale.config import bounded
+from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
+
+
+class SignVariant(Enum):
+    usf = "usf"  # uniform magnitude: s_l sign(W_l)
+    brsf = "brsf"  # batchwise random magnitudes
+    frsf = "frsf"  # fixed random magnitudes
+
+
+@dataclass
+class SignSymmetryConfig(RuleConfig):
+    variant: SignVariant = SignVariant.usf
+    scale: Optional[float] = bounded(None, low=0, low_open=True)  # usf: s_l for every layer (None: each layer's init std)
+
+
+class SignSymmetry:
+    """Sign symmetry (Liao et al. 2016): feedback through the forward weights' signs (uSF, brSF, frSF)."""
+
+    Config = SignSymmetryConfig
+    search_space = paper_search_space()
+
+    def __init__(self, config: SignSymmetryConfig):
+        self.config = config
+        self.variant = getattr(config.variant, "value", config.variant)
+        self.model = None
+        self.scales: dict[int, float] = {}
+        self.magnitudes: FeedbackWeights | None = None  # frsf: |R_l|
+        self.noise: NoiseSource | None = None  # brsf: per-batch magnitudes
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.model = model
+        layers = range(2, model.num_layers + 1)
+        for l in layers:
+            op = model.ops[l - 1]
+            self.scales[l] = self.config.scale if self.config.scale is not None else glorot_bound(op.fan_in, op.fan_out) / math.sqrt(3.0)
+        if self.variant == "frsf":
+            self.magnitudes = FeedbackWeights.like_forward(model, generator, layers)
+            for w in self.magnitudes.weights.values():
+                w.abs_()
+        elif self.variant == "brsf":
+            self.noise = NoiseSource(generator, next(model.parameters()).device)
+
+    def feedback_weight(self, layer: int) -> torch.Tensor:
+        """``B_layer`` for this step, shaped like ``W_layer`` (no grad)."""
+        op = self.model.ops[layer - 1]
+        signs = torch.sign(op.weight.detach())
+        if self.variant == "usf":
+            return signs.mul_(self.scales[layer])
+        if self.variant == "frsf":
+            return signs.mul_(self.magnitudes[layer])
+        bound = glorot_bound(op.fan_in, op.fan_out)
+        return signs.mul_(self.noise.uniform_like(signs, 0.0, bound))
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        """``grad_above``: ``(B, *out_shape of layer)`` → ``(B, *in_shape)`` through ``B_layer``."""
+        device_gen = self.noise.device_generator if self.noise is not None else None
+        kept = device_gen.get_state() if step.is_probe and device_gen is not None else None
+        weight = self.feedback_weight(layer)
+        if kept is not None:  # a probe leaves the device generator as it found it (the trainer restores the CPU one)
+            device_gen.set_state(kept)
+        return step.layer_vjp(layer, grad_above, weight=weight)
+
+    @hookimpl
+    def bioscale_state_dict(self):
+        state = {}
+        if self.magnitudes is not None:
+            state["magnitudes"] = self.magnitudes.state_dict()
+        if self.noise is not None:
+            state["noise"] = self.noise.state_dict()
+        return state
+
+    @hookimpl
+    def bioscale_load_state_dict(self, state):
+        if self.magnitudes is not None:
+            self.magnitudes.load_state_dict(state["magnitudes"])
+        if self.noise is not None:
+            self.noise.load_state_dict(state.get("noise", {}))
