@@ -91,3 +91,17 @@ def test_missing_data_error_says_where_it_looked(tmp_path):
         load_data(cfg.data)
     message = str(info.value)
     assert str(tmp_path / "cifar10.npz") in message and "torchvision" in message and "data.download=true" in message
+
+
+def test_settings_for_a_rule_not_in_the_run_are_checked_and_warned_about(tmp_path, capsys):
+    from bioscale.commands.train import prepare
+
+    prepare(["rule=kp", "rules.signsym.scale=2", "model.widths=[8]", f"output_dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert "warning: rules.signsym: settings for rule 'signsym', which this run (rule=kp) does not use" in err
+    prepare(["rule=kp", "rules.kp.optimizer.lr=0.01", "model.widths=[8]", f"output_dir={tmp_path}"])
+    assert "warning" not in capsys.readouterr().err
+    from bioscale.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rules.signsym.scale"):  # unused, but still validated
+        prepare(["rule=kp", "rules.signsym.scale=-1", "model.widths=[8]", f"output_dir={tmp_path}"])

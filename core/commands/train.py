@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..config import build_run_config, resolve_observers, resolve_rule
+from ..config.resolve import unused_rule_sections
 from ..trainer import Trainer
 
 
@@ -11,6 +14,9 @@ def prepare(tokens: list[str], data=None) -> Trainer:
     cfg = build_run_config(tokens)
     rule_spec = resolve_rule(cfg)
     observers = resolve_observers(cfg)
+    for name in unused_rule_sections(cfg):  # a config file may keep several rules' sections
+        print(f"bioscale: warning: rules.{name}: settings for rule {name!r}, which this run (rule={cfg.rule}) does not use; "
+              f"they were checked and are ignored", file=sys.stderr, flush=True)
     return Trainer.create(cfg, rule_spec, observers, data=data)
 
 

@@ -276,6 +276,11 @@ def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -
     return RuleSpec(cfg.rule, entry, cls, config)
 
 
+def unused_rule_sections(cfg: DictConfig) -> list[str]:
+    """The ``rules.<name>`` sections of rules other than the run's (checked, but unused)."""
+    return sorted(name for name in (cfg.rules or {}) if name != cfg.rule)
+
+
 def resolve_observers(cfg: DictConfig, observers: dict[str, PluginEntry] | None = None) -> list[ObserverSpec]:
     """Enabled observers with validated settings (``observers.<name>.enabled=false`` disables one)."""
     observers = discover(OBSERVERS_GROUP) if observers is None else observers
