@@ -1,0 +1,88 @@
+"""Weight mirrors (Akrout et al. 2019, "Deep learning without weight transport"): each feedback
+weight ``B_l`` learns ``W_l`` from the layer's response to noise, with no transport of ``W_l``.
+
+After every forward step (``bioscale_after_forward_grads``) a mirror step drives each layer
+``l = 2..L`` with ``mirror_batch`` white-noise inputs ``x ~ N(0, σ²)`` shaped like ``h_{l-1}`` and
+reads its linear response ``y = op_l(x) - b_l`` (the pre-activation without the bias); then
+
+    B_l ← (1 - λ) B_l + η · (y xᵀ) / mirror_batch        (``y xᵀ`` in ``W_l``'s layout: ``op.weight_grad(x, y)``)
+
+Since ``E[y xᵀ] = W_l E[x xᵀ] = σ² W_l``, ``B_l`` tends to ``(η σ² / λ) W_l``: the default ``λ = η σ²``
+(``decay: null``) makes that ``W_l`` itself. ``B_l`` is shaped like ``W_l`` and applied with the
+layer's own ``input_vjp`` (linear, conv and LC layers alike), starting Glorot-uniform. In a
+zero-padded conv or LC layer the entries that only ever meet the padding get no mirror signal and
+decay to 0; they never carry a signal either way (they multiply the padding in ``W_l`` and
+``B_l`` alike), but they keep ``B_l``'s angle to ``W_l`` above 0. The noise
+comes from the rule's generator on the device, the same on every data-parallel rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from bioscale import RuleConfig, hookimpl
+from bioscale.config import bounded
+from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
+
+
+@dataclass
+class WeightMirrorsConfig(RuleConfig):
+    mirror_lr: float = bounded(0.05, low=0, low_open=True)  # η
+    mirror_sigma: float = bounded(1.0, low=0, low_open=True)  # σ of the mirror noise
+    mirror_decay: Optional[float] = bounded(None, low=0, high=1, high_open=True)  # λ (None: η σ², so B -> W)
+    mirror_batch: int = bounded(64, low=1)  # noise inputs per mirror step
+
+
+class WeightMirrors:
+    """Weight mirrors (Akrout et al. 2019): feedback weights learned from each layer's response to noise."""
+
+    Config = WeightMirrorsConfig
+    search_space = paper_search_space()
+
+    def __init__(self, config: WeightMirrorsConfig):
+        self.config = config
+        self.model = None
+        self.feedback: FeedbackWeights | None = None
+        self.noise: NoiseSource | None = None
+        c = config
+        self.decay = c.mirror_decay if c.mirror_decay is not None else c.mirror_lr * c.mirror_sigma ** 2
+        if not 0 <= self.decay < 1:
+            from bioscale.errors import ConfigError
+
+            raise ConfigError(f"mirror_decay: mirror_lr × mirror_sigma² = {self.decay:g} must be < 1; set mirror_decay")
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.model = model
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=range(2, model.num_layers + 1))
+        self.noise = NoiseSource(generator, next(model.parameters()).device)
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        """``grad_above``: ``(B, *out_shape of layer)`` → ``(B, *in_shape)`` through ``B_layer``."""
+        return step.layer_vjp(layer, grad_above, weight=self.feedback[layer])
+
+    def mirror_step(self) -> None:
+        """One mirror update of every ``B_l`` (no grad; reads ``W_l`` only through ``op_l``'s output)."""
+        c = self.config
+        for l, b in self.feedback.weights.items():
+            op = self.model.ops[l - 1]
+            x = self.noise.normal_like(torch.empty((c.mirror_batch, *op.in_shape), device=b.device, dtype=b.dtype), c.mirror_sigma)
+            y = op(x) - op(torch.zeros_like(x[:1]))  # the linear response: the bias removed
+            b.mul_(1.0 - self.decay).add_(op.weight_grad(x, y), alpha=c.mirror_lr / c.mirror_batch)
+
+    @hookimpl
+    def bioscale_after_forward_grads(self, step, grads):
+        self.mirror_step()
+
+    @hookimpl
+    def bioscale_state_dict(self):
+        return {"feedback": self.feedback.state_dict(), "noise": self.noise.state_dict()}
+
+    @hookimpl
+    def bioscale_load_state_dict(self, state):
+        self.feedback.load_state_dict(state["feedback"])
+        self.noise.load_state_dict(state.get("noise", {}))
