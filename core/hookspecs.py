@@ -84,7 +84,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def bioscale_setup(model: "Network", generator: "torch.Generator") -> None:
+def bioscale_setup(model: "Network", generator: "torch.Generator", layers: tuple) -> None:
     """Create the rule's state for ``model``.
 
     Called once per run, after the model is built and before training starts or a
@@ -94,6 +94,11 @@ def bioscale_setup(model: "Network", generator: "torch.Generator") -> None:
     :param generator: a ``torch.Generator`` on the CPU seeded from the run's seed, owned by
         the rule from now on (saved in the checkpoint by the trainer). Draw every random
         feedback matrix and every noise sample from it, never from the global RNG.
+    :param layers: the hidden layers ``k`` (in ``1..L-1``) whose training signal this rule
+        gives, i.e. the calls of the credit hooks with ``layer = k + 1`` it answers: every hidden
+        layer in a plain run, a subset under a composite rule (``rule=mix``). A rule builds
+        what those need (e.g. the feedback or inverse of each layer ``k + 1``); one that ignores
+        the argument (a hook implementation may leave it out) still works, building state for all.
     """
 
 

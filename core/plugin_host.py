@@ -64,9 +64,11 @@ class RuleHooks:
         return value.detach() if value.requires_grad else value
 
     # -- lifecycle ---------------------------------------------------------------------
-    def setup(self, model, generator) -> None:
+    def setup(self, model, generator, layers=None) -> None:
+        """``layers``: the hidden layers this rule gives signals to (default: all, 1..L-1)."""
         if self._implemented["bioscale_setup"]:
-            self._call("bioscale_setup", model=model, generator=generator)
+            layers = tuple(range(1, model.num_layers)) if layers is None else tuple(layers)
+            self._call("bioscale_setup", model=model, generator=generator, layers=layers)
 
     def epoch_passes(self, epoch: int) -> list[frozenset]:
         passes = self._call("bioscale_epoch_passes", epoch=epoch) if self._implemented["bioscale_epoch_passes"] else None
@@ -215,6 +217,20 @@ def _register(pm: pluggy.PluginManager, plugin, name: str, origin: str) -> None:
 def rule_key(name: str) -> str:
     """The name the active rule is registered under in the plugin manager."""
     return f"rule:{name}"
+
+
+def rule_hooks_for(rule_spec, rule_obj) -> RuleHooks:
+    """A checked facade over one rule object on a plugin manager of its own: how a composite
+    rule (``rule=mix``) calls the rules it is made of, with the same contract checks."""
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    origin = f"rule {rule_spec.name!r} ({rule_spec.entry.origin})"
+    _register(pm, rule_obj, rule_key(rule_spec.name), origin)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"{origin}: {exc}") from exc
+    return RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version)
 
 
 def build_plugin_host(rule_spec, rule_obj, observers: list[tuple]) -> tuple[RuleHooks, ObserverHooks, pluggy.PluginManager]:

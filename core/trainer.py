@@ -247,7 +247,8 @@ class Trainer:
 
     def write_config(self) -> None:
         resolved = OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True)
-        resolved["rules"] = {self.rule_spec.name: OmegaConf.to_container(self.rule_spec.config, enum_to_str=True)}
+        resolved["rules"] = {name: OmegaConf.to_container(spec.config, enum_to_str=True)
+                             for name, spec in {self.rule_spec.name: self.rule_spec, **self.rule_spec.companions}.items()}
         resolved["run_info"] = self.run_info()
         write_text(self.run_dir / CONFIG, OmegaConf.to_yaml(OmegaConf.create(resolved)))
 

@@ -167,6 +167,7 @@ class RuleSpec:
     entry: PluginEntry
     cls: type
     config: DictConfig  # typed by cls.Config
+    companions: dict = dataclasses.field(default_factory=dict)  # name -> RuleSpec of the rules a composite rule uses
 
     @property
     def info(self) -> dict:
@@ -192,6 +193,8 @@ class RuleSpec:
         its section; it is passed on with ``rules.<name>.`` in front."""
         config_obj = OmegaConf.to_object(self.config)
         try:
+            if self.companions:  # a composite rule gets the rules it uses, built
+                return self.cls(config_obj, {name: spec.instantiate() for name, spec in self.companions.items()})
             return self.cls(config_obj)
         except ConfigError as exc:
             raise ConfigError(f"rules.{self.name}.{exc}") from exc
@@ -269,16 +272,40 @@ def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -
             raise ConfigError(f"rules.{other}: no installed rule is called {other!r}; installed: {', '.join(sorted(rules))}")
     entry, cls = load_rule_class(cfg.rule, rules)
     config = rule_config(cfg.rule, cls, entry, cfg.model.preset, user_sections.get(cfg.rule))
+    companions = {}
+    for name in _used_rules(cfg.rule, cls, config):  # a composite rule: the rules it is made of
+        if name not in rules:
+            raise ConfigError(f"rules.{cfg.rule}: no installed rule is called {name!r}; installed: {', '.join(sorted(rules))}")
+        c_entry, c_cls = load_rule_class(name, rules)
+        if getattr(c_cls, "uses_rules", None) is not None:
+            raise ConfigError(f"rules.{cfg.rule}: {name!r} is itself made of other rules; a mix cannot contain one")
+        companions[name] = RuleSpec(name, c_entry, c_cls, rule_config(name, c_cls, c_entry, cfg.model.preset, user_sections.get(name)))
     for other, section in user_sections.items():  # settings for rules not active now must still be valid
-        if other != cfg.rule:
+        if other != cfg.rule and other not in companions:
             o_entry, o_cls = load_rule_class(other, rules)
             rule_config(other, o_cls, o_entry, cfg.model.preset, section)
-    return RuleSpec(cfg.rule, entry, cls, config)
+    return RuleSpec(cfg.rule, entry, cls, config, companions)
 
 
-def unused_rule_sections(cfg: DictConfig) -> list[str]:
-    """The ``rules.<name>`` sections of rules other than the run's (checked, but unused)."""
-    return sorted(name for name in (cfg.rules or {}) if name != cfg.rule)
+def _used_rules(name: str, cls, config: DictConfig) -> list[str]:
+    """The names a composite rule declares with ``uses_rules(config)`` (none for a plain rule)."""
+    uses = getattr(cls, "uses_rules", None)
+    if uses is None:
+        return []
+    try:
+        names = list(uses(OmegaConf.to_object(config)))
+    except ConfigError as exc:
+        raise ConfigError(f"rules.{name}.{exc}") from exc
+    if name in names:
+        raise ConfigError(f"rules.{name}: a composite rule cannot use itself")
+    return list(dict.fromkeys(names))
+
+
+def unused_rule_sections(cfg: DictConfig, spec: "RuleSpec | None" = None) -> list[str]:
+    """The ``rules.<name>`` sections of rules the run does not use (checked, but ignored):
+    neither its rule nor one that rule is made of (``spec.companions``)."""
+    used = {cfg.rule, *(spec.companions if spec is not None else ())}
+    return sorted(name for name in (cfg.rules or {}) if name not in used)
 
 
 def resolve_observers(cfg: DictConfig, observers: dict[str, PluginEntry] | None = None) -> list[ObserverSpec]:

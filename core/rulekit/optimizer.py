@@ -17,12 +17,14 @@ class RuleOptimizer:
         """``scaled``: parameters whose lr is ``lr_scale`` times the schedule's (as the forward
         optimiser scales the output layer's by ``output_lr_scale``)."""
         self.cfg = cfg
-        self.params = list(params) + list(scaled or [])
-        self.adam = make_adam(list(params), cfg, scaled=list(scaled or []), lr_scale=lr_scale)
+        params, scaled = list(params), list(scaled or [])
+        self.params = params + scaled
+        self.lr_scale = lr_scale if scaled and not params else 1.0  # only scaled ones: one group, scaled here
+        self.adam = make_adam(params, cfg, scaled=scaled, lr_scale=lr_scale) if params else make_adam(scaled, cfg)
 
     def step(self, step) -> None:
         """One update from the parameters' ``.grad`` at the schedule's lr for ``step.progress``."""
-        set_lr(self.adam, scheduled_lr(self.cfg, step.progress))
+        set_lr(self.adam, scheduled_lr(self.cfg, step.progress) * self.lr_scale)
         self.adam.step()
 
     @property

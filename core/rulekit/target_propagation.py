@@ -162,10 +162,11 @@ class TargetPropagation:
 
     # -- hooks ------------------------------------------------------------------------
     @hookimpl
-    def bioscale_setup(self, model, generator):
+    def bioscale_setup(self, model, generator, layers):
         self.model = model
         device = next(model.parameters()).device
-        self.inverses = nn.ModuleDict({str(l): self.build_inverse(model, l, generator) for l in self.inverse_layers(model)})
+        wanted = [l for l in self.inverse_layers(model) if l - 1 in layers]  # g_l makes the target of h_{l-1}
+        self.inverses = nn.ModuleDict({str(l): self.build_inverse(model, l, generator) for l in wanted})
         self.inverses.to(device)
         self.noise = NoiseSource(generator, device, shared=self.config.shared_noise)
         L = model.num_layers

@@ -51,10 +51,10 @@ class DirectFeedbackAlignment:
         self.shapes: dict[int, tuple] = {}
 
     @hookimpl
-    def bioscale_setup(self, model, generator):
+    def bioscale_setup(self, model, generator, layers):
         classes = model.num_classes
         device = next(model.parameters()).device
-        self.shapes = {l: model.layer(l).out_shape for l in range(1, model.num_layers)}
+        self.shapes = {l: model.layer(l).out_shape for l in layers}
         sizes = {l: math.prod(s) for l, s in self.shapes.items()}
         if FeedbackLayout(self.config.feedback) == FeedbackLayout.shared and sizes:
             n = max(sizes.values())

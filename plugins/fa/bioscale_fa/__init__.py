@@ -34,8 +34,8 @@ class FeedbackAlignment:
         self.feedback: FeedbackWeights | None = None
 
     @hookimpl
-    def bioscale_setup(self, model, generator):
-        self.feedback = FeedbackWeights.like_forward(model, generator, layers=range(2, model.num_layers + 1))
+    def bioscale_setup(self, model, generator, layers):
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):

@@ -44,13 +44,13 @@ class KolenPollack:
         self.optimizer: RuleOptimizer | None = None
 
     @hookimpl
-    def bioscale_setup(self, model, generator):
+    def bioscale_setup(self, model, generator, layers):
         self.model = model
         L = model.num_layers
-        self.feedback = FeedbackWeights.like_forward(model, generator, layers=range(2, L + 1))
-        below = [self.feedback[l] for l in range(2, L)]
-        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=[self.feedback[L]],
-                                       lr_scale=self.config.output_lr_scale)
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
+        below = [b for l, b in self.feedback.weights.items() if l < L]
+        top = [b for l, b in self.feedback.weights.items() if l == L]  # the output layer's lr is scaled
+        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=top, lr_scale=self.config.output_lr_scale)
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):

@@ -56,9 +56,9 @@ class SignSymmetry:
         self.noise: NoiseSource | None = None  # brsf: per-batch magnitudes
 
     @hookimpl
-    def bioscale_setup(self, model, generator):
+    def bioscale_setup(self, model, generator, layers):
         self.model = model
-        layers = range(2, model.num_layers + 1)
+        layers = [k + 1 for k in layers]  # B_l for the signal to each given layer l - 1
         for l in layers:
             op = model.ops[l - 1]
             self.scales[l] = self.config.scale if self.config.scale is not None else glorot_bound(op.fan_in, op.fan_out) / math.sqrt(3.0)

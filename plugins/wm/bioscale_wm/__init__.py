@@ -55,9 +55,9 @@ class WeightMirrors:
             raise ConfigError(f"mirror_decay: mirror_lr × mirror_sigma² = {self.decay:g} must be < 1; set mirror_decay")
 
     @hookimpl
-    def bioscale_setup(self, model, generator):
+    def bioscale_setup(self, model, generator, layers):
         self.model = model
-        self.feedback = FeedbackWeights.like_forward(model, generator, layers=range(2, model.num_layers + 1))
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
         self.noise = NoiseSource(generator, next(model.parameters()).device)
 
     @hookimpl
