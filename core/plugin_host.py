@@ -29,6 +29,7 @@ class RuleHooks:
 
     def __init__(self, pm: pluggy.PluginManager, name: str, distribution: str, version: str):
         self._hook = pm.hook
+        self._pm = pm
         self.name, self.distribution, self.version = name, distribution, version
         self._implemented = {h: bool(getattr(pm.hook, h).get_hookimpls()) for h in hookspecs.RULE_HOOKS}
 
@@ -45,6 +46,11 @@ class RuleHooks:
     @property
     def origin(self) -> str:
         return f"rule {self.name!r} ({self.distribution} {self.version})"
+
+    @property
+    def plugin(self):
+        """The rule object behind this facade."""
+        return self._pm.get_plugin(rule_key(self.name))
 
     def implements(self, hook: str) -> bool:
         return self._implemented[hook]

@@ -9,7 +9,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..config import resolve_observers
 from ..config.bounds import check_bounds
-from ..config.resolve import RuleSpec, apply_dotlist, check_resolvable, rule_config, split_tokens
+from ..config.resolve import RuleSpec, apply_dotlist, check_resolvable, companion_specs, rule_config, split_tokens
 from ..config.schema import RunConfig
 from ..discovery import RULES_GROUP, discover, load_rule_class
 from ..errors import CheckpointError, ConfigError
@@ -58,7 +58,9 @@ def load_run_config(run_dir: Path, tokens: list[str], rules: dict | None = None)
     entry, cls = load_rule_class(cfg.rule, rules)
     # the saved, fully resolved rule config wins over today's defaults and recipes
     section = rule_sections.get(cfg.rule, {})
-    spec = RuleSpec(cfg.rule, entry, cls, rule_config(cfg.rule, cls, entry, cfg.model.preset, section))
+    config = rule_config(cfg.rule, cls, entry, cfg.model.preset, section)
+    companions = companion_specs(cfg.rule, cls, config, rules, cfg.model.preset, rule_sections)  # rule=mix's rules
+    spec = RuleSpec(cfg.rule, entry, cls, config, companions)
     return cfg, spec
 
 

@@ -193,8 +193,10 @@ class RuleSpec:
         its section; it is passed on with ``rules.<name>.`` in front."""
         config_obj = OmegaConf.to_object(self.config)
         try:
-            if self.companions:  # a composite rule gets the rules it uses, built
-                return self.cls(config_obj, {name: spec.instantiate() for name, spec in self.companions.items()})
+            if self.companions:  # a composite rule gets the rules it uses, built, behind checked facades
+                from ..plugin_host import rule_hooks_for
+
+                return self.cls(config_obj, {name: rule_hooks_for(spec, spec.instantiate()) for name, spec in self.companions.items()})
             return self.cls(config_obj)
         except ConfigError as exc:
             raise ConfigError(f"rules.{self.name}.{exc}") from exc
@@ -272,19 +274,26 @@ def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -
             raise ConfigError(f"rules.{other}: no installed rule is called {other!r}; installed: {', '.join(sorted(rules))}")
     entry, cls = load_rule_class(cfg.rule, rules)
     config = rule_config(cfg.rule, cls, entry, cfg.model.preset, user_sections.get(cfg.rule))
-    companions = {}
-    for name in _used_rules(cfg.rule, cls, config):  # a composite rule: the rules it is made of
-        if name not in rules:
-            raise ConfigError(f"rules.{cfg.rule}: no installed rule is called {name!r}; installed: {', '.join(sorted(rules))}")
-        c_entry, c_cls = load_rule_class(name, rules)
-        if getattr(c_cls, "uses_rules", None) is not None:
-            raise ConfigError(f"rules.{cfg.rule}: {name!r} is itself made of other rules; a mix cannot contain one")
-        companions[name] = RuleSpec(name, c_entry, c_cls, rule_config(name, c_cls, c_entry, cfg.model.preset, user_sections.get(name)))
+    companions = companion_specs(cfg.rule, cls, config, rules, cfg.model.preset, user_sections)
     for other, section in user_sections.items():  # settings for rules not active now must still be valid
         if other != cfg.rule and other not in companions:
             o_entry, o_cls = load_rule_class(other, rules)
             rule_config(other, o_cls, o_entry, cfg.model.preset, section)
     return RuleSpec(cfg.rule, entry, cls, config, companions)
+
+
+def companion_specs(name: str, cls, config: DictConfig, rules: dict, preset: str, sections: dict) -> dict:
+    """For a composite rule (one declaring ``uses_rules``): name → :class:`RuleSpec` of each rule
+    it is made of, configured from ``sections`` (``rules.<name>``) like a plain run; ``{}`` otherwise."""
+    companions = {}
+    for used in _used_rules(name, cls, config):
+        if used not in rules:
+            raise ConfigError(f"rules.{name}: no installed rule is called {used!r}; installed: {', '.join(sorted(rules))}")
+        c_entry, c_cls = load_rule_class(used, rules)
+        if getattr(c_cls, "uses_rules", None) is not None:
+            raise ConfigError(f"rules.{name}: {used!r} is itself made of other rules; a mix cannot contain one")
+        companions[used] = RuleSpec(used, c_entry, c_cls, rule_config(used, c_cls, c_entry, preset, sections.get(used)))
+    return companions
 
 
 def _used_rules(name: str, cls, config: DictConfig) -> list[str]:

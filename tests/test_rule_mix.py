@@ -1,0 +1,66 @@
+"""rule=mix: one rule per layer; a mix of one rule is that rule; blocks of different rules meet."""
+
+import pytest
+import torch
+
+from bioscale.errors import ConfigError
+from bioscale.testing import check_rule_contract, model_weights, new_trainer, rule_plugin
+
+NET = ["model.widths=[32,32,32]"]  # L = 4
+
+
+@pytest.mark.parametrize("rule, tokens", [("fa", []), ("dtp", ["rules.dtp.schedule=alternating"]), ("kp", [])])
+def test_a_mix_of_one_rule_trains_exactly_as_that_rule(tmp_path, rule, tokens):
+    plain = new_trainer(rule, tmp_path / "plain", [*NET, *tokens])
+    plain.fit()
+    mixed = new_trainer("mix", tmp_path / "mix", [*NET, *tokens, f"rules.mix.layers=[{rule},{rule},{rule},{rule}]",
+                                                  *(["rules.mix.optimizer.weight_decay=0.1", "rules.mix.optimizer.decoupled_weight_decay=true"]
+                                                    if rule == "kp" else [])])
+    mixed.fit()
+    for name, value in model_weights(plain).items():
+        assert torch.equal(value, model_weights(mixed)[name]), name
+
+
+def test_each_rule_builds_state_for_its_own_layers_only(tmp_path):
+    trainer = new_trainer("mix", tmp_path, [*NET, "rules.mix.layers=[fa,dtp,dtp,dtp]"])
+    mix = rule_plugin(trainer)
+    inner = {n: mix.rules[n].plugin for n in ("fa", "dtp")}  # the inner rules' objects
+    assert sorted(inner["fa"].feedback.weights) == [2]  # B_2: the signal of layer 1
+    assert sorted(int(k) for k in inner["dtp"].inverses) == [3]  # g_3: the target of layer 2 (layer 3's is DTP's top)
+
+
+@pytest.mark.parametrize("layers", ["[fa,dtp,dtp,dtp]", "[dtp,fa,fa,fa]", "[dtp,sdtp,fa,sdtp]"])
+def test_mixed_blocks_keep_the_contract_and_learn(tmp_path, layers):
+    tokens = [*NET, f"rules.mix.layers={layers}", "rules.dtp.schedule=parallel", "rules.sdtp.schedule=parallel"]
+    summary = check_rule_contract("mix", tmp_path, tokens)
+    assert summary["status"] == "completed"
+
+
+def test_a_target_under_a_signal_is_the_target_that_signal_stands_for(tmp_path):
+    from bioscale.testing import make_step
+    from bioscale.credit import assign_credit
+
+    trainer = new_trainer("mix", tmp_path, [*NET, "rules.mix.layers=[dtp,bp,bp,bp]"])
+    step = make_step(trainer)
+    trace = {}
+    assign_credit(trainer.rule_hooks, step, trace)
+    mix = rule_plugin(trainer)
+    dtp = mix.rules["dtp"].plugin
+    signal_2 = trace["signals"][2]  # BP's δh_2
+    t_2 = step.h[2] - signal_2 * (step.batch_size / 2)
+    expected = dtp.difference_target(step, 2, t_2, step.h[2])
+    torch.testing.assert_close(trace["targets"][1], expected)
+    torch.testing.assert_close(2 * (step.h[2] - t_2) / step.batch_size, signal_2)  # the local loss gives it back
+
+
+@pytest.mark.parametrize("tokens, message", [
+    (["rules.mix.layers=[fa,fa]"], "names 2 rule\\(s\\) for a net of 4 layers"),
+    (["rules.mix.layers=[fa,nope,fa,fa]"], "no installed rule is called 'nope'"),
+    (["rules.mix.layers=[fa,mix,fa,fa]"], "itself"),
+    ([], "name one installed rule per layer"),
+    (["rules.mix.layers=[dtp,sdtp,sdtp,sdtp]", "rules.dtp.schedule=parallel", "rules.sdtp.schedule=alternating"],
+     "ask for different passes"),
+])
+def test_a_mix_that_cannot_work_is_refused_naming_it(tmp_path, tokens, message):
+    with pytest.raises(ConfigError, match=message):
+        new_trainer("mix", tmp_path, [*NET, *tokens])
