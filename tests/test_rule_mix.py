@@ -64,3 +64,10 @@ def test_a_target_under_a_signal_is_the_target_that_signal_stands_for(tmp_path):
 def test_a_mix_that_cannot_work_is_refused_naming_it(tmp_path, tokens, message):
     with pytest.raises(ConfigError, match=message):
         new_trainer("mix", tmp_path, [*NET, *tokens])
+
+
+def test_compare_runs_mix_only_when_named_since_it_needs_its_layers():
+    from bioscale.commands.compare import default_rules
+
+    rules = default_rules()
+    assert "mix" not in rules and {"bp", "fa", "kp", "signsym", "wm"} <= set(rules)

@@ -45,10 +45,19 @@ def split_args(args: list[str]) -> tuple[list[tuple[str, str, list[str]]], list[
 
 
 def default_rules() -> list[str]:
-    """Every installed rule, in the paper's row order (by the row each declares with its
-    default config), then rules the paper lacks by name."""
+    """Every installed rule that runs on its defaults, in the paper's row order (by the row each
+    declares with its default config), then rules the paper lacks by name. Composite rules
+    (``uses_rules``, e.g. ``mix``) need their layers named, so they are compared only when named."""
     entries = {name: found[0] for name, found in find_entries(RULES_GROUP).items()}
+    entries = {name: e for name, e in entries.items() if not _is_composite(e)}
     return sorted(entries, key=lambda n: (row_rank(_default_row(entries[n])), n))
+
+
+def _is_composite(entry) -> bool:
+    try:
+        return getattr(entry.load(), "uses_rules", None) is not None
+    except Exception:  # a broken plugin is listed and skipped later, with its error
+        return False
 
 
 def _default_row(entry) -> str | None:
