@@ -187,7 +187,9 @@ def bioscale_update_inverse(step: "StepContext") -> Optional[dict]:
 
 @hookspec(firstresult=True)
 def bioscale_inverse_error(step: "StepContext") -> Optional[dict]:
-    """Reconstruction error of each inverse on this batch, with no update (diagnostics only).
+    """Reconstruction error of each inverse on this batch, with no update (diagnostics only,
+    through ``run.inverse_error``, which restores the rule's generator afterwards; a rule drawing
+    there from a device generator of its own restores that itself).
 
     :return: dict ``{layer: 0-dim tensor}`` (mean squared error per unit), or None when
         the rule has no inverses.

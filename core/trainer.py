@@ -85,6 +85,15 @@ class Run:
         """
         return self._trainer.probe_gradients(x, y)
 
+    def inverse_error(self, step) -> dict | None:
+        """The rule's ``bioscale_inverse_error`` on ``step`` (e.g. a probe's), with the rule's
+        generator restored afterwards: a rule that draws noise there changes no training."""
+        state = self._trainer.rule_generator.get_state()
+        try:
+            return self._trainer.rule_hooks.inverse_error(step)
+        finally:
+            self._trainer.rule_generator.set_state(state)
+
 
 class Trainer:
     """One run. Build with :meth:`create` (new run) or :meth:`resume` (from a run folder)."""

@@ -20,10 +20,16 @@ NETS = {
 IDS = [f"{r}-{'-'.join(t) or 'default'}" for r, t in STEPS]
 
 
+def _for_net(tokens, net: str) -> list:
+    """``tokens`` with a mix's layer list fitted to ``net`` (3 layers for fc, 4 for lc and conv)."""
+    layers = "rules.mix.layers=[fa,dtp,dtp]" if net == "fc" else "rules.mix.layers=[fa,fa,dtp,dtp]"
+    return [layers if t.startswith("rules.mix.layers=") else t for t in tokens]
+
+
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("rule,tokens", STEPS, ids=IDS)
 def test_every_rule_trains_every_net_on_cuda(tmp_path, rule, tokens, net):
-    trainer = new_trainer(rule, tmp_path, [*tokens, *NETS[net], *CUDA, "trainer.epochs=2"])
+    trainer = new_trainer(rule, tmp_path, [*_for_net(tokens, net), *NETS[net], *CUDA, "trainer.epochs=2"])
     summary = trainer.fit()
     assert summary["status"] == "completed" and summary["device"].startswith("cuda")
     assert all(p.is_cuda and torch.isfinite(p).all() for p in trainer.model.parameters())
@@ -32,7 +38,7 @@ def test_every_rule_trains_every_net_on_cuda(tmp_path, rule, tokens, net):
 
 @pytest.mark.parametrize("rule,tokens", STEPS, ids=IDS)
 def test_a_cuda_step_never_reads_a_value_back_to_the_host(tmp_path, rule, tokens):
-    trainer = new_trainer(rule, tmp_path, [*tokens, *NETS["lc"], *CUDA])
+    trainer = new_trainer(rule, tmp_path, [*_for_net(tokens, "lc"), *NETS["lc"], *CUDA])
     x, y = trainer.data.train.x[:32], trainer.data.train.y[:32]
     assert x.is_cuda
     phase_sets = [frozenset(p) for p in trainer.rule_hooks.epoch_passes(0)]

@@ -63,7 +63,7 @@ class Diagnostics:
                 layer = int(name.split(".")[1]) + 1
                 angles[str(layer)] = angle_degrees(mine, ref)
         result = {"angle_to_bp": angles}
-        errors = run.rule_hooks.inverse_error(probe["step"])
+        errors = run.inverse_error(probe["step"])
         if errors:
             result["inverse_error"] = {str(l): float(v) for l, v in sorted(errors.items())}
         return result
