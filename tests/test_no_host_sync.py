@@ -27,7 +27,7 @@ def test_the_probe_sees_a_host_read():
     assert probe.count == 1
 
 
-STEPS = [("bp", ()), ("fa", ()), ("dfa", ()), ("signsym", ("rules.signsym.variant=brsf",)), ("kp", ()), ("wm", ()), ("ddtp", ()), ("mix", ("rules.mix.layers=[fa,dtp,dtp]", "rules.dtp.schedule=parallel"))] + [
+STEPS = [("bp", ()), ("fa", ()), ("dfa", ()), ("signsym", ("rules.signsym.variant=brsf",)), ("kp", ()), ("wm", ()), ("ddtp", ()), ("ldrl", ()), ("mix", ("rules.mix.layers=[fa,dtp,dtp]", "rules.dtp.schedule=parallel"))] + [
     (rule, (f"rules.{rule}.schedule={schedule}",)) for rule in ("dtp", "sdtp", "aosdtp") for schedule in ("parallel", "alternating")
 ]
 

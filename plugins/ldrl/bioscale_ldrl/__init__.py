@@ -1,0 +1,128 @@
+"""L-DRL target propagation (Ernoult et al. 2022, "Towards Scaling Difference Target Propagation by
+Learning Backprop Targets"): layer-wise feedback ``G_l`` trained so that its Jacobian approaches the
+transpose of the forward layer's, which makes the difference-corrected targets approximate BP's.
+
+Feedback ``G_l(h) = σ(op_l.input_vjp(h, V_l) + c_l)`` (``rulekit.LayerInverse``: ``V_l`` shaped like
+``W_l``, any layer kind) for ``l = 2..L``. Feedback training, the forward weights only read, with
+``ε ~ N(0, σ²)`` shaped like ``h_{l-1}`` and ``η ~ N(0, σ²)`` shaped like ``h_l``:
+
+    dr   = G_l(F_l(h_{l-1} + ε)) - G_l(h_l),     dr_y = G_l(h_l + η) - G_l(h_l)
+    loss_l = mean_b ( -2 <ε, dr> + ||dr_y||² )
+
+(for linear maps ``E[loss] = σ² (||V||² - 2 tr(Wᵀ V))``, minimal at ``V = W``: the feedback's Jacobian
+``Vᵀ`` is the forward one's transpose). Its gradients come in closed form through the inverses'
+``param_grads`` on the three inputs stacked (no autograd), ``feedback_iterations`` Adam steps per
+batch. Targets: ``t_L = h_L - β e`` (``e = softmax(h_L) - q(y)``), ``t_{l-1} = h_{l-1} + G_l(t_l) - G_l(h_l)``.
+Schedules as the paper's TP rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from bioscale import RuleConfig, hookimpl
+from bioscale.config import bounded
+from bioscale.config.schema import AdamConfig, LRSchedule
+from bioscale.errors import ConfigError
+from bioscale.architectures import make_activation
+from bioscale.rulekit import LayerInverse, NoiseSource, RuleOptimizer, TPSchedule, paper_search_space
+
+
+def _feedback_adam() -> AdamConfig:
+    return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
+
+
+@dataclass
+class LDRLConfig(RuleConfig):
+    schedule: TPSchedule = TPSchedule.parallel
+    beta: float = bounded(0.5, low=0, low_open=True)  # output target step: t_L = h_L - β e
+    sigma: float = bounded(0.1, low=0, low_open=True)  # std of ε and η in feedback training
+    feedback_iterations: int = bounded(1, low=1)  # feedback Adam steps per batch
+    inverse_activation: str = "tanh"
+    inverse_optimizer: AdamConfig = field(default_factory=_feedback_adam)
+
+
+class LDRL:
+    """L-DRL (Ernoult et al. 2022): difference target propagation with feedback trained by the L-DRL loss."""
+
+    Config = LDRLConfig
+    search_space = {**paper_search_space(("optimizer", "inverse_optimizer"), sigma=True), "beta": "loguniform:0.01:1"}
+
+    def __init__(self, config: LDRLConfig):
+        try:
+            make_activation(config.inverse_activation)
+        except ValueError as exc:
+            raise ConfigError(f"inverse_activation: {exc}") from None
+        self.config = config
+        self.model = None
+        self.inverses: dict[int, LayerInverse] = {}
+        self.noise: NoiseSource | None = None
+        self.optimizer: RuleOptimizer | None = None
+
+    @hookimpl
+    def bioscale_setup(self, model, generator, layers):
+        self.model = model
+        self.inverses = {k + 1: LayerInverse(model.layer(k + 1).op, self.config.inverse_activation, generator) for k in layers}
+        self.noise = NoiseSource(generator, next(model.parameters()).device)
+        params = [p for g in self.inverses.values() for p in g.parameters()]
+        self.optimizer = RuleOptimizer(params, self.config.inverse_optimizer) if params else None
+
+    @hookimpl
+    def bioscale_epoch_passes(self, epoch):
+        if TPSchedule(self.config.schedule) == TPSchedule.alternating:
+            return [{"inverse"}, {"forward"}]
+        return [{"inverse", "forward"}]
+
+    @hookimpl
+    def bioscale_output_target(self, step):
+        e = torch.softmax(step.logits, dim=1).sub_(step.label_distribution())
+        return step.logits - self.config.beta * e
+
+    @hookimpl
+    def bioscale_layer_target(self, step, layer, target_above):
+        """``t_{layer-1} = h_{layer-1} + G(t_layer) - G(h_layer)``, both reads in one call."""
+        target_above = step.h[layer] if target_above is None else target_above
+        B = step.batch_size
+        both = self.inverses[layer](torch.cat([target_above, step.h[layer]]))
+        return both[:B].add_(step.h[layer - 1]).sub_(both[B:])
+
+    @hookimpl
+    def bioscale_update_inverse(self, step):
+        if self.optimizer is None:
+            return None
+        sigma, B = self.config.sigma, step.batch_size
+        losses = {}
+        with torch.no_grad():
+            for _ in range(self.config.feedback_iterations):
+                self.noise.begin(step)
+                for l, g in self.inverses.items():
+                    h_in, h_out = step.h[l - 1], step.h[l]
+                    eps = self.noise.perturb(torch.zeros_like(h_in), sigma)
+                    eta = self.noise.perturb(torch.zeros_like(h_out), sigma)
+                    reads = torch.cat([step.layer(l)(h_in + eps)[1], h_out, h_out + eta])  # F(h+ε); h_l; h_l+η
+                    outs = g(reads)
+                    g1, g2, g3 = outs[:B], outs[B:2 * B], outs[2 * B:]
+                    d = g3 - g2
+                    losses[l] = (-2.0 * (eps * (g1 - g2)).flatten(1).sum(1) + d.square().flatten(1).sum(1)).mean()
+                    grad_out = torch.cat([-2.0 * eps, 2.0 * (eps - d), 2.0 * d]).div_(B)  # ∂loss/∂G(each read)
+                    for name, grad in g.param_grads(reads, outs, grad_out).items():
+                        getattr(g, name).grad = grad
+                step.reduce_gradients([p.grad for p in self.optimizer.params])
+                self.optimizer.step(step)
+        return losses
+
+    @hookimpl
+    def bioscale_state_dict(self):
+        return {"inverses": {str(l): g.state_dict() for l, g in self.inverses.items()},
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+                "noise": self.noise.state_dict()}
+
+    @hookimpl
+    def bioscale_load_state_dict(self, state):
+        for l, g in self.inverses.items():
+            g.load_state_dict(state["inverses"][str(l)])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.noise.load_state_dict(state["noise"])
