@@ -154,3 +154,11 @@ def test_collectives_weight_by_rows_and_catch_ranks_that_differ(tmp_path):
         assert "differs between ranks (ranks [1] against rank 0)" in identical
         assert told == "from 0"
     assert not DataParallel().active and DataParallel().rows(7) == slice(0, 7)
+
+
+def test_the_newer_rules_train_the_same_in_two_processes(tmp_path):
+    # learned feedback (kp through after_forward_grads, wm's mirror noise, ddtp's and ldrl's feedback
+    # training), per-batch random magnitudes (brsf) and a mixed net: the same run in 2 processes as in 1
+    rules = ["kp", "wm", "ddtp", "ldrl", ("signsym", ["rules.signsym.variant=brsf"]),
+             ("mix", ["rules.mix.layers=[fa,dtp,dtp]", "rules.dtp.schedule=parallel"])]
+    assert len(check_data_parallel(rules, tmp_path)) == len(rules)
