@@ -71,3 +71,12 @@ def test_compare_runs_mix_only_when_named_since_it_needs_its_layers():
 
     rules = default_rules()
     assert "mix" not in rules and {"bp", "fa", "kp", "signsym", "wm"} <= set(rules)
+
+
+def test_compare_takes_a_mix_with_its_layer_list():
+    from bioscale.commands.compare import split_args
+
+    entries, tokens = split_args(["mix:layers=[fa,dtp,dtp],optimizer.lr=0.01", "fa", "trainer.epochs=2"])
+    assert entries[0] == ("mix:layers=[fa,dtp,dtp],optimizer.lr=0.01", "mix",
+                          ["rules.mix.layers=[fa,dtp,dtp]", "rules.mix.optimizer.lr=0.01"])
+    assert entries[1][1] == "fa" and tokens == ["trainer.epochs=2"]

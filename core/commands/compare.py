@@ -34,7 +34,7 @@ def split_args(args: list[str]) -> tuple[list[tuple[str, str, list[str]]], list[
         if match and ("=" not in arg or ":" in arg.split("=", 1)[0]):
             name, settings = match["name"], match["settings"]
             extra = []
-            for item in (settings.split(",") if settings else []):
+            for item in _split_settings(settings) if settings else []:
                 if "=" not in item:
                     raise ConfigError(f"in {arg!r}: expected key=value after ':', got {item!r}")
                 extra.append(f"rules.{name}.{item.strip()}")
@@ -42,6 +42,18 @@ def split_args(args: list[str]) -> tuple[list[tuple[str, str, list[str]]], list[
         else:
             tokens.append(arg)
     return entries, tokens
+
+
+def _split_settings(settings: str) -> list[str]:
+    """``"a=1,b=[x,y]"`` → ``["a=1", "b=[x,y]"]``: commas inside brackets belong to a list value."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(settings):
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(settings[start:i])
+            start = i + 1
+    items.append(settings[start:])
+    return items
 
 
 def default_rules() -> list[str]:
