@@ -4,7 +4,7 @@
 #   2. steps/s, peak memory and counted TFLOP/s (roofline fractions) of every rule on synthetic cifar_lc and
 #      imagenet_lc batches of 128 and 256, fp32 and bf16 (imagenet_lc at 256: bp, fa, dtp only, for time)
 #   3. images/s of the ImageNet folder pipeline, workers against decode=device, on generated JPEGs
-#   4. a short cifar_lc BP / FA / DTP run (the epochs that fit in 30 s each) on the CIFAR-10 subset
+#   4. a short cifar_lc BP / FA / DTP run (the epochs that fit in 20 s each) on the CIFAR-10 subset
 # Prepare here first: sh benchmarks/device_prepare.sh; then with the device tool:
 #   run(command="sh benchmarks/device_check.sh", carry=[".whl", ".devdata"], timeout_s=570)
 # Everything lands in results/speed/gpu/ and, on the device machine, in $OUT/gpu.tar.gz (unpack it here).
@@ -20,8 +20,10 @@ say() { echo "== $(date -u +%H:%M:%S) $*" | tee -a $LOG; }
 step() {  # step SECONDS command...: run with a time limit, log it, never stop the script
   limit=$1; shift
   say "$* (limit ${limit}s)"
-  timeout -s TERM $limit "$@" >> $LOG 2>&1; echo "   exit $?" | tee -a $LOG
+  # SIGINT: pytest still writes its report, bioscale its summary; benchmarks record after every row
+  timeout -s INT -k 10 $limit "$@" >> $LOG 2>&1; echo "   exit $?" | tee -a $LOG
 }
+fail() { say "$*"; [ -n "${OUT:-}" ] && cp $LOG $OUT/; exit 1; }
 PY=python3
 if [ -d .whl ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl >> $LOG 2>&1
@@ -31,33 +33,34 @@ if [ "${DRY:-0}" = 1 ]; then
   T=1; NETS_B="cifar_lc:16"; IMG_B="imagenet32_lc:8"; JPEGS=120; PB=16; PBATCH=2; EPOCH_S=40; STEPS="--steps 1 --warmup 1"
   DATA_ROOT=../shared/data; IMAGE=32; PREC="fp32"; EXTRA="data.limit_train=500 trainer.threads=2"
 else
-  T=0; NETS_B="cifar_lc:128 cifar_lc:256"; IMG_B="imagenet_lc:128"; JPEGS=1500; PB=256; PBATCH=5; EPOCH_S=30; STEPS="--steps 10 --warmup 3"
+  T=0; NETS_B="cifar_lc:128 cifar_lc:256"; IMG_B="imagenet_lc:128"; JPEGS=1500; PB=256; PBATCH=5; EPOCH_S=20; STEPS="--steps 10 --warmup 3"
   DATA_ROOT=.devdata; IMAGE=224; PREC="fp32 bf16"; EXTRA=""
   say "install"
-  $PY -m pip install -q --no-index --no-deps --no-build-isolation -e . -e plugins/bp -e plugins/fa -e plugins/dfa \
-    -e plugins/dtp -e plugins/sdtp -e plugins/aosdtp -e plugins/diagnostics >> $LOG 2>&1 || say "install failed"
+  $PY -m pip install -q --no-index --no-deps --no-build-isolation -e . $(for p in plugins/*/; do [ "$p" = plugins/tensorboard/ ] || printf -- '-e %s ' "$p"; done) \
+    >> $LOG 2>&1 || fail "install failed (see $LOG)"
   nvidia-smi > $G/nvidia-smi.txt 2>&1
 fi
 $PY -c "import torch, bioscale; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" > $G/environment.txt 2>&1
 cat $G/environment.txt | tee -a $LOG
+$PY -c "import bioscale, omegaconf, bioscale_mix" 2>> $LOG || fail "bioscale does not import (see $LOG)"
 
-[ $T = 0 ] && step 120 $PY -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider --junitxml=$G/cuda_tests.xml
+[ $T = 0 ] && step 180 $PY -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider --junitxml=$G/cuda_tests.xml
 
 ALL="bp fa dfa dtp sdtp aosdtp"
 for nb in $NETS_B; do
   net=${nb%:*}; b=${nb#*:}
-  step 30 $PY benchmarks/bench_imagenet_steps.py --model $net --data cifar10 --image-size 32 --classes 10 --rules $ALL \
+  step 25 $PY benchmarks/bench_imagenet_steps.py --model $net --data cifar10 --image-size 32 --classes 10 --rules $ALL \
     --batch-size $b --precision $PREC $STEPS --name $R/steps_${net}_b$b
 done
 for nb in $IMG_B; do
   net=${nb%:*}; b=${nb#*:}
-  step 90 $PY benchmarks/bench_imagenet_steps.py --model $net --image-size $IMAGE --rules $ALL --batch-size $b \
+  step 70 $PY benchmarks/bench_imagenet_steps.py --model $net --image-size $IMAGE --rules $ALL --batch-size $b \
     --precision $PREC $STEPS --name $R/steps_${net}_b$b
 done
-[ $T = 0 ] && step 45 $PY benchmarks/bench_imagenet_steps.py --model imagenet_lc --rules bp fa dtp --batch-size 256 \
+[ $T = 0 ] && step 40 $PY benchmarks/bench_imagenet_steps.py --model imagenet_lc --rules bp fa dtp --batch-size 256 \
   --precision $PREC $STEPS --name $R/steps_imagenet_lc_b256
 
-step 60 $PY benchmarks/bench_imagenet_pipeline.py --folder /tmp/bioscale_jpegs --make $JPEGS --workers 8 \
+step 50 $PY benchmarks/bench_imagenet_pipeline.py --folder /tmp/bioscale_jpegs --make $JPEGS --workers 8 \
   --batch-size $PB --batches $PBATCH --name $R/imagenet_pipeline
 
 for rule in bp fa dtp; do

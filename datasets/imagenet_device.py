@@ -47,7 +47,7 @@ def crop_boxes(sizes: torch.Tensor, resize: int, side: int, offsets: torch.Tenso
     scale = resize / sizes.min(1).values  # original -> resized
     resized = (sizes * scale[:, None]).round()
     free = (resized - side).clamp(min=0)
-    start = (free * offsets.double()).floor() if offsets is not None else (free / 2).round()
+    start = ((free + 1) * offsets.double()).floor().clamp(max=free) if offsets is not None else (free / 2).round()
     return torch.cat([start, torch.full_like(start, float(side))], 1) / scale[:, None]
 
 
@@ -65,6 +65,7 @@ class DeviceDecodeSplit:
         self.normalize = normalize
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self._stream = None  # CUDA: the loader thread's side stream (made on first use)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -89,7 +90,11 @@ class DeviceDecodeSplit:
             jpeg = [i for i, d in enumerate(raw) if _is_jpeg(d)]
             images = [None] * len(raw)
             if jpeg:
-                for i, img in zip(jpeg, decode_jpeg([raw[i] for i in jpeg], mode=ImageReadMode.RGB, device=self.device)):
+                try:
+                    decoded = decode_jpeg([raw[i] for i in jpeg], mode=ImageReadMode.RGB, device=self.device)
+                except RuntimeError:  # a file nvJPEG cannot decode (e.g. CMYK) fails the call: this batch on the CPU
+                    decoded = [_decode_cpu(raw[i]).to(self.device) for i in jpeg]
+                for i, img in zip(jpeg, decoded):
                     images[i] = img
             for i, d in enumerate(raw):
                 if images[i] is None:
@@ -97,8 +102,29 @@ class DeviceDecodeSplit:
             return images
         return list(pool.map(_decode_cpu, raw))
 
-    def _prepare(self, pool, paths: list, offsets, flips) -> torch.Tensor:
-        return self._assemble(self._load(pool, paths), offsets, flips)
+    def _prepare(self, pool, paths: list, offsets, flips):
+        """``(x, event)``: the batch, and on CUDA the event after which it is ready. On CUDA the
+        loader thread works on a side stream of its own (the decoder writes from its own stream;
+        the training stream waits for ``event`` and records ``x`` before using it)."""
+        if self.device.type != "cuda":
+            return self._assemble(self._load(pool, paths), offsets, flips), None
+        torch.cuda.set_device(self.device)  # a thread starts on cuda:0; data-parallel ranks use others
+        if self._stream is None:
+            self._stream = torch.cuda.Stream(device=self.device)
+        with torch.cuda.stream(self._stream):
+            x = self._assemble(self._load(pool, paths), offsets, flips)
+            event = torch.cuda.Event()
+            event.record(self._stream)
+        return x, event
+
+    def _ready(self, prepared) -> torch.Tensor:
+        """The batch of ``_prepare``, safe to use on the current stream."""
+        x, event = prepared
+        if event is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(event)
+            x.record_stream(current)
+        return x
 
     def _assemble(self, images: list, offsets, flips) -> torch.Tensor:
         """``(B, 3, S, S)`` float32: each image's crop box resized to ``S x S``, flipped, normalised."""
@@ -146,7 +172,7 @@ class DeviceDecodeSplit:
             ahead = None
             paths = lambda idx: [self.samples[j][0] for j in idx]  # noqa: E731
             for i, (idx, offsets, flips) in enumerate(plan):
-                x = ahead.result() if ahead is not None else self._prepare(pool, paths(idx), offsets, flips)
+                x = self._ready(ahead.result() if ahead is not None else self._prepare(pool, paths(idx), offsets, flips))
                 if i + 1 < len(plan):  # read, decode and crop the next batch while this one trains
                     ahead = loader.submit(self._prepare, pool, paths(plan[i + 1][0]), *plan[i + 1][1:])
                 yield x, labels[idx].to(self.device, non_blocking=True)

@@ -128,6 +128,6 @@ def test_crop_boxes_are_the_resized_images_crops_in_original_pixels():
     # image 0 resized to 50 x 100 (x 0.5): centre 40 x 40 crop at (5, 30) -> (10, 60, 80, 80)
     torch.testing.assert_close(centre[0], torch.tensor([10.0, 60.0, 80.0, 80.0], dtype=torch.float64))
     corner = crop_boxes(sizes, resize=50, side=40, offsets=torch.tensor([[0.0, 0.999], [0.999, 0.0]]))
-    # image 1 resized to 100 x 50 (x 1/3): the lowest crop starts at row 59 of 60 free -> 177
-    torch.testing.assert_close(corner[1], torch.tensor([177.0, 0.0, 120.0, 120.0], dtype=torch.float64))
+    # image 1 resized to 100 x 50 (x 1/3): offsets 0..60 as RandomCrop's; the last starts at row 60 -> 180
+    torch.testing.assert_close(corner[1], torch.tensor([180.0, 0.0, 120.0, 120.0], dtype=torch.float64))
     assert corner[0, 1] + corner[0, 3] <= 200 and corner[1, 0] + corner[1, 2] <= 300

@@ -29,7 +29,7 @@ def test_each_rule_builds_state_for_its_own_layers_only(tmp_path):
     assert sorted(int(k) for k in inner["dtp"].inverses) == [3]  # g_3: the target of layer 2 (layer 3's is DTP's top)
 
 
-@pytest.mark.parametrize("layers", ["[fa,dtp,dtp,dtp]", "[dtp,fa,fa,fa]", "[dtp,sdtp,fa,sdtp]"])
+@pytest.mark.parametrize("layers", ["[fa,dtp,dtp,dtp]", "[dtp,fa,fa,fa]", "[dtp,sdtp,fa,sdtp]", "[fa,kp,ldrl,fa]", "[fa,fa,sdtp,bp]"])
 def test_mixed_blocks_keep_the_contract_and_learn(tmp_path, layers):
     tokens = [*NET, f"rules.mix.layers={layers}", "rules.dtp.schedule=parallel", "rules.sdtp.schedule=parallel"]
     summary = check_rule_contract("mix", tmp_path, tokens)
@@ -80,3 +80,24 @@ def test_compare_takes_a_mix_with_its_layer_list():
     assert entries[0] == ("mix:layers=[fa,dtp,dtp],optimizer.lr=0.01", "mix",
                           ["rules.mix.layers=[fa,dtp,dtp]", "rules.mix.optimizer.lr=0.01"])
     assert entries[1][1] == "fa" and tokens == ["trainer.epochs=2"]
+
+
+def test_a_target_rule_under_an_output_without_target_gets_the_task_losss_own_signal(tmp_path):
+    from bioscale.credit import assign_credit
+    from bioscale.testing import make_step
+
+    trainer = new_trainer("mix", tmp_path, [*NET, "rules.mix.layers=[fa,fa,ldrl,fa]"])
+    step = make_step(trainer)
+    trace = {}
+    assign_credit(trainer.rule_hooks, step, trace)
+    ldrl = rule_plugin(trainer).rules["ldrl"].plugin
+    t_L = step.h[4] - step.output_grad * (step.batch_size / 2)
+    g = ldrl.inverses[4]
+    torch.testing.assert_close(trace["targets"][3], step.h[3] + g(t_L) - g(step.h[4]))
+    assert trace["signals"][3].abs().max() > 0  # not the zero signal of t = h
+
+
+def test_kp_owning_no_hidden_layer_in_a_mix_has_nothing_to_train(tmp_path):
+    trainer = new_trainer("mix", tmp_path, [*NET, "rules.mix.layers=[fa,fa,fa,kp]"])
+    assert trainer.fit()["status"] == "completed"
+    assert rule_plugin(trainer).rules["kp"].plugin.optimizer is None

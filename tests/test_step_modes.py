@@ -9,7 +9,8 @@ from bioscale.testing import new_trainer
 from bioscale import step_modes
 
 LC_NET = ["model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2}, {type: conv, channels: 4, kernel: 3, stride: 1}]", "model.widths=[32]"]
-RULES = [("bp", ()), ("fa", ()), ("dfa", ())] + [
+RULES = [("bp", ()), ("fa", ()), ("dfa", ()), ("signsym", ("rules.signsym.variant=brsf",)), ("kp", ()), ("wm", ()),
+         ("ddtp", ()), ("ldrl", ()), ("mix", ("rules.mix.layers=[fa,ldrl,ddtp,ddtp]",))] + [
     (rule, (f"rules.{rule}.schedule={schedule}",)) for rule in ("dtp", "sdtp", "aosdtp") for schedule in ("parallel", "alternating")
 ]
 

@@ -114,7 +114,7 @@ class DirectDTP:
                 grad = (delta.t() @ residual).mul_(2.0 / B)
                 if c.feedback_decay:
                     grad.add_(q, alpha=2.0 * c.feedback_decay)
-                q.grad = grad
+                q.grad = grad.to(q.dtype)  # bf16 autocast: the products are bf16, Q stays float32
             step.reduce_gradients([q.grad for q in self.feedback.values()])
             self.optimizer.step(step)
         return losses

@@ -50,7 +50,8 @@ class KolenPollack:
         self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
         below = [b for l, b in self.feedback.weights.items() if l < L]
         top = [b for l, b in self.feedback.weights.items() if l == L]  # the output layer's lr is scaled
-        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=top, lr_scale=self.config.output_lr_scale)
+        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=top, lr_scale=self.config.output_lr_scale) \
+            if self.feedback.weights else None  # none under a mix that gives kp no hidden layer
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):
@@ -59,15 +60,19 @@ class KolenPollack:
 
     @hookimpl
     def bioscale_after_forward_grads(self, step, grads):
+        if self.optimizer is None:
+            return
         for l, b in self.feedback.weights.items():
             b.grad = self.model.ops[l - 1].weight.grad  # W_l's gradient (already averaged over ranks); read only
         self.optimizer.step(step)
 
     @hookimpl
     def bioscale_state_dict(self):
-        return {"feedback": self.feedback.state_dict(), "optimizer": self.optimizer.state_dict()}
+        return {"feedback": self.feedback.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None}
 
     @hookimpl
     def bioscale_load_state_dict(self, state):
         self.feedback.load_state_dict(state["feedback"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])

@@ -108,7 +108,8 @@ class LDRL:
                     losses[l] = (-2.0 * (eps * (g1 - g2)).flatten(1).sum(1) + d.square().flatten(1).sum(1)).mean()
                     grad_out = torch.cat([-2.0 * eps, 2.0 * (eps - d), 2.0 * d]).div_(B)  # ∂loss/∂G(each read)
                     for name, grad in g.param_grads(reads, outs, grad_out).items():
-                        getattr(g, name).grad = grad
+                        param = getattr(g, name)
+                        param.grad = grad.to(param.dtype)  # bf16 autocast: float32 master weights
                 step.reduce_gradients([p.grad for p in self.optimizer.params])
                 self.optimizer.step(step)
         return losses

@@ -14,6 +14,7 @@ Where blocks meet:
 - a target rule below a signal rule (DTP under FA): the layer above has a signal ``δh_{k+1}``, not a
   target; the mix hands the target rule the target that signal stands for under the local loss,
   ``t_{k+1} = h_{k+1} - (B / 2) δh_{k+1}`` (the trainer turns a target back into ``δh = 2 (h - t) / B``);
+  under an output rule without an output target the signal is the task loss's ``∂loss/∂h_L``;
 - a signal rule below a target rule (FA under DTP): it receives ``δa_{k+1}``, the local-loss gradient
   of the target above, as its ``grad_above``.
 
@@ -91,7 +92,7 @@ class Mix:
     # -- credit -----------------------------------------------------------------------
     @hookimpl
     def bioscale_output_target(self, step):
-        self._signals = {}
+        self._signals = {step.num_layers: step.output_grad}  # the output's signal, for a target rule below
         return self.rules[self.owner[step.num_layers]].output_target(step)
 
     @hookimpl

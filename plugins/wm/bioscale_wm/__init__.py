@@ -5,7 +5,8 @@ After every forward step (``bioscale_after_forward_grads``) a mirror step drives
 ``l = 2..L`` with ``mirror_batch`` white-noise inputs ``x ~ N(0, σ²)`` shaped like ``h_{l-1}`` and
 reads its linear response ``y = op_l(x) - b_l`` (the pre-activation without the bias); then
 
-    B_l ← (1 - λ) B_l + η · (y xᵀ) / mirror_batch        (``y xᵀ`` in ``W_l``'s layout: ``op.weight_grad(x, y)``)
+    B_l ← (1 - λ) B_l + η · (y xᵀ) / (mirror_batch · n)   (``y xᵀ`` in ``W_l``'s layout: ``op.weight_grad(x, y)``;
+                                                          ``n``: the positions a shared conv weight meets, else 1)
 
 Since ``E[y xᵀ] = W_l E[x xᵀ] = σ² W_l``, ``B_l`` tends to ``(η σ² / λ) W_l``: the default ``λ = η σ²``
 (``decay: null``) makes that ``W_l`` itself. ``B_l`` is shaped like ``W_l`` and applied with the
@@ -59,6 +60,13 @@ class WeightMirrors:
         self.model = model
         self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
         self.noise = NoiseSource(generator, next(model.parameters()).device)
+        # how many (input, output) pairs meet at each weight entry: 1 for linear and LC layers, the
+        # output positions for a shared conv weight (0 where only padding is met: counted as 1)
+        self.counts = {}
+        for l, b in self.feedback.weights.items():
+            op = model.ops[l - 1]
+            ones = torch.ones((1, *op.in_shape), device=b.device, dtype=b.dtype)
+            self.counts[l] = op.weight_grad(ones, torch.ones((1, *op.out_shape), device=b.device, dtype=b.dtype)).clamp_(min=1)
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):
@@ -72,7 +80,7 @@ class WeightMirrors:
             op = self.model.ops[l - 1]
             x = self.noise.normal_like(torch.empty((c.mirror_batch, *op.in_shape), device=b.device, dtype=b.dtype), c.mirror_sigma)
             y = op(x) - op(torch.zeros_like(x[:1]))  # the linear response: the bias removed
-            b.mul_(1.0 - self.decay).add_(op.weight_grad(x, y), alpha=c.mirror_lr / c.mirror_batch)
+            b.mul_(1.0 - self.decay).add_(op.weight_grad(x, y).div_(self.counts[l]), alpha=c.mirror_lr / c.mirror_batch)
 
     @hookimpl
     def bioscale_after_forward_grads(self, step, grads):
