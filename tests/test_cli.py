@@ -96,7 +96,7 @@ def test_core_names_no_built_in_rule_outside_docs():
 
     import bioscale
 
-    names = {"bp", "fa", "dfa", "dtp", "sdtp", "aosdtp", "diagnostics"}
+    names = {"bp", "fa", "dfa", "dtp", "sdtp", "aosdtp", "signsym", "kp", "wm", "ddtp", "ldrl", "mix", "diagnostics"}
     found = []
     for path in Path(bioscale.__file__).parent.rglob("*.py"):
         tree = ast.parse(path.read_text())

@@ -217,7 +217,7 @@ class ProbeAwareRule(DriftingFeedbackRule):
 def test_the_kit_fails_a_rule_whose_training_changes_with_the_diagnostics_probes(tmp_path):
     from bioscale.testing import check_rule_contract
 
-    with pytest.raises(AssertionError, match="changes with the diagnostics observer on"):
+    with pytest.raises(AssertionError, match="changes with gradient probes on"):
         check_rule_contract(DriftingFeedbackRule, tmp_path / "drift")
     check_rule_contract(ProbeAwareRule, tmp_path / "aware")
 

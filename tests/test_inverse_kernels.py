@@ -117,7 +117,7 @@ def test_a_rule_overriding_read_opts_out_of_stacking(tmp_path):
             return 2 * super().read(l, h_out, h_in)
 
     rule = Scaled(base.config)
-    rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0))
+    rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0), tuple(range(1, trainer.model.num_layers)))
     assert not any(u.stacked for u in rule.units)
     assert [u.layers for u in rule.units] == [[int(k)] for k in rule.inverses]
 
@@ -134,7 +134,7 @@ def test_a_group_shares_one_noise_std(tmp_path, sigma_of_layer_3, groups):
             return sigma_of_layer_3 if l == 3 else self.config.sigma
 
     rule = PerLayerNoise(base.config)
-    rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0))
+    rule.bioscale_setup(trainer.model, torch.Generator().manual_seed(0), tuple(range(1, trainer.model.num_layers)))
     assert [u.layers for u in rule.units if u.stacked] == groups
     assert [u.layers[0] for u in rule.units if not u.stacked] == ([6] if groups else [2, 3, 4, 5, 6])
     seen = []

@@ -291,7 +291,7 @@ def companion_specs(name: str, cls, config: DictConfig, rules: dict, preset: str
             raise ConfigError(f"rules.{name}: no installed rule is called {used!r}; installed: {', '.join(sorted(rules))}")
         c_entry, c_cls = load_rule_class(used, rules)
         if getattr(c_cls, "uses_rules", None) is not None:
-            raise ConfigError(f"rules.{name}: {used!r} is itself made of other rules; a mix cannot contain one")
+            raise ConfigError(f"rules.{name}: {used!r} is itself made of other rules; a composite rule cannot contain one")
         companions[used] = RuleSpec(used, c_entry, c_cls, rule_config(used, c_cls, c_entry, preset, sections.get(used)))
     return companions
 

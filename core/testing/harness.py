@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 
 from ..commands.resume import load_run_config
-from ..config.resolve import build_run_config, resolve_observers, resolve_rule
-from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, discover, find_entries
+from ..config.resolve import ObserverSpec, build_run_config, resolve_rule
+from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, find_entries
+from ..markers import hookimpl
 from ..plugin_host import rule_key
 from ..trainer import Trainer
 
@@ -81,9 +82,9 @@ def check_rule_contract(rule, out_dir, tokens=()) -> dict:
        training loss goes down;
     2. the rule state survives a checkpoint: a 2-epoch run stopped after 1 epoch and
        resumed gives exactly the weights of 2 straight epochs (on the CPU);
-    3. gradient probes change nothing: the same run with the diagnostics observer on (it
-       probes the rule's credit hooks after every epoch) gives exactly the same weights
-       (skipped when the diagnostics observer is not installed).
+    3. gradient probes change nothing: the same run with a probing observer (as the
+       diagnostics observer does, ``run.probe_gradients`` and ``run.inverse_error`` after every
+       epoch) gives exactly the same weights.
     """
     out_dir = Path(out_dir)
     straight = new_trainer(rule, out_dir / "straight", tokens)
@@ -103,18 +104,28 @@ def check_rule_contract(rule, out_dir, tokens=()) -> dict:
     for name, value in model_weights(resumed).items():
         assert torch.equal(value, after[name]), f"resume is not exact: {name} differs from the straight run"
 
-    observers = discover(OBSERVERS_GROUP)
-    if "diagnostics" in observers:
-        cfg = build_run_config([*TINY_TOKENS, "rule=bp"])
-        diagnostics = [s for s in resolve_observers(cfg, {"diagnostics": observers["diagnostics"]})]
-        probed = new_trainer(rule, out_dir / "probed", tokens, observers=diagnostics)
-        probed.fit()
-        assert any("angle_to_bp" in m for m in probed.history), "the diagnostics observer did not probe"
-        for name, value in model_weights(probed).items():
-            assert torch.equal(value, after[name]), (
-                f"training changes with the diagnostics observer on: {name} differs. Gradient probes call the credit "
-                f"hooks with step.is_probe True; they must not change rule state there (see bioscale.hookspecs)")
+    probing = ObserverSpec("kit_probe", PluginEntry("kit_probe", OBSERVERS_GROUP, f"{__name__}:ProbingObserver",
+                                                    "bioscale", "kit", entry_point=None), ProbingObserver, None)
+    probed = new_trainer(rule, out_dir / "probed", tokens, observers=[probing])
+    probed.fit()
+    assert any("kit_probes" in m for m in probed.history), "the probing observer did not run"
+    for name, value in model_weights(probed).items():
+        assert torch.equal(value, after[name]), (
+            f"training changes with gradient probes on (as an observer makes them): {name} differs. Probes call the credit "
+            f"hooks with step.is_probe True; they must not change rule state there (see bioscale.hookspecs)")
     return summary
+
+
+class ProbingObserver:
+    """Probes a run as the diagnostics observer does, after every epoch: the rule's gradients on a
+    fixed batch (``run.probe_gradients``) and its inverse errors (``run.inverse_error``)."""
+
+    @hookimpl
+    def bioscale_epoch_end(self, run, epoch, metrics):
+        x, y = next(iter(run.data.train.batches(32)))
+        probe = run.probe_gradients(x, y)
+        run.inverse_error(probe["step"])
+        return {"kit_probes": len(probe["names"])}
 
 
 def make_step(trainer: Trainer, x=None, y=None, phases=("forward",)):
