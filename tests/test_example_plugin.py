@@ -3,6 +3,7 @@ built as a wheel, installed into a fresh environment beside the core, its own te
 through the plugin-author kit, listed by ``bioscale rules --json`` and trained for 2 epochs."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,8 +22,10 @@ def _run(args, cwd, timeout=300):
 
 @pytest.mark.slow
 def test_the_example_rule_builds_installs_passes_its_tests_lists_and_trains(tmp_path):
+    source = tmp_path / "source"  # a copy: building writes build/ and egg-info next to the sources
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"),
-          str(EXAMPLE)], tmp_path)
+          str(source)], tmp_path)
     wheel = next((tmp_path / "dist").glob("bioscale_example_rule-0.1.0-*.whl"))
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path)  # the core comes from here
