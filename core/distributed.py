@@ -9,6 +9,7 @@ all-reduce per buffer; see ARCHITECTURE.md, "Data parallelism". No autograd anyw
 from __future__ import annotations
 
 import datetime
+import gc
 import hashlib
 import os
 
@@ -74,11 +75,15 @@ class DataParallel:
         return share(n, self.rank, self.world_size)
 
     def close(self) -> None:
+        """Leave the process group. The collection frees the group now, while the interpreter is
+        alive: gloo's threads that release a finished collective's tensors at interpreter
+        shutdown abort the process (SIGABRT after a clean run)."""
         if self.active:
             import torch.distributed as dist
 
             if dist.is_initialized():
                 dist.destroy_process_group()
+                gc.collect()
 
     # -- collectives (no-ops in a world of one) ------------------------------------------
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
