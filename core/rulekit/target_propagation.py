@@ -39,6 +39,13 @@ class TPSchedule(Enum):
     parallel = "parallel"
     alternating = "alternating"
 
+    def passes(self) -> list[set[str]]:
+        """``bioscale_epoch_passes`` for this schedule: alternating makes an epoch two passes over
+        the data (the inverses, then the forward weights); parallel trains both in each step."""
+        if self is TPSchedule.alternating:
+            return [{"inverse"}, {"forward"}]
+        return [{"inverse", "forward"}]
+
 
 def per_schedule_recipes(config_cls, presets, alternating: dict, parallel: dict) -> dict:
     """A TP rule's ``recipes`` for ``presets``: ``alternating`` under each preset name (the
@@ -202,9 +209,7 @@ class TargetPropagation:
 
     @hookimpl
     def bioscale_epoch_passes(self, epoch):
-        if TPSchedule(self.config.schedule) == TPSchedule.alternating:
-            return [{"inverse"}, {"forward"}]
-        return [{"inverse", "forward"}]
+        return TPSchedule(self.config.schedule).passes()
 
     @hookimpl
     def bioscale_layer_target(self, step, layer, target_above):

@@ -71,9 +71,7 @@ class DirectDTP:
 
     @hookimpl
     def bioscale_epoch_passes(self, epoch):
-        if TPSchedule(self.config.schedule) == TPSchedule.alternating:
-            return [{"inverse"}, {"forward"}]
-        return [{"inverse", "forward"}]
+        return TPSchedule(self.config.schedule).passes()
 
     def _output_error(self, step) -> torch.Tensor:
         """``e = softmax(h_L) - q(y)`` ``(B, classes)``: the per-sample task-loss gradient."""

@@ -71,9 +71,7 @@ class LDRL:
 
     @hookimpl
     def bioscale_epoch_passes(self, epoch):
-        if TPSchedule(self.config.schedule) == TPSchedule.alternating:
-            return [{"inverse"}, {"forward"}]
-        return [{"inverse", "forward"}]
+        return TPSchedule(self.config.schedule).passes()
 
     @hookimpl
     def bioscale_output_target(self, step):
