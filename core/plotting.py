@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 
@@ -47,7 +48,7 @@ def plot_curves(curves: dict[str, list[dict]], path: Path, title: str = "") -> P
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("error (%)")
     axes[0].set_yscale("log")
-    axes[0].set_title(title or "learning curves")
+    axes[0].set_title(textwrap.fill(title, 70) if title else "learning curves", fontsize="small" if len(title) > 70 else None)
     axes[0].legend(fontsize=7, ncol=2)
     axes[0].grid(True, which="both", alpha=0.3)
     k = 1
