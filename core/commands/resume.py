@@ -15,6 +15,7 @@ from ..discovery import RULES_GROUP, discover, load_rule_class
 from ..errors import CheckpointError, ConfigError
 from ..run_dir import CHECKPOINT, CONFIG
 from ..trainer import Trainer
+from .train import fit_to_end
 
 RESUMABLE_PREFIXES = ("trainer.", "observers.")
 
@@ -68,11 +69,4 @@ def main(run_dir: str, tokens: list[str]) -> int:
     path = Path(run_dir)
     cfg, rule_spec = load_run_config(path, tokens)
     observers = resolve_observers(cfg)
-    trainer = Trainer.resume(path, cfg, rule_spec, observers)
-    try:
-        trainer.fit()
-    finally:
-        if trainer.parallel.is_main:
-            print(trainer.run_dir, flush=True)
-        trainer.parallel.close()
-    return 0
+    return fit_to_end(Trainer.resume(path, cfg, rule_spec, observers))

@@ -21,7 +21,11 @@ def prepare(tokens: list[str], data=None) -> Trainer:
 
 
 def main(tokens: list[str]) -> int:
-    trainer = prepare(tokens)
+    return fit_to_end(prepare(tokens))
+
+
+def fit_to_end(trainer: Trainer) -> int:
+    """Train, then print the run folder (rank 0) and close the process group, however fit() ends."""
     try:
         trainer.fit()
     finally:
