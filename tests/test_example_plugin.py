@@ -4,6 +4,7 @@ through the plugin-author kit, listed by ``bioscale rules --json`` and trained f
 
 import json
 import shutil
+import site
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,18 @@ def _run(args, cwd, timeout=300):
     return result
 
 
+def _venv_beside_this_interpreter(venv: Path) -> str:
+    """A new venv that also sees this interpreter's packages (the core, torch), whether this interpreter is a venv
+    or the base one: ``--system-site-packages`` would show the *base* interpreter's packages, not this venv's."""
+    _run([sys.executable, "-m", "venv", str(venv)], venv.parent)
+    child_site = Path(_run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          venv.parent).stdout.strip())
+    # addsitedir (not a bare path line) so the outer site-packages' own .pth files, the editable installs, run too
+    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    (child_site / "_bioscale_outer.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in outer))
+    return str(venv / "bin" / "python")
+
+
 @pytest.mark.slow
 def test_the_example_rule_builds_installs_passes_its_tests_lists_and_trains(tmp_path):
     source = tmp_path / "source"  # a copy: building writes build/ and egg-info next to the sources
@@ -28,8 +41,7 @@ def test_the_example_rule_builds_installs_passes_its_tests_lists_and_trains(tmp_
           str(source)], tmp_path)
     wheel = next((tmp_path / "dist").glob("bioscale_example_rule-0.1.0-*.whl"))
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path)  # the core comes from here
-    python = str(venv / "bin" / "python")
+    python = _venv_beside_this_interpreter(venv)
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], tmp_path)
 
     where = _run([python, "-c", "import bioscale_example_rule; print(bioscale_example_rule.__file__)"], tmp_path).stdout
