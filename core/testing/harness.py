@@ -122,8 +122,7 @@ class ProbingObserver:
 
     @hookimpl
     def bioscale_epoch_end(self, run, epoch, metrics):
-        x, y = next(iter(run.data.train.batches(32)))
-        probe = run.probe_gradients(x, y)
+        probe = run.probe_gradients(batch_size=32)
         run.inverse_error(probe["step"])
         return {"kit_probes": len(probe["names"])}
 
