@@ -12,15 +12,16 @@ from omegaconf import OmegaConf
 
 from . import checkpoint
 from .errors import CheckpointError, ConfigError, PluginFailure
-from .run_dir import CHECKPOINT
+from .run_dir import CHECKPOINT, metrics_through
 
 
 def read_for_resume(run_dir: Path, epochs: int) -> tuple[dict, tuple]:
-    """The run's checkpoint (format and checksum checked) and its file stamp, read before any
-    work or write; a :class:`ConfigError` if ``trainer.epochs=epochs`` ends before the epoch
-    the checkpoint holds (the run folder is left as it is)."""
+    """The run's checkpoint (format, checksum, metrics up to its epoch checked) and its file
+    stamp, read before any work or write; a :class:`ConfigError` if ``trainer.epochs=epochs``
+    ends before the epoch the checkpoint holds (the run folder is left as it is)."""
     path = Path(run_dir) / CHECKPOINT
     state = checkpoint.load_checkpoint(path)
+    metrics_through(run_dir, state["epoch"])  # a checkpoint its metrics do not back is a CheckpointError first
     if epochs < state["epoch"]:
         raise ConfigError(f"cannot resume {run_dir} with trainer.epochs={epochs}: the run has already trained "
                           f"{state['epoch']} epochs. Give trainer.epochs={state['epoch']} or more (or leave it out); "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..commands.resume import load_run_config
+from ..config.saved import load_run_config
 from ..config.resolve import ObserverSpec, build_run_config, resolve_rule
 from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, find_entries
 from ..markers import hookimpl
