@@ -10,6 +10,7 @@ its folder, and trains it to its end; each other job lives in its own module:
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from pathlib import Path
@@ -220,7 +221,8 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         try:
             if main:
                 self.open_sitting()
-            self.observers.run_start(self.run, self.run_dir, self.resolved_config() if main else None)
+            config = copy.deepcopy(self.resolved_config()) if main else None  # observers read a copy
+            self.observers.run_start(self.run, self.run_dir, config)
             trained = 0
             while self.epoch < self.cfg.trainer.epochs and (stop_after is None or trained < stop_after):
                 trained += 1
