@@ -109,8 +109,11 @@ def core_fingerprint() -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _module_hash(module_name: str) -> str | None:
-    files = package_files(module_name)
-    return None if files is None else hash_files(files)
+    try:
+        files = package_files(module_name)
+        return None if files is None else hash_files(files)
+    except (ImportError, OSError):  # e.g. a class made at run time under a module name that does not import
+        return None
 
 
 def plugin_fingerprint(entry, cls) -> dict:

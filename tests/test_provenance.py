@@ -91,3 +91,10 @@ def test_the_core_hash_is_the_same_in_a_fresh_process():
     code = "from bioscale.provenance import core_fingerprint; print(core_fingerprint()['source_hash'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == core_fingerprint()["source_hash"]
+
+
+def test_a_plugin_without_importable_sources_has_no_hash():
+    entry = type("Entry", (), {"distribution": "made-at-run-time", "version": "1"})()
+    cls = type("Made", (), {"__module__": "no_such_module_anywhere"})
+    assert provenance.plugin_fingerprint(entry, cls) == {"distribution": "made-at-run-time", "version": "1",
+                                                          "source_hash": None}
