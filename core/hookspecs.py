@@ -72,13 +72,13 @@ from typing import TYPE_CHECKING, Iterable, Optional
 from .markers import hookspec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
     from .architectures import Network
-    from .step import StepContext
-    from pathlib import Path
-
     from .run import Run
+    from .step import StepContext
 
 # --------------------------------------------------------------------------------------
 # Rule hooks
