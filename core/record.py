@@ -3,7 +3,8 @@ the run, and its ``sittings``) and ``summary.json`` (how the run went).
 
 ``run_info`` describes the run as it was created (the first sitting) and is never overwritten;
 every sitting (the first one and each ``bioscale resume``) appends an entry to
-``run_info.sittings`` with its start, end, status, epochs, host, CPU and code.
+``run_info.sittings`` with its start, end, status, epochs, host, CPU and code. A sitting whose
+process died without ending it (SIGKILL, power loss) is marked ``lost`` by the next resume.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class RunRecord:
         without sittings gets its own first."""
         info = dict(previous) if previous else self.run_info()
         if previous:
-            info["sittings"] = [*(previous.get("sittings") or [first_sitting_of(previous)]), self.sitting()]
+            before = [dict(s) for s in previous.get("sittings") or [first_sitting_of(previous)]]
+            if before[-1].get("status") == "running":  # its process ended without a word (killed): the lock was free
+                before[-1]["status"] = "lost"
+            info["sittings"] = [*before, self.sitting()]
         return info
 
     def resolved_config(self) -> dict:

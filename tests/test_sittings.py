@@ -87,3 +87,15 @@ def test_the_record_names_the_code_and_the_cpu(tmp_path):
     assert info["code"]["rules"]["bp"]["distribution"] == "bioscale-bp"
     assert info["cpu_model"] == cpu_model() and info["sittings"][0]["cpu_model"] == cpu_model()
     assert info["device_name"] == cpu_model()  # on the CPU: the model, not "x86_64"
+
+
+def test_a_sitting_whose_process_died_is_marked_lost(tmp_path):
+    run = new_trainer("bp", tmp_path, ["trainer.epochs=2"])
+    run.fit(stop_after=1)
+    path = run.run_dir / "config.yaml"
+    saved = OmegaConf.to_container(OmegaConf.load(path))
+    saved["run_info"]["sittings"][0].update(status="running", ended=None)  # what a SIGKILL in epoch 2 leaves
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(saved)))
+    resume_trainer(run.run_dir).fit()
+    sittings = _run_info(run.run_dir)["sittings"]
+    assert [(s["status"], s["ended"] is None) for s in sittings] == [("lost", True), ("completed", False)]
