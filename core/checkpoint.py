@@ -133,8 +133,15 @@ def load_checkpoint(path: Path, identity: dict | None = None) -> dict:
         raise CheckpointError(f"checkpoint {path} fails its checksum: its contents changed after it was written")
     _check_counter(state, "epoch", path, 1)
     _check_counter(state, "global_step", path, 0)
-    if identity is not None and state["identity"] != identity:
+    if identity is not None:
+        check_identity(state, identity, path)
+    return state
+
+
+def check_identity(state: dict, identity: dict, path: Path) -> None:
+    """A :class:`CheckpointError` naming each difference unless the checkpoint ``state`` was
+    written by a run with this ``identity`` (rule, data, model, shapes, seed)."""
+    if state["identity"] != identity:
         diffs = sorted(k for k in set(identity) | set(state["identity"]) if identity.get(k) != state["identity"].get(k))
         detail = "; ".join(f"{k}: checkpoint {state['identity'].get(k)!r} vs run {identity.get(k)!r}" for k in diffs)
         raise CheckpointError(f"checkpoint {path} belongs to a different run ({detail})")
-    return state

@@ -43,6 +43,15 @@ class DataParallel:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @staticmethod
+    def launched_rank() -> int:
+        """This process's rank as torchrun's environment gives it, before any group is joined
+        (0 in a world of one): the same reading of the environment as :meth:`from_env`."""
+        world = os.environ.get("WORLD_SIZE")
+        if world is None or int(world) <= 1:
+            return 0
+        return int(os.environ.get("RANK", "0"))
+
     @classmethod
     def from_env(cls, device_name: str) -> "DataParallel":
         """Join the process group torchrun describes in the environment (gloo for the CPU, NCCL

@@ -72,11 +72,13 @@ from typing import TYPE_CHECKING, Iterable, Optional
 from .markers import hookspec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
 
     from .architectures import Network
+    from .run import Run
     from .step import StepContext
-    from .trainer import Run
 
 # --------------------------------------------------------------------------------------
 # Rule hooks
@@ -214,9 +216,12 @@ def bioscale_load_state_dict(state: dict) -> None:
 
 
 @hookspec
-def bioscale_run_start(run: "Run") -> None:
-    """A run starts (or resumes). ``run`` is a :class:`bioscale.trainer.Run`: config, model,
-    run folder, data, ``run.rule_hooks`` and ``run.probe_gradients``."""
+def bioscale_run_start(run: "Run", run_dir: "Path", config: dict) -> None:
+    """A run starts (or resumes). ``run`` is a :class:`bioscale.run.Run`: ``run.rule_info``,
+    ``run.probe_gradients`` and ``run.inverse_error`` (the same object reaches every observer
+    hook). ``run_dir``: the run folder (observers may write their own files in it). ``config``:
+    a copy of what ``config.yaml`` holds (the resolved config, ``rules``, ``run_info`` with its
+    ``sittings``). An implementation may take any subset of these arguments."""
 
 
 @hookspec

@@ -177,8 +177,8 @@ class ObserverHooks:
     def _each(self, hook: str, **kwargs) -> list:
         return [r for origin, caller in self._callers[hook] for r in self._call_one(origin, caller, hook, **kwargs)]
 
-    def run_start(self, run) -> None:
-        self._each("bioscale_run_start", run=run)
+    def run_start(self, run, run_dir=None, config: dict | None = None) -> None:
+        self._each("bioscale_run_start", run=run, run_dir=run_dir, config=config)
 
     def step_end(self, run, step) -> None:
         if self._callers["bioscale_step_end"]:

@@ -21,7 +21,7 @@ TOKENS = ["trainer.epochs=3", "model.widths=[512,512,512]", "trainer.threads=1",
 # the child announces each checkpoint save, and its fsync takes 40 ms longer: the write window
 CHILD = """
 import os, sys, time
-import bioscale.checkpoint as checkpoint, bioscale.trainer as trainer
+import bioscale.checkpoint as checkpoint
 real_save, real_fsync = checkpoint.save_checkpoint, os.fsync
 def save(path, state):
     print("SAVE", state["epoch"], flush=True)
@@ -29,7 +29,7 @@ def save(path, state):
 def fsync(fd):
     time.sleep(0.04)
     return real_fsync(fd)
-trainer.save_checkpoint, checkpoint.os.fsync = save, fsync
+checkpoint.save_checkpoint, checkpoint.os.fsync = save, fsync
 from bioscale.cli import main
 sys.exit(main(["train", "rule=bp", *sys.argv[1:]]))
 """

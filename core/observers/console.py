@@ -10,20 +10,24 @@ from bioscale.markers import hookimpl
 class ConsoleObserver:
     """Print one line per epoch (loss, errors, seconds) to stderr."""
 
+    def __init__(self):
+        self.epochs = None  # the planned epochs, from the config at run start
+
     @hookimpl
-    def bioscale_run_start(self, run):
-        info = run.rule_info
+    def bioscale_run_start(self, run, run_dir, config):
+        info, record = run.rule_info, config["run_info"]
+        self.epochs = config["trainer"]["epochs"]
         print(
-            f"[bioscale] {info['name']} ({info['distribution']} {info['version']}) on {run.config.data.name} / "
-            f"{run.config.model.preset}, {len(run.data.train)} training examples, device {run.device}, "
-            f"run folder {run.dir}",
+            f"[bioscale] {info['name']} ({info['distribution']} {info['version']}) on {config['data']['name']} / "
+            f"{config['model']['preset']}, {record['train_examples']} training examples, "
+            f"device {record['sittings'][-1]['device']}, run folder {run_dir}",
             file=sys.stderr,
             flush=True,
         )
 
     @hookimpl
     def bioscale_epoch_end(self, run, epoch, metrics):
-        parts = [f"epoch {epoch}/{run.config.trainer.epochs}"]
+        parts = [f"epoch {epoch}/{self.epochs}"]
         if "train_loss" in metrics:
             parts.append(f"train loss {metrics['train_loss']:.4f} err {metrics['train_error']:.2f}%")
         if "val_error" in metrics:

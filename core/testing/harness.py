@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..commands.resume import load_run_config
+from ..config.saved import load_run_config
 from ..config.resolve import ObserverSpec, build_run_config, resolve_rule
 from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, find_entries
 from ..markers import hookimpl
@@ -122,8 +122,7 @@ class ProbingObserver:
 
     @hookimpl
     def bioscale_epoch_end(self, run, epoch, metrics):
-        x, y = next(iter(run.data.train.batches(32)))
-        probe = run.probe_gradients(x, y)
+        probe = run.probe_gradients(batch_size=32)
         run.inverse_error(probe["step"])
         return {"kit_probes": len(probe["names"])}
 

@@ -43,8 +43,8 @@ class TensorBoard:
         self.writer = None
 
     @hookimpl
-    def bioscale_run_start(self, run):
-        self.writer = SummaryWriter(log_dir=str(run.dir / self.config.folder))
+    def bioscale_run_start(self, run, run_dir):
+        self.writer = SummaryWriter(log_dir=str(run_dir / self.config.folder))
 
     @hookimpl
     def bioscale_epoch_end(self, run, epoch, metrics):
