@@ -2,7 +2,7 @@
 
 Built-in and third-party plugins are found the same way: the core never imports a rule by
 module name. Rules live in the group ``bioscale.rules`` (one is active per run), observers
-in ``bioscale.plugins`` (all enabled ones are active).
+in ``bioscale.observers`` (all enabled ones are active).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from importlib import metadata
 from .errors import PluginError
 
 RULES_GROUP = "bioscale.rules"
-OBSERVERS_GROUP = "bioscale.plugins"
+OBSERVERS_GROUP = "bioscale.observers"
 
 
 @dataclass

@@ -100,3 +100,14 @@ def test_rules_listing_shows_descriptions_hooks_and_defaults():
     assert "bioscale_feedback_signal" in rows["fa"]["hooks"] and "bioscale_setup" in rows["fa"]["hooks"]
     assert rows["bp"]["config"]["optimizer"]["lr"] > 0
     assert "mnist_fc" in rows["bp"]["recipes"]
+
+
+def test_observers_are_found_in_the_bioscale_observers_group():
+    from importlib import metadata
+
+    from bioscale.discovery import OBSERVERS_GROUP
+
+    assert OBSERVERS_GROUP == "bioscale.observers"
+    declared = {ep.name for ep in metadata.entry_points(group="bioscale.observers")}
+    assert {"console", "diagnostics"} <= declared
+    assert not [ep for ep in metadata.entry_points(group="bioscale.plugins") if ep.name in declared]
