@@ -21,6 +21,7 @@ from .augment import Augmentation
 from .errors import DataError
 from .in_memory import DataBundle, InMemorySplit
 from .loading import hold_out
+from .sources import read_arrays
 
 SIDES = {"imagenet32": 32, "imagenet64": 64}
 CLASSES = 1000
@@ -35,16 +36,8 @@ def _find(root: Path, pattern: str) -> list[Path]:
 
 def _read(path: Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     """``(images (N, 3, S, S) uint8, labels (N,) int64 in 0..999)`` of one npz batch."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in ("data", "labels") if k not in archive.files]
-            if missing:
-                raise DataError(f"{path}: missing arrays {missing}; a downsampled ImageNet batch has 'data' and 'labels'")
-            data, labels = archive["data"], np.asarray(archive["labels"])
-    except DataError:
-        raise
-    except Exception as exc:  # BadZipFile, ValueError (pickled arrays), OSError
-        raise DataError(f"{path}: cannot read a downsampled ImageNet batch ({type(exc).__name__}: {exc})") from exc
+    data, labels = read_arrays(path, ("data", "labels"), "a downsampled ImageNet batch")
+    labels = np.asarray(labels)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side:
         raise DataError(f"{path}: 'data' must be uint8 (N, {3 * side * side}) for {side}x{side} images; "
                         f"got {data.dtype} {data.shape}")
