@@ -20,6 +20,7 @@ from bioscale.architectures.presets import PRESETS as MODEL_PRESETS
 from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, discover, load_rule_class
 from ..errors import ConfigError, PluginError
 from .bounds import check_bounds
+from .list_items import check_list_entries
 from .presets import DATA_PRESETS
 from .schema import RunConfig, plain_value
 
@@ -92,6 +93,7 @@ def apply_dotlist(cfg: DictConfig, pairs: list[tuple[str, str]], where: str) -> 
                 _check_list_path(cfg, key, where)
                 OmegaConf.update(cfg, key, OmegaConf.select(override, key), merge=True)
             else:
+                check_list_entries(cfg, key, override, where)  # model.blocks=[{...}]: name the entry
                 cfg = OmegaConf.merge(cfg, override)
         except ConfigError:
             raise
