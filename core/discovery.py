@@ -2,7 +2,9 @@
 
 Built-in and third-party plugins are found the same way: the core never imports a rule by
 module name. Rules live in the group ``bioscale.rules`` (one is active per run), observers
-in ``bioscale.observers`` (all enabled ones are active).
+in ``bioscale.observers`` (all enabled ones are active). A name that two distributions offer
+is blocked (only that name), and an entry point whose module was imported from another
+distribution's files (a shadowing module of the same name) is refused, both naming the two.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class PluginEntry:
 
 def conflict_message(group: str, name: str, entries: list[PluginEntry]) -> str:
     """Why plugin ``name`` cannot be used: every distribution that offers it, and what to do."""
-    origins = " and ".join(f"{e.origin} ({e.value})" for e in entries)
+    origins = " and ".join(sorted(f"{e.origin} ({e.value})" for e in entries))
     fix = "uninstall one of them"
     if group == OBSERVERS_GROUP:
         fix += f", or switch the observer off with observers.{name}.enabled=false"

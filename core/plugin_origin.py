@@ -35,7 +35,7 @@ def _holds(dist: metadata.Distribution, file: str) -> tuple[bool, int] | None:
     under its editable source folder); None when ``dist`` lists neither (nothing to check)."""
     root = _editable_root(dist)
     files = dist.files
-    if files is not None and any(_real(dist.locate_file(f)) == file for f in files if str(f).endswith((".py", ".pyc"))):
+    if files is not None and any(_real(dist.locate_file(f)) == file for f in files):
         return True, 1 << 30  # an exact file beats any folder
     if root is not None:
         inside = file == root or file.startswith(root.rstrip(os.sep) + os.sep)
