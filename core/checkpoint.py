@@ -131,7 +131,8 @@ def loads_safely(data: bytes, value=None):
             raise
         where = _path_to(value, found.group(1)) if value is not None else None
         at = f" at {where}" if where else ""
-        raise UnloadableState(f"it holds a {found.group(1)} object{at}, which bioscale does not load; {ALLOWED}") from exc
+        raise UnloadableState(f"it holds a {found.group(1)} object{at}, which bioscale does not load; "
+                              f"{ALLOWED}") from exc
 
 
 def check_loadable(value) -> None:
@@ -174,7 +175,8 @@ def load_checkpoint(path: Path, identity: dict | None = None) -> dict:
     except UnloadableState as exc:  # pickled objects: not written by bioscale, or edited
         raise CheckpointError(f"checkpoint {path} cannot be loaded: {exc}") from exc
     except Exception as exc:  # truncated zip, garbage bytes
-        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {plain_text(exc)})") from exc
+        detail = f"{type(exc).__name__}: {plain_text(exc)}"
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({detail})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a bioscale checkpoint")
     if state.get("version") != VERSION:

@@ -67,7 +67,8 @@ def dispatch(args) -> int:
         from .commands import resume
 
         if args.run_dir is None or ("=" in args.run_dir and not os.path.exists(args.run_dir)):
-            raise UsageError(f"resume needs a run folder (the one train printed) before any key=value; usage: {RESUME_USAGE}")
+            raise UsageError(f"resume needs a run folder (the one train printed) before any key=value; "
+                             f"usage: {RESUME_USAGE}")
         return resume.main(args.run_dir, args.overrides)
     if args.command == "sweep":
         from .commands import sweep

@@ -47,7 +47,8 @@ def read_arrays(path: Path, keys: tuple[str, ...], what: str) -> list[np.ndarray
     except OSError as exc:
         raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
     if head[:4] not in ZIP_STARTS:
-        raise DataError(f"{path} is not an npz file (a zip of NumPy arrays, as numpy.savez writes): {_what_it_is(head)}")
+        raise DataError(f"{path} is not an npz file (a zip of NumPy arrays, as numpy.savez writes): "
+                        f"{_what_it_is(head)}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in keys if k not in archive.files]

@@ -75,7 +75,7 @@ def test_garbage_npz_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("content, fragment", [
-    (b"x_train,y_train\n1,2\n", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it looks like text"),
+    (b"x_train,y_train\n1,2\n", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it looks like"),
     (b"", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it is empty"),
     (b"\x93NUMPY\x01\x00", "it is a single .npy array"),
     (None, "an array holds Python objects, not numbers"),

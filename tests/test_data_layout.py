@@ -50,7 +50,9 @@ def test_only_normalize_py_decides_what_each_normalisation_means():
 
 
 def test_the_three_kinds():
-    stats = lambda: (torch.tensor([0.5, 0.25], dtype=torch.float64), torch.tensor([0.2, 0.1], dtype=torch.float64))  # noqa: E731
+    def stats():
+        return torch.tensor([0.5, 0.25], dtype=torch.float64), torch.tensor([0.2, 0.1], dtype=torch.float64)
+
     standard = channel_norm(Normalization.standardize, 2, 255, stats)
     assert standard.mean.tolist() == [0.5, 0.25] and standard.std.tolist() == [0.2, 0.1]
     scaled = channel_norm("scale", 2, 255, stats)

@@ -59,8 +59,8 @@ def test_a_third_party_rule_is_discovered_and_trains(fake_site, tmp_path):
 
 
 def test_two_distributions_with_one_rule_name_block_only_that_name(fake_site, tmp_path):
-    fake_site.add_distribution("sign-a", "1.0", "sign_a", THIRD_PARTY_RULE, {"bioscale.rules": {"sign": "sign_a:SignSymmetry"}})
-    fake_site.add_distribution("sign-b", "3.0", "sign_b", THIRD_PARTY_RULE, {"bioscale.rules": {"sign": "sign_b:SignSymmetry"}})
+    for dist, version, module in (("sign-a", "1.0", "sign_a"), ("sign-b", "3.0", "sign_b")):
+        fake_site.add_distribution(dist, version, module, THIRD_PARTY_RULE, {"bioscale.rules": {"sign": f"{module}:SignSymmetry"}})
     rules = discover(RULES_GROUP)
     assert "bp" in rules and "sign" in rules
     with pytest.raises(PluginError) as info:
@@ -88,8 +88,10 @@ def test_two_distributions_with_one_observer_name_block_only_that_observer(fake_
         module = dist.replace("-", "_")
         fake_site.add_distribution(dist, "1.0", module, observer, {"bioscale.observers": {"quiet": f"{module}:Quiet"}})
     blocked = run_cli("train", "rule=bp", *TINY, "trainer.epochs=1", f"output_dir={tmp_path / 'a'}")
-    assert blocked.returncode == 2 and "quiet-a 1.0" in blocked.stderr and "observers.quiet.enabled=false" in blocked.stderr
-    off = run_cli("train", "rule=bp", *TINY, "trainer.epochs=1", "observers.quiet.enabled=false", f"output_dir={tmp_path / 'b'}")
+    assert blocked.returncode == 2 and "quiet-a 1.0" in blocked.stderr
+    assert "observers.quiet.enabled=false" in blocked.stderr  # the way out
+    off = run_cli("train", "rule=bp", *TINY, "trainer.epochs=1", "observers.quiet.enabled=false",
+                  f"output_dir={tmp_path / 'b'}")
     assert off.returncode == 0, off.stderr
 
 
@@ -100,7 +102,8 @@ class SignSymmetry:
 
 
 @pytest.mark.parametrize("owner", ["other-dist", None], ids=["another_distribution", "a_loose_module"])
-def test_an_entry_point_whose_module_is_shadowed_is_refused_naming_both(fake_site, tmp_path, monkeypatch, request, owner):
+def test_an_entry_point_whose_module_is_shadowed_is_refused_naming_both(fake_site, tmp_path, monkeypatch, request,
+                                                                        owner):
     fake_site.add_distribution("bioscale-sign", "2.5", "bioscale_sign", THIRD_PARTY_RULE,
                                {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}})
     sys.modules.pop("bioscale_sign", None)  # both sites hold a module of this name: start and end without it

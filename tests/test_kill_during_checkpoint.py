@@ -42,7 +42,8 @@ sys.exit(main(["train", "rule=bp", *sys.argv[3:]]))
 EXIT = {signal.SIGKILL: -signal.SIGKILL, signal.SIGTERM: 143, signal.SIGINT: 130}
 TRIALS = [(sig, kill_at) for kill_at in (2, 3) for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)]
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd to name the fsynced file")
+pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
+                                reason="needs /proc/self/fd to name the fsynced file")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from conftest import run_cli, save_signed
 def test_resume_without_a_run_folder_says_so(args):
     result = run_cli("resume", *args)
     assert result.returncode == 2
-    assert "resume needs a run folder" in result.stderr and "bioscale resume RUN_FOLDER [trainer.key=value ...]" in result.stderr
+    assert "resume needs a run folder" in result.stderr
+    assert "bioscale resume RUN_FOLDER [trainer.key=value ...]" in result.stderr
     assert "required" not in result.stderr and "Traceback" not in result.stderr
 
 
@@ -64,7 +65,8 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused_plainly(tmp_path):
 
 
 def test_rule_state_a_checkpoint_cannot_hold_is_named_plainly_at_save_time(tmp_path):
-    trainer = new_trainer(fake_entry(OpaqueStateRule, "opaque", "bioscale-opaque", "0.2"), tmp_path, ["trainer.epochs=1"])
+    entry = fake_entry(OpaqueStateRule, "opaque", "bioscale-opaque", "0.2")
+    trainer = new_trainer(entry, tmp_path, ["trainer.epochs=1"])
     with pytest.raises(PluginFailure) as info:
         trainer.fit()
     message = str(info.value)

@@ -40,9 +40,10 @@ def check_list_entries(cfg: DictConfig, key: str, override: DictConfig, where: s
         label = f"{key}[{index}]" + (f" ({kind})" if kind is not None else "")
         unknown = [str(k) for k in entry if k not in valid]
         if unknown:
-            raise ConfigError(f"{where}: {label}: unknown key {unknown[0]!r}; valid keys of a {key} entry: {', '.join(valid)}")
+            raise ConfigError(f"{where}: {label}: unknown key {unknown[0]!r}; "
+                              f"valid keys of a {key} entry: {', '.join(valid)}")
         try:
             OmegaConf.merge(OmegaConf.structured(element), entry)
         except OmegaConfBaseException as exc:
-            message = str(exc).splitlines()[0]
-            raise ConfigError(f"{where}: {label}: bad value for {getattr(exc, 'full_key', None) or '?'!r}: {message}") from exc
+            field_name, message = getattr(exc, "full_key", None) or "?", str(exc).splitlines()[0]
+            raise ConfigError(f"{where}: {label}: bad value for {field_name!r}: {message}") from exc
