@@ -81,6 +81,21 @@ class Network(nn.Module):
         return a_list, h_list
 
 
+BLOCK_KEYS = ("type", "channels", "kernel", "stride", "padding")  # the fields of the config's BlockConfig
+
+
+def check_block(index: int, spec: dict) -> None:
+    """Block ``index`` of ``blocks`` names only known keys and has ``type``, ``channels`` and ``kernel``;
+    else a ValueError naming the block and its valid keys."""
+    label = f"blocks[{index}]" + (f" ({spec['type']})" if "type" in spec else "")
+    unknown = [k for k in spec if k not in BLOCK_KEYS]
+    if unknown:
+        raise ValueError(f"{label}: unknown key {unknown[0]!r}; valid keys of a block: {', '.join(BLOCK_KEYS)}")
+    missing = [k for k in ("type", "channels", "kernel") if k not in spec]
+    if missing:
+        raise ValueError(f"{label}: missing {', '.join(missing)}; a block needs type (conv or lc), channels and kernel")
+
+
 def build_network(
     in_shape: tuple,
     num_classes: int,
@@ -104,7 +119,8 @@ def build_network(
 
     layers: list[Layer] = []
     shape = tuple(in_shape)
-    for spec in blocks:
+    for index, spec in enumerate(blocks):
+        check_block(index, spec)
         kind = spec["type"]
         if kind == "conv":
             op = Conv2dOp(shape, spec["channels"], spec["kernel"], spec.get("stride", 1), spec.get("padding"))

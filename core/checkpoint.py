@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -78,15 +80,65 @@ def state_digest(state: dict) -> str:
     return digest.hexdigest()
 
 
+class UnloadableState(ValueError):
+    """State a checkpoint cannot hold, or holds but bioscale will not unpickle; a plain message."""
+
+
+ALLOWED = "a checkpoint holds only tensors, numbers, strings, lists and dicts"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def plain_text(exc: BaseException) -> str:
+    """The first line of ``exc``'s message without terminal colour codes."""
+    return (ANSI.sub("", str(exc)).strip().splitlines() or [""])[0]
+
+
+def _path_to(value, qualname: str, path: str = "", depth: int = 0) -> str | None:
+    """Where in nested dicts / lists ``value`` an object of type (or being a class or function)
+    ``qualname`` sits, e.g. ``['thing']``; None if not found."""
+    names = {f"{getattr(v, '__module__', '')}.{getattr(v, '__qualname__', '')}" for v in (value, type(value))}
+    if qualname in names:  # an instance of that class, or the class or function itself
+        return path or "the state itself"
+    if depth > 20:
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = _path_to(item, qualname, f"{path}[{key!r}]", depth + 1)
+        if found:
+            return found
+    return None
+
+
 def serialize(value) -> bytes:
+    """``torch.save`` of ``value`` into bytes; an object pickle cannot save is an :class:`UnloadableState`."""
     buffer = io.BytesIO()
-    torch.save(value, buffer)
+    try:
+        torch.save(value, buffer)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:  # lambdas, local classes, open files
+        raise UnloadableState(f"it cannot be saved ({plain_text(exc)}); {ALLOWED}") from exc
     return buffer.getvalue()
 
 
-def loads_safely(data: bytes):
-    """``torch.load`` of ``data`` with ``weights_only=True`` (raises what torch raises)."""
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+def loads_safely(data: bytes, value=None):
+    """``torch.load`` of ``data`` with ``weights_only=True``. A pickled object is an
+    :class:`UnloadableState` naming its type (and where in ``value``, the state that was saved,
+    when given); anything else raises what torch raises."""
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.<>]+)", str(exc))
+        if not found:
+            raise
+        where = _path_to(value, found.group(1)) if value is not None else None
+        at = f" at {where}" if where else ""
+        raise UnloadableState(f"it holds a {found.group(1)} object{at}, which bioscale does not load; "
+                              f"{ALLOWED}") from exc
+
+
+def check_loadable(value) -> None:
+    """Raise :class:`UnloadableState` (naming the culprit's type and place) unless ``value``
+    saves and loads back with ``weights_only=True``."""
+    loads_safely(serialize(value), value)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -120,8 +172,11 @@ def load_checkpoint(path: Path, identity: dict | None = None) -> dict:
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         state = loads_safely(path.read_bytes())
-    except Exception as exc:  # truncated zip, garbage bytes, pickled objects
-        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc})") from exc
+    except UnloadableState as exc:  # pickled objects: not written by bioscale, or edited
+        raise CheckpointError(f"checkpoint {path} cannot be loaded: {exc}") from exc
+    except Exception as exc:  # truncated zip, garbage bytes
+        detail = f"{type(exc).__name__}: {plain_text(exc)}"
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({detail})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a bioscale checkpoint")
     if state.get("version") != VERSION:

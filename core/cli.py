@@ -18,7 +18,7 @@ import signal
 import sys
 import traceback
 
-from .errors import BioscaleError, StopRun
+from .errors import BioscaleError, StopRun, UsageError
 
 EPILOG = """examples:
   bioscale compare                                  every installed rule on the shipped digits
@@ -28,6 +28,7 @@ EPILOG = """examples:
   bioscale rules --json
   bioscale config rule=bp model=mnist_fc           print the resolved config, run nothing
 """
+RESUME_USAGE = "bioscale resume RUN_FOLDER [trainer.key=value ...]"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("train", help="train one rule (key=value overrides)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p = sub.add_parser("resume", help="continue a run from its checkpoint")
-    p.add_argument("run_dir", metavar="RUN_FOLDER")
+    p = sub.add_parser("resume", help="continue a run from its checkpoint", usage=RESUME_USAGE)
+    p.add_argument("run_dir", metavar="RUN_FOLDER", nargs="?")  # checked in dispatch: argparse's own message misleads
     p.add_argument("overrides", nargs="*", metavar="trainer.key=value")
     p = sub.add_parser("sweep", help="search a rule's settings on Optuna (sweep.trials=N sweep.workers=K ...)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -65,6 +66,9 @@ def dispatch(args) -> int:
     if args.command == "resume":
         from .commands import resume
 
+        if args.run_dir is None or ("=" in args.run_dir and not os.path.exists(args.run_dir)):
+            raise UsageError(f"resume needs a run folder (the one train printed) before any key=value; "
+                             f"usage: {RESUME_USAGE}")
         return resume.main(args.run_dir, args.overrides)
     if args.command == "sweep":
         from .commands import sweep

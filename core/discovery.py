@@ -2,7 +2,9 @@
 
 Built-in and third-party plugins are found the same way: the core never imports a rule by
 module name. Rules live in the group ``bioscale.rules`` (one is active per run), observers
-in ``bioscale.plugins`` (all enabled ones are active).
+in ``bioscale.observers`` (all enabled ones are active). A name that two distributions offer
+is blocked (only that name), and an entry point whose module was imported from another
+distribution's files (a shadowing module of the same name) is refused, both naming the two.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from .errors import PluginError
+from .plugin_origin import declaring_dist_holds, module_file, owner_of
 
 RULES_GROUP = "bioscale.rules"
-OBSERVERS_GROUP = "bioscale.plugins"
+OBSERVERS_GROUP = "bioscale.observers"
 
 
 @dataclass
@@ -29,6 +32,7 @@ class PluginEntry:
     version: str
     entry_point: metadata.EntryPoint = field(repr=False)
     error: str | None = None
+    conflicts: list[PluginEntry] = field(default_factory=list, repr=False)  # other distributions offering the name
     _loaded: object = field(default=None, repr=False)
 
     @property
@@ -37,11 +41,15 @@ class PluginEntry:
 
     def load(self):
         """Import the entry point's object; a failure raises :class:`PluginError` naming the
-        plugin and its distribution (and is remembered in ``self.error``)."""
+        plugin and its distribution (and is remembered in ``self.error``). A name that several
+        distributions offer, or a module another distribution shadows, is refused the same way."""
         if self._loaded is not None:
             return self._loaded
+        if self.conflicts:
+            self.error = conflict_message(self.group, self.name, [self, *self.conflicts])
+            raise PluginError(self.error)
         try:
-            self._loaded = self.entry_point.load()
+            loaded = self.entry_point.load()
         except Exception as exc:  # any import-time failure of a third-party plugin
             self.error = f"{type(exc).__name__}: {exc}"
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -49,7 +57,31 @@ class PluginEntry:
                 f"plugin {self.name!r} ({self.group}) from {self.origin} failed to load "
                 f"({self.value}): {detail}"
             ) from exc
-        return self._loaded
+        self._check_origin()
+        self._loaded = loaded
+        return loaded
+
+    def _check_origin(self) -> None:
+        """The entry point's module was imported from the declaring distribution's own files."""
+        module = self.entry_point.module
+        file = module_file(module)
+        if file is None or declaring_dist_holds(getattr(self.entry_point, "dist", None), file):
+            return
+        owner = owner_of(file)
+        where = f"the distribution {owner}" if owner else "no installed distribution (a loose module on sys.path)"
+        self.error = (f"plugin {self.name!r} ({self.group}) from {self.origin} declares {self.value}, but the module "
+                      f"{module!r} imported is {file}, which belongs to {where}: two modules share the name "
+                      f"{module.split('.')[0]!r}; uninstall or rename one of them")
+        raise PluginError(self.error)
+
+
+def conflict_message(group: str, name: str, entries: list[PluginEntry]) -> str:
+    """Why plugin ``name`` cannot be used: every distribution that offers it, and what to do."""
+    origins = " and ".join(sorted(f"{e.origin} ({e.value})" for e in entries))
+    fix = "uninstall one of them"
+    if group == OBSERVERS_GROUP:
+        fix += f", or switch the observer off with observers.{name}.enabled=false"
+    return f"{len(entries)} installed distributions provide the {group} plugin {name!r}: {origins}; {fix}"
 
 
 def _distribution_of(ep: metadata.EntryPoint) -> tuple[str, str]:
@@ -74,16 +106,14 @@ def find_entries(group: str) -> dict[str, list[PluginEntry]]:
 
 
 def discover(group: str) -> dict[str, PluginEntry]:
-    """Name → entry; two distributions offering one name is a :class:`PluginError` naming both."""
+    """Name → entry. A name that two distributions offer maps to an entry whose :meth:`load`
+    raises a :class:`PluginError` naming both: only that name is blocked, every other one works."""
     result = {}
     for name, entries in sorted(find_entries(group).items()):
+        first = entries[0]
         if len(entries) > 1:
-            origins = " and ".join(f"{e.origin} ({e.value})" for e in entries)
-            raise PluginError(
-                f"{len(entries)} installed distributions provide the {group} plugin {name!r}: {origins}; "
-                f"uninstall one of them"
-            )
-        result[name] = entries[0]
+            first = dataclasses.replace(first, conflicts=entries[1:])
+        result[name] = first
     return result
 
 

@@ -15,21 +15,20 @@ from pathlib import Path
 
 import torch
 
+from bioscale.config.schema import plain_value
+
 from .errors import DataError
 from .in_memory import DataBundle
-
-class _Scale:
-    """Multiply a tensor by a constant (a picklable transform for worker processes)."""
-
-    def __init__(self, factor: float):
-        self.factor = factor
-
-    def __call__(self, t):
-        return t * self.factor
+from .normalize import ChannelNorm, channel_norm
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _published_statistics() -> tuple[torch.Tensor, torch.Tensor]:
+    """The usual ImageNet channel mean and std (of x / 255), used for ``standardize``."""
+    return torch.tensor(IMAGENET_MEAN, dtype=torch.float64), torch.tensor(IMAGENET_STD, dtype=torch.float64)
 
 
 class FolderSplit:
@@ -89,7 +88,7 @@ def _listed(folder: Path):
         raise DataError(f"ImageNet folder {folder} is unusable: {exc}") from exc
 
 
-def _device_decoded(cfg, device, root: Path, dirs: dict, normalize: str) -> DataBundle:
+def _device_decoded(cfg, device, root: Path, dirs: dict, norm: ChannelNorm) -> DataBundle:
     """The ``data.decode=device`` path: ``datasets/imagenet_device.py``."""
     from .imagenet_device import DeviceDecodeSplit
 
@@ -98,7 +97,7 @@ def _device_decoded(cfg, device, root: Path, dirs: dict, normalize: str) -> Data
         raise DataError(f"{dirs['train']} and {dirs['val']} have different class folders")
     size = cfg.image_size
     common = dict(device=device, workers=cfg.workers, side=size, resize=cfg.resize, flip=cfg.flip,
-                  mean=IMAGENET_MEAN, std=IMAGENET_STD, normalize=normalize)
+                  norm=norm)
     return DataBundle(
         name="imagenet",
         train=DeviceDecodeSplit(train.samples, train=True, augment=cfg.augment, **common),
@@ -107,7 +106,7 @@ def _device_decoded(cfg, device, root: Path, dirs: dict, normalize: str) -> Data
         in_shape=(3, size, size),
         num_classes=len(train.classes),
         source=f"image folders under {root}, decoded on {torch.device(device).type}",
-        normalization={"kind": normalize, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        normalization=norm.record(),
         augment=None,
         top_k=(1, 5),
     )
@@ -128,14 +127,11 @@ def load_imagenet(cfg, device) -> DataBundle:
         )
     if cfg.validation > 0 or cfg.limit_train > 0:
         raise DataError("data.validation and data.limit_train are not supported for ImageNet folders; use a smaller folder")
-    normalize = getattr(cfg.normalize, "value", cfg.normalize)
-    if getattr(cfg.decode, "value", cfg.decode) == "device":
-        return _device_decoded(cfg, device, root, dirs, normalize)
-    steps_common = [transforms.ToTensor()]
-    if normalize == "standardize":
-        steps_common.append(transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD))
-    elif normalize == "none":
-        steps_common.append(_Scale(255.0))
+    norm = channel_norm(cfg.normalize, 3, 255.0, _published_statistics)
+    if plain_value(cfg.decode) == "device":
+        return _device_decoded(cfg, device, root, dirs, norm)
+    # ToTensor gives x / 255; then (x / 255 - mean) / std per channel
+    steps_common = [transforms.ToTensor(), transforms.Normalize(norm.mean.tolist(), norm.std.tolist())]
     size = cfg.image_size
     resize = max(cfg.resize, size)
     if cfg.augment:
@@ -158,7 +154,7 @@ def load_imagenet(cfg, device) -> DataBundle:
         in_shape=(3, size, size),
         num_classes=len(train.classes),
         source=f"image folders under {root}",
-        normalization={"kind": normalize, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        normalization=norm.record(),
         augment=None,
         top_k=(1, 5),
     )

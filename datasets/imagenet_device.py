@@ -55,16 +55,16 @@ class DeviceDecodeSplit:
     """One split of an image folder, ``samples``: ``[(path, class index), ...]``."""
 
     def __init__(self, samples, device, workers: int, train: bool, side: int, resize: int,
-                 augment: bool, flip: bool, mean, std, normalize: str):
+                 augment: bool, flip: bool, norm):
         self.samples = list(samples)
         self.device = torch.device(device)
         self.workers = max(1, workers)
         self.train = train
         self.side, self.resize = side, max(resize, side)
         self.augment, self.flip = augment and train, flip
-        self.normalize = normalize
-        self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self.max_value = norm.max_value  # norm: a ChannelNorm (datasets/normalize.py)
+        self.mean = norm.mean.float().to(self.device).view(1, 3, 1, 1)
+        self.std = norm.std.float().to(self.device).view(1, 3, 1, 1)
         self._stream = None  # CUDA: the loader thread's side stream (made on first use)
 
     def __len__(self) -> int:
@@ -143,9 +143,7 @@ class DeviceDecodeSplit:
         x = torch.cat(crops).float().contiguous()
         if flips is not None:
             x = torch.where(flips.to(self.device).view(-1, 1, 1, 1), x.flip(3), x)
-        if self.normalize == "standardize":
-            return x.div_(255.0).sub_(self.mean).div_(self.std)
-        return x.div_(255.0) if self.normalize == "scale" else x
+        return x.div_(self.max_value).sub_(self.mean).div_(self.std)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None, augment=None, rows=None):
         """``(x (B, 3, S, S) float32, y (B,) int64)`` on the device; shuffled when ``generator`` is given.

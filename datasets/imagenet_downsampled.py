@@ -20,7 +20,9 @@ import torch
 from .augment import Augmentation
 from .errors import DataError
 from .in_memory import DataBundle, InMemorySplit
-from .loading import hold_out
+from .normalize import channel_norm
+from .sources import read_arrays
+from .splits import hold_out
 
 SIDES = {"imagenet32": 32, "imagenet64": 64}
 CLASSES = 1000
@@ -35,16 +37,8 @@ def _find(root: Path, pattern: str) -> list[Path]:
 
 def _read(path: Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     """``(images (N, 3, S, S) uint8, labels (N,) int64 in 0..999)`` of one npz batch."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in ("data", "labels") if k not in archive.files]
-            if missing:
-                raise DataError(f"{path}: missing arrays {missing}; a downsampled ImageNet batch has 'data' and 'labels'")
-            data, labels = archive["data"], np.asarray(archive["labels"])
-    except DataError:
-        raise
-    except Exception as exc:  # BadZipFile, ValueError (pickled arrays), OSError
-        raise DataError(f"{path}: cannot read a downsampled ImageNet batch ({type(exc).__name__}: {exc})") from exc
+    data, labels = read_arrays(path, ("data", "labels"), "a downsampled ImageNet batch")
+    labels = np.asarray(labels)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side:
         raise DataError(f"{path}: 'data' must be uint8 (N, {3 * side * side}) for {side}x{side} images; "
                         f"got {data.dtype} {data.shape}")
@@ -86,14 +80,8 @@ def load_downsampled(cfg, device) -> DataBundle:
     if unseen:
         raise DataError(f"{cfg.name}: the validation file has classes the training batches lack: {unseen[:10]}")
     xtr, ytr, val = hold_out(cfg, xtr, ytr)
-    normalize = getattr(cfg.normalize, "value", cfg.normalize)
-    channels = xtr.shape[1]
-    if normalize == "standardize":
-        mean, std = channel_stats(xtr)
-    elif normalize == "scale":
-        mean, std = torch.zeros(channels, dtype=torch.float64), torch.ones(channels, dtype=torch.float64)
-    else:  # none: the raw 0..255 values
-        mean, std = torch.zeros(channels, dtype=torch.float64), torch.full((channels,), 1 / 255.0, dtype=torch.float64)
+    norm = channel_norm(cfg.normalize, xtr.shape[1], 255.0, lambda: channel_stats(xtr))
+    mean, std = norm.mean, norm.std
     scale = (1.0 / (255.0 * std)).float().view(-1, 1, 1).to(device)
     shift = (-mean / std).float().view(-1, 1, 1).to(device)
 
@@ -108,8 +96,7 @@ def load_downsampled(cfg, device) -> DataBundle:
         in_shape=(3, side, side),
         num_classes=CLASSES,
         source=f"{cfg.name} npz batches under {root}",
-        normalization={"kind": normalize, "max_value": 255.0, "mean": [round(float(m), 6) for m in mean],
-                       "std": [round(float(s), 6) for s in std]},
+        normalization=norm.record(),
         augment=Augmentation(cfg.crop_padding, cfg.flip) if cfg.augment else None,
         top_k=(1, 5),
     )

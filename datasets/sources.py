@@ -25,18 +25,47 @@ HOW_TO_GET = (
 )
 
 
-def read_npz(path: Path, name: str):
-    """Validated arrays from an npz file with the four standard keys."""
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # an npz is a zip archive (the second: an empty one)
+
+
+def _what_it_is(head: bytes) -> str:
+    if not head:
+        return "it is empty"
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a single .npy array"
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "it looks like text"
+    return f"it starts with the bytes {head[:8]!r}"
+
+
+def read_arrays(path: Path, keys: tuple[str, ...], what: str) -> list[np.ndarray]:
+    """The arrays ``keys`` of the npz archive ``path`` (numeric arrays only, nothing unpickled);
+    a file that is not an npz, lacks a key or holds Python objects is a :class:`DataError` saying so."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+    if head[:4] not in ZIP_STARTS:
+        raise DataError(f"{path} is not an npz file (a zip of NumPy arrays, as numpy.savez writes): "
+                        f"{_what_it_is(head)}")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            missing = [k for k in NPZ_KEYS if k not in archive.files]
+            missing = [k for k in keys if k not in archive.files]
             if missing:
-                raise DataError(f"{path}: missing arrays {missing}; an npz data file needs {list(NPZ_KEYS)}")
-            arrays = [archive[k] for k in NPZ_KEYS]
+                raise DataError(f"{path}: missing arrays {missing}; {what} needs {list(keys)}")
+            return [archive[k] for k in keys]
     except DataError:
         raise
-    except Exception as exc:  # zipfile.BadZipFile, ValueError, OSError ...
-        raise DataError(f"{path}: cannot read {name} data ({type(exc).__name__}: {exc})") from exc
+    except ValueError as exc:  # numpy refuses object arrays without allow_pickle
+        raise DataError(f"{path}: an array holds Python objects, not numbers; {what} needs numeric arrays") from exc
+    except Exception as exc:  # zipfile.BadZipFile (a cut-off file), OSError ...
+        raise DataError(f"{path}: cannot read {what}: the npz file is damaged ({type(exc).__name__}: {exc})") from exc
+
+
+def read_npz(path: Path, name: str):
+    """Validated arrays from an npz file with the four standard keys."""
+    arrays = read_arrays(path, NPZ_KEYS, f"{name} data")
     x_train, y_train, x_test, y_test = arrays
     for key, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if x.dtype != np.uint8 or x.ndim not in (3, 4):
@@ -65,6 +94,9 @@ def load_standard(name: str, root: str, source: str, download: bool):
     :param source: ``auto`` (npz, then torchvision), ``npz`` or ``torchvision``.
     """
     root_path = Path(root).expanduser()
+    if root_path.is_file():
+        raise DataError(f"data.root={root} is a file; it must be the folder that holds {NPZ_FILES[name]} "
+                        f"(or torchvision's {TORCHVISION_CLASSES[name]} files)")
     npz_path = root_path / NPZ_FILES[name]
     looked = []
     if source in ("auto", "npz"):

@@ -40,6 +40,8 @@ class FakeSite:
             lines.append(f"[{group}]")
             lines += [f"{name} = {target}" for name, target in eps.items()]
         (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+        record = [f"{module}.py,,", *(f"{info.name}/{f},," for f in ("METADATA", "entry_points.txt", "RECORD"))]
+        (info / "RECORD").write_text("\n".join(record) + "\n")  # the files it installed, as pip writes them
         return self
 
 

@@ -9,6 +9,8 @@ from bioscale.config import build_run_config
 from bioscale.datasets import Augmentation, load_data
 from bioscale.errors import DataError
 
+from conftest import run_cli
+
 
 def write_npz(path, n_train=40, n_test=10, shape=(6, 6, 3), classes=4, **override):
     rng = np.random.default_rng(0)
@@ -70,6 +72,31 @@ def test_garbage_npz_is_named(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(b"not a zip file")
     with pytest.raises(DataError, match="mnist.npz"):
         load(tmp_path, "mnist")
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"x_train,y_train\n1,2\n", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it looks like"),
+    (b"", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it is empty"),
+    (b"\x93NUMPY\x01\x00", "it is a single .npy array"),
+    (None, "an array holds Python objects, not numbers"),
+])
+def test_a_file_that_is_not_an_npz_of_numbers_gets_a_plain_message(tmp_path, content, fragment):
+    path = tmp_path / "mnist.npz"
+    if content is None:
+        write_npz(path)
+        arrays = dict(np.load(path))
+        np.savez(path, **{**arrays, "y_test": np.array([{"label": 1}] * len(arrays["y_test"]), dtype=object)})
+    else:
+        path.write_bytes(content)
+    result = run_cli("train", "rule=bp", "data=mnist", f"data.root={tmp_path}", f"output_dir={tmp_path / 'runs'}")
+    assert result.returncode == 2 and fragment in result.stderr and str(path) in result.stderr
+    assert "pickle" not in result.stderr and "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
+def test_a_data_root_that_is_a_file_is_named(tmp_path):
+    (tmp_path / "notes.txt").write_text("not data")
+    with pytest.raises(DataError, match=r"data.root=.*notes.txt is a file; it must be the folder that holds mnist.npz"):
+        load(tmp_path / "notes.txt", "mnist")
 
 
 def test_shipped_digits():

@@ -77,7 +77,7 @@ def test_bad_files_are_named(tmp_path):
         load_data(data_cfg(root))
     (root / "val_data.npz").write_bytes(b"not a zip")
     (root / "train_data_batch_2.npz").unlink()
-    with pytest.raises(DataError, match="val_data.npz: cannot read"):
+    with pytest.raises(DataError, match="val_data.npz is not an npz file"):
         load_data(data_cfg(root))
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 from omegaconf import OmegaConf
 
-from ..discovery import OBSERVERS_GROUP, RULES_GROUP, describe, find_entries
+from ..discovery import OBSERVERS_GROUP, RULES_GROUP, conflict_message, describe, find_entries
 from ..hookspecs import OBSERVER_HOOKS, RULE_HOOKS
 from ..markers import PROJECT_NAME
 
@@ -76,8 +77,16 @@ def format_table(rows: list[dict], kind: str) -> str:
     return "\n".join(lines)
 
 
+def warn_conflicts(group: str) -> None:
+    """One warning on stderr per name that several distributions offer (that name cannot be used)."""
+    for name, entries in sorted(find_entries(group).items()):
+        if len(entries) > 1:
+            print(f"bioscale: warning: {conflict_message(group, name, entries)}", file=sys.stderr, flush=True)
+
+
 def main(kind: str, as_json: bool) -> int:
     group = RULES_GROUP if kind == "rules" else OBSERVERS_GROUP
+    warn_conflicts(group)
     rows = collect(group)
     print(json.dumps(rows, indent=2) if as_json else format_table(rows, kind))
     return 0

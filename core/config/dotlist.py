@@ -8,6 +8,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
 from .messages import explain, keys_of
+from .list_items import check_list_entries
 
 
 def split_tokens(tokens: list[str]) -> list[tuple[str, str]]:
@@ -37,6 +38,7 @@ def apply_dotlist(cfg: DictConfig, pairs: list[tuple[str, str]], where: str) -> 
                 _check_list_path(cfg, key, where)
                 OmegaConf.update(cfg, key, OmegaConf.select(override, key), merge=True)
             else:
+                check_list_entries(cfg, key, override, where)  # model.blocks=[{...}]: name the entry
                 cfg = OmegaConf.merge(cfg, override)
         except ConfigError:
             raise
