@@ -47,12 +47,11 @@ def _panel(ax, key: str, kind: str, values: tuple, xs: list, ys: list, best: int
     elif kind == "loguniform":
         ax.set_xscale("log")
         ax.set_xlim(values[0] / 1.2, values[1] * 1.2)
-    elif kind == "int":
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-        ax.set_xlim(values[0] - 0.5, values[1] + 0.5)
-    elif kind == "uniform":
-        pad = (values[1] - values[0]) * 0.05
+    elif kind in ("int", "uniform"):
+        pad = max(0.5 if kind == "int" else 0.0, (values[1] - values[0]) * 0.05)
         ax.set_xlim(values[0] - pad, values[1] + pad)
+        if kind == "int":
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     ax.scatter(xs, ys, s=16, alpha=0.8)
     if best is not None:
         ax.scatter([xs[best]], [ys[best]], marker="*", s=120, color="tab:red", zorder=3, label="best trial")
@@ -98,7 +97,7 @@ def draw_sweep(rows: list[dict], space: dict, study: str, command: str = "") -> 
     for ax in axes[len(keys):]:
         ax.axis("off")
     counts = {s: sum(r["status"] == s for r in rows) for s in dict.fromkeys(r["status"] for r in rows)}
-    fig.suptitle(f"sweep {study}: best validation error of each trial (rule {rule}; "
+    fig.suptitle(f"Sweep study {study}: best validation error of each trial (rule {rule}; "
                  + ", ".join(f"{n} {s}" for s, n in counts.items()) + "; best starred)")
     return fig
 

@@ -9,7 +9,10 @@ from ..run_dir import SUMMARY
 
 
 def _span(values: list) -> str:
-    distinct = sorted(set(values), key=str)
+    try:
+        distinct = sorted(set(values))
+    except TypeError:  # mixed types (a summary without planned epochs): by their text
+        distinct = sorted(set(values), key=str)
     return str(distinct[0]) if len(distinct) == 1 else ", ".join(map(str, distinct))
 
 
