@@ -105,6 +105,16 @@ def test_errors_over_decades_get_a_log_axis_with_plain_percent_ticks():
     assert not [t.get_text() for t in ax.yaxis.get_ticklabels(minor=True) if t.get_text()]  # no 3 × 10⁰ between
 
 
+def test_epochs_are_whole_numbers_and_an_inverse_loss_within_a_decade_reads_plainly():
+    curves = {r: [{"epoch": e, "test_error": 50.0 - e, "inverse_error": {"fc1": 0.55 - 0.05 * e - 0.01 * i}}
+                  for e in range(1, 4)] for i, r in enumerate(["DTP", "SDTP"])}
+    fig = drawn(draw_curves(curves, "t"))
+    ax = panel(fig, "inverse models")
+    assert ax.get_yscale() == "linear" and all(re.match(r"^0\.\d+$", t) for t in tick_texts(ax.yaxis)), tick_texts(ax.yaxis)
+    epochs = panel(fig, "test error").get_xticks()
+    assert {1, 2, 3} <= set(epochs) and all(float(t).is_integer() for t in epochs)  # no epoch 1.25
+
+
 def test_a_zero_error_stays_on_the_axis_with_a_zero_tick():
     from matplotlib.figure import Figure
 

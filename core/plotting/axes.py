@@ -1,4 +1,4 @@
-"""Error axes with plain percent ticks (``2%``, ``5%``, ``10%``), never ``4 × 10¹``."""
+"""Error axes with plain tick labels (``2%``, ``5%``, ``10%``; ``0.05`` for a loss), never ``4 × 10¹``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from matplotlib import ticker
 LOG_SPAN = 5.0
 
 
-def percent_label(value: float, _pos=None) -> str:
-    """A tick value already in percent, as plain text: ``0.5%``, ``20%``."""
-    return f"{float(f'{value:.3g}'):g}%"
+def plain_label(value: float, unit: str = "") -> str:
+    """A tick value as plain text with ``unit``: ``0.5%``, ``20%``, ``0.001``."""
+    return f"{float(f'{value:.3g}'):g}{unit}"
 
 
 def _steps(low: float, high: float) -> list[float]:
@@ -26,8 +26,8 @@ def _steps(low: float, high: float) -> list[float]:
     return ticks
 
 
-def error_axis(ax, values: list[float], axis: str = "y") -> str:
-    """Scale one axis of ``ax`` for errors in percent ``values`` and label its ticks plainly.
+def error_axis(ax, values: list[float], axis: str = "y", unit: str = "%") -> str:
+    """Scale one axis of ``ax`` for the errors ``values`` (in ``unit``) and label its ticks plainly.
 
     Log when the positive values span at least ``LOG_SPAN`` (symlog with a ``0%`` tick when some
     are zero), linear otherwise. Returns the scale set: ``"linear"``, ``"log"`` or ``"symlog"``."""
@@ -52,6 +52,6 @@ def error_axis(ax, values: list[float], axis: str = "y") -> str:
             scale = "log"
         target.set_major_locator(ticker.FixedLocator(ticks))
         target.set_minor_locator(ticker.NullLocator())
-    target.set_major_formatter(ticker.FuncFormatter(percent_label))
+    target.set_major_formatter(ticker.FuncFormatter(lambda value, _pos: plain_label(value, unit)))
     target.set_minor_formatter(ticker.NullFormatter())
     return scale

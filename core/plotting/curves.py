@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -19,14 +20,14 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-# (panel title, y label, value of one metrics line or None, y axis kind)
+# (panel title, y label, value of one metrics line or None, y axis: "error" (%), "loss" or "linear")
 PANELS = (
     ("test error", "test error", lambda m: m.get("test_error"), "error"),
     ("train error", "train error", lambda m: m.get("train_error"), "error"),
     ("update alignment with BP", "mean angle to BP gradient (degrees)",
      lambda m: _mean((m.get("angle_to_bp") or {}).values()), "linear"),
     ("inverse models", "mean inverse reconstruction error (MSE)",
-     lambda m: _mean((m.get("inverse_error") or {}).values()), "log"),
+     lambda m: _mean((m.get("inverse_error") or {}).values()), "loss"),
 )
 
 
@@ -53,14 +54,13 @@ def draw_curves(curves: dict[str, list[dict]], title: str) -> Figure:
             if points:
                 ax.plot(*zip(*points), label=label, linewidth=1.6, **styles[label])
                 drawn += [y for _, y in points]
-        if kind == "error":
-            error_axis(ax, drawn)
-        elif kind == "log" and min(drawn) > 0:
-            ax.set_yscale("log")
+        if kind != "linear":  # errors in percent, losses unitless: log only where they span decades
+            error_axis(ax, drawn, unit="%" if kind == "error" else "")
         ax.set_title(panel_title)
         ax.set_ylabel(ylabel)
         ax.set_xlabel("epoch")
         ax.xaxis.set_tick_params(labelbottom=True)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
     for ax in axes[len(panels):]:
         ax.axis("off")
