@@ -125,9 +125,13 @@ def test_a_zero_error_stays_on_the_axis_with_a_zero_tick():
     assert tick_texts(ax.yaxis)[0] == "0%" and all(PLAIN_PERCENT.match(t) for t in tick_texts(ax.yaxis))
 
 
-def test_nothing_to_draw_is_a_clear_error():
-    with pytest.raises(ValueError, match="no curve has a test or train error"):
-        draw_curves({"bp": [{"epoch": 1}]}, "t")
+def test_a_run_without_a_finished_epoch_is_named_in_the_legend_and_no_curves_is_an_error():
+    fig = drawn(draw_curves({"BP": synthetic_curves(1)["rule00"], "nan": []}, "t"))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["BP", "nan (no epoch finished)"]
+    assert [line.get_label() for line in panel(fig, "test error").get_lines()] == ["BP"]
+    drawn(draw_curves({"nan": []}, "t"))  # every run diverged: the empty error panels still draw
+    with pytest.raises(ValueError, match="no curves given"):
+        draw_curves({}, "t")
 
 
 def test_plot_curves_writes_the_png(tmp_path):

@@ -36,11 +36,12 @@ def _points(lines: list[dict], value) -> list[tuple]:
 
 
 def draw_curves(curves: dict[str, list[dict]], title: str) -> Figure:
-    """A figure of ``curves`` (label → metrics lines, each with ``epoch``): the panels of
-    ``PANELS`` that any label has values for, 2 per row, titled ``title``, legend on the right."""
-    panels = [p for p in PANELS if any(_points(lines, p[2]) for lines in curves.values())]
-    if not panels:
-        raise ValueError("no curve has a test or train error, an angle to BP or an inverse error to draw")
+    """A figure of ``curves`` (label → metrics lines, each with ``epoch``): the error panels and
+    the other ``PANELS`` that any label has values for, 2 per row, titled ``title``, legend on the right."""
+    if not curves:
+        raise ValueError("draw_curves: no curves given (a label → metrics lines mapping is needed)")
+    # the error panels always (empty when every run diverged in its first epoch), others when recorded
+    panels = [p for p in PANELS if p[3] == "error" or any(_points(lines, p[2]) for lines in curves.values())]
     styles = label_styles(list(curves))
     cols = min(2, len(panels))
     rows = math.ceil(len(panels) / cols)
@@ -65,7 +66,8 @@ def draw_curves(curves: dict[str, list[dict]], title: str) -> Figure:
     for ax in axes[len(panels):]:
         ax.axis("off")
     handles = [Line2D([], [], linewidth=1.6, **styles[label]) for label in curves]
-    fig.legend(handles, list(curves), loc="outside right upper", fontsize="small")
+    labels = [label if lines else f"{label} (no epoch finished)" for label, lines in curves.items()]
+    fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     fig.suptitle(title)
     return fig
 
