@@ -78,8 +78,9 @@ def test_the_legend_lists_each_rule_once_outside_every_panel():
 
 
 def test_the_title_says_what_is_shown_and_diagnostics_get_their_own_panel():
-    fig = drawn(draw_curves(synthetic_curves(3, diagnostics=True), "Learning curves of 3 rules: data digits, model digits_fc"))
-    assert fig.get_suptitle() == "Learning curves of 3 rules: data digits, model digits_fc"
+    title = "Learning curves of 3 rules: data digits, model digits_fc"
+    fig = drawn(draw_curves(synthetic_curves(3, diagnostics=True), title))
+    assert fig.get_suptitle() == title
     titles = [ax.get_title() for ax in fig.axes if ax.axison]
     assert titles == ["test error", "train error", "update alignment with BP"]
     plain = drawn(draw_curves(synthetic_curves(3), "t"))
@@ -97,7 +98,8 @@ def test_errors_within_one_decade_read_as_plain_percent_not_powers_of_ten():
 
 def test_errors_over_decades_get_a_log_axis_with_plain_percent_ticks():
     falling = [90, 30, 8, 2, 0.8]
-    curves = {r: [{"epoch": e, "test_error": v + i} for e, v in enumerate(falling, 1)] for i, r in enumerate(["BP", "FA"])}
+    curves = {r: [{"epoch": e, "test_error": v + i} for e, v in enumerate(falling, 1)]
+              for i, r in enumerate(["BP", "FA"])}
     ax = panel(drawn(draw_curves(curves, "t")), "test error")
     texts = tick_texts(ax.yaxis)
     assert ax.get_yscale() == "log"
@@ -110,7 +112,8 @@ def test_epochs_are_whole_numbers_and_an_inverse_loss_within_a_decade_reads_plai
                   for e in range(1, 4)] for i, r in enumerate(["DTP", "SDTP"])}
     fig = drawn(draw_curves(curves, "t"))
     ax = panel(fig, "inverse models")
-    assert ax.get_yscale() == "linear" and all(re.match(r"^0\.\d+$", t) for t in tick_texts(ax.yaxis)), tick_texts(ax.yaxis)
+    texts = tick_texts(ax.yaxis)
+    assert ax.get_yscale() == "linear" and all(re.match(r"^0\.\d+$", t) for t in texts), texts
     epochs = panel(fig, "test error").get_xticks()
     assert {1, 2, 3} <= set(epochs) and all(float(t).is_integer() for t in epochs)  # no epoch 1.25
 

@@ -90,7 +90,8 @@ def draw_sweep(rows: list[dict], space: dict, study: str, command: str = "") -> 
         kind, values = parse_declared(space.get(key, ""))
         have = [i for i, r in enumerate(done) if key in r["settings"]]
         xs = [done[i]["settings"][key] for i in have]
-        _panel(ax, key.removeprefix(prefix), kind, values, xs, [ys[i] for i in have], have.index(best) if best in have else None)
+        starred = have.index(best) if best in have else None
+        _panel(ax, key.removeprefix(prefix), kind, values, xs, [ys[i] for i in have], starred)
         error_axis(ax, ys)
     for ax in axes[::cols]:
         ax.set_ylabel("best validation error")
