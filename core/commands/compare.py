@@ -143,7 +143,8 @@ def main(args: list[str]) -> int:
     write_json(out / "comparison.json", {"title": title, "overrides": tokens, "rows": rows,
                                           "broken": [{"rule": n, "error": e} for n, e in broken],
                                           "config": OmegaConf.to_container(first, enum_to_str=True)})
-    plot_curves(curves, out / "comparison.png", title)
+    plot_curves(curves, out / "comparison.png", f"Learning curves of {len(curves)} rules: data {first.data.name}, "
+                f"model {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}")
     print(table)
     print(f"plot: {out / 'comparison.png'}")
     print(out, flush=True)

@@ -24,7 +24,7 @@ from ..config.resolve import split_tokens
 from ..discovery import RULES_GROUP, discover, load_rule_class
 from .. import __version__
 from ..errors import ConfigError, DivergenceError, PluginFailure
-from ..plotting import plot_curves
+from ..plotting import plot_curves, runs_title
 from ..reference import paper_result, paper_results, row_rank
 from ..run_dir import SUMMARY, read_metrics, write_json, write_text
 from ..trainer import Trainer
@@ -188,5 +188,6 @@ def _write(folder: Path, name: str, table: dict, rows: list, curves: dict, budge
                      f"{paper(r, 'test_error')} | {_fmt(*r['final_train_error'])} | {paper(r, 'train_error')} | {r['epochs']} |")
     write_text(folder / "table.md", "\n".join(lines) + "\n")
     write_json(folder / "table.json", {"table": name, "title": table["title"], "budget": budget, "seeds": seeds, "rows": rows})
-    for net, by_row in curves.items():
-        plot_curves(by_row, folder / f"curves_{net}.png", f"{name} {net}: {budget}")
+    for net, by_row in curves.items():  # each row's first seed, titled from what the runs recorded
+        runs = [r["run_dirs"][0] for r in rows if r["net"] == net]
+        plot_curves(by_row, folder / f"curves_{net}.png", f"{name}, {net} net, each row's learning curves: {runs_title(runs)}")

@@ -3,12 +3,12 @@ trial's exact ``bioscale train`` command, the objective against each searched se
 
 from __future__ import annotations
 
-import math
 import shlex
 from pathlib import Path
 
 from optuna.trial import TrialState
 
+from ..plotting import plot_sweep
 from ..run_dir import write_json, write_text
 
 
@@ -76,33 +76,6 @@ def write_report(folder: Path, study, meta: dict) -> dict:
                      f"{settings} | {_fmt(r['best_val_error'])} | {_fmt(r['test_error_at_best_val'])} | "
                      f"{_fmt(r['best_test_error'])} | {_fmt(r['epochs'])} | {_fmt(r['seconds'])} |")
     write_text(folder / "sweep.md", "\n".join(lines) + "\n")
-    _plot(folder / "sweep.png", rows, keys, meta["space"])
+    plot_sweep(folder / "sweep.png", rows, meta["space"], study.study_name, meta.get("command", ""))
     return doc
-
-
-def _plot(path: Path, rows: list[dict], keys: list[str], space: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    done = [r for r in rows if r["status"] == "complete"]
-    if not done or not keys:
-        return
-    cols = min(3, len(keys))
-    fig, axes = plt.subplots(math.ceil(len(keys) / cols), cols, figsize=(4 * cols, 3 * math.ceil(len(keys) / cols)),
-                             squeeze=False)
-    for ax, key in zip(axes.flat, keys):
-        xs = [r["settings"][key] for r in done]
-        categorical = any(isinstance(x, (str, bool)) for x in xs)
-        ax.scatter([str(x) for x in xs] if categorical else xs, [r["best_val_error"] for r in done], s=14)
-        if str(space.get(key, "")).startswith("loguniform"):
-            ax.set_xscale("log")
-        ax.set_title(key.split(".", 2)[-1] if key.startswith("rules.") else key, fontsize=9)
-        ax.set_ylabel("best val err %", fontsize=8)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
