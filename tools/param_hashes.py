@@ -10,18 +10,21 @@ an Intel machine can check numbers that other CPUs would compute.
 ``--tp-setting KEY=VALUE`` (repeatable) sets ``rules.<tp>.KEY=VALUE`` for each TP rule, e.g.
 ``--tp-setting shared_noise=false`` for the per-layer noise draws of before that option.
 
-    python benchmarks/param_hashes.py [--tanh auto|torch|sigmoid] [--tp-setting KEY=VALUE] > before.txt
+    python tools/param_hashes.py [--tanh auto|torch|sigmoid] [--tp-setting KEY=VALUE] > before.txt
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
+from pathlib import Path
 
-from common import REPO, add_tanh_option, apply_tanh_option, step_bench_tokens
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the benchmarks' shared helpers
+from common import REPO, add_tanh_option, apply_tanh_option, step_bench_tokens  # noqa: E402
 
-from bioscale.architectures import activations
-from bioscale.commands.train import prepare
+from bioscale.architectures import activations  # noqa: E402
+from bioscale.commands.train import prepare  # noqa: E402
 
 RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
 TP = ("dtp", "sdtp", "aosdtp")

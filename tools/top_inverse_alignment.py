@@ -13,7 +13,7 @@ weight, ``(classes, n_pen)``). So the target follows BP as far as ``V_o`` is par
   aligned with the fixed random start of the feedback (as weights do under feedback alignment);
 - ``cos(Vo0,Wo0)``: both initial values (unrelated draws: near 0).
 
-    python benchmarks/top_inverse_alignment.py RUN_DIR [RUN_DIR ...]
+    python tools/top_inverse_alignment.py RUN_DIR [RUN_DIR ...]
 
 Reads only; writes nothing. No gradients (``torch.no_grad``).
 """

@@ -1,6 +1,6 @@
 """Learning curves of finished runs in one PNG (the plot `bioscale compare` draws).
 
-    python benchmarks/plot_runs.py OUT.png LABEL=RUN_OR_RESULT_FOLDER ... [--title TEXT]
+    python tools/plot_runs.py OUT.png LABEL=RUN_OR_RESULT_FOLDER ... [--title TEXT]
 
 Each folder must hold a ``metrics.jsonl`` (a run folder, or a trial folder under results/).
 """

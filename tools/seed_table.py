@@ -2,7 +2,7 @@
 mean ± sample standard deviation (min-max), and seconds per epoch. Reads each run's summary.json;
 runs that did not complete are listed, not averaged.
 
-    python benchmarks/seed_table.py results/newer_rules/mnist_fc_100ep_swept
+    python tools/seed_table.py results/newer_rules/mnist_fc_100ep_swept
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def table(groups: dict[str, list[dict]]) -> str:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or not Path(argv[0]).is_dir():
-        print("usage: python benchmarks/seed_table.py RUNS_FOLDER", file=sys.stderr)
+        print("usage: python tools/seed_table.py RUNS_FOLDER", file=sys.stderr)
         return 2
     groups, unfinished = collect(Path(argv[0]))
     print(table(groups))
