@@ -2,7 +2,7 @@
 mean ± sample standard deviation (min-max), and seconds per epoch. Reads each run's summary.json;
 runs that did not complete are listed, not averaged.
 
-    python tools/seed_table.py results/newer_rules/mnist_fc_100ep_swept
+    python tools/seed_table.py RUNS_FOLDER   (runs named <time>-<rule>-<data>-<model>-s<seed>-<name>, as `bioscale train name=NAME` makes them)
 """
 
 from __future__ import annotations
