@@ -23,7 +23,7 @@ from pathlib import Path
 COLUMNS = ["run", "rule", "data", "model", "seed", "status", "epochs", "best_test_error", "best_epoch",
            "final_test_error", "final_train_error", "best_val_error", "test_error_at_best_val",
            "seconds_per_epoch", "command", "commit", "machine", "launched"]
-NUMBERS = [c for c in COLUMNS[5:14]]
+NUMBERS = COLUMNS[5:14]  # the numeric columns a sweep record may carry
 
 
 def _launched(run_dir: str) -> str:
