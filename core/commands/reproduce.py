@@ -126,11 +126,11 @@ def main(args: list[str]) -> int:
 
         return campaign_table.main(args[0], args[1:])
     if not args or "=" in args[0]:
-        raise ConfigError(f"name a table: bioscale reproduce {'|'.join(paper_results()['tables'])} [key=value ...]")
+        raise ConfigError(f"name a table or a spec file: bioscale reproduce {'|'.join(paper_results()['tables'])}|SPEC.yaml [key=value ...]")
     name, tokens = args[0], args[1:]
     tables = paper_results()["tables"]
     if name not in tables:
-        raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}")
+        raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}, or a spec file (*.yaml)")
     table = tables[name]
     pairs = split_tokens(tokens)
     options = {k: v for k, v in pairs if k in ("rules", "nets", "seeds")}
