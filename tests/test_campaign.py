@@ -49,6 +49,7 @@ def test_a_spec_trains_its_cells_writes_the_table_and_a_rerun_trains_nothing(tmp
     assert "weight_decay: 0.0001" in (fa_run / "config.yaml").read_text()
     table = (folder / "table.md").read_text()
     assert table.startswith("# Two rules on the shipped digits") and "| fa_wd | fa | digits | digits_fc | 0 |" in table
+    assert doc["rows"][1]["best_val_error"] == [None, None] and table.splitlines()[-1].endswith("| - | 1 |")
     assert reproduce.main([str(spec), f"output_dir={tmp_path / 'out'}"]) == 0
     assert cells_trained(capsys.readouterr().err) == 0  # every cell came from the cache
     assert json.loads((folder / "table.json").read_text())["rows"] == doc["rows"]
@@ -61,6 +62,9 @@ def test_cells_picks_rows_and_a_new_setting_is_a_new_cell(tmp_path, capsys):
     assert cells_trained(capsys.readouterr().err) == 1
     assert reproduce.main([str(spec), "cells=[fa_wd]", "trainer.batch_size=32", out]) == 0
     assert cells_trained(capsys.readouterr().err) == 1  # the cache key covers the settings
+    assert reproduce.main([str(spec), "cells=[fa_wd]", "data.validation=100", out]) == 0
+    row = json.loads((tmp_path / "out" / "reproduce" / "q" / "table.json").read_text())["rows"][0]
+    assert row["best_val_error"][0] is not None  # a validation split gives the validation column
 
 
 BAD = [("cells: [{rule: nope}]", "cell 'nope'.*nope"),

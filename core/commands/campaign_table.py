@@ -3,7 +3,8 @@
 Every cell is validated first (:func:`campaign.load_spec`); then each (cell, seed) is trained,
 or taken from the cache that ``reproduce``'s paper tables use (a finished cell is reused, an
 unfinished one resumed; see :func:`reproduce.run_cell`). The table (``table.md``,
-``table.json``: best, final test and final train error, mean ± sd over the cell's seeds) is
+``table.json``: best and final test error, final train error and, with a validation split, best
+validation error, mean ± sd over the cell's seeds) is
 written to ``<output_dir>/reproduce/<spec name>/``, the spec name being the spec's folder for
 a file called ``spec.yaml`` and the file's stem otherwise.
 """
@@ -33,6 +34,7 @@ def _row(cell: dict, summaries: list[dict]) -> dict:
             "best_test_error": _mean_sd([s["best_test_error"] for s in summaries]),
             "final_test_error": _mean_sd([s["final_test_error"] for s in summaries]),
             "final_train_error": _mean_sd([s["final_train_error"] for s in summaries]),
+            "best_val_error": _mean_sd([s.get("best_val_error") for s in summaries]),  # with data.validation
             "run_dirs": [s["run_dir"] for s in summaries]}
 
 
@@ -42,14 +44,14 @@ def write_table(folder: Path, title: str, rows: list[dict], overrides: str) -> N
 
     lines = [f"# {title}", "", f"Command-line overrides: `{overrides or 'none'}`; mean ± standard deviation over "
              "each cell's seeds.", "",
-             "| cell | rule | data | model | seeds | best test err % | final test err % | final train err % | epochs |",
-             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
+             "| cell | rule | data | model | seeds | best test err % | final test err % | final train err % | best val err % | epochs |",
+             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         status = "" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})"
         seeds = ",".join(map(str, r["seeds"]))
         lines.append(f"| {r['row']}{status} | {r['rule']} | {r['data']} | {r['model']} | {seeds} | "
                      f"{_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
-                     f"{_fmt(*r['final_train_error'])} | {r['epochs']} |")
+                     f"{_fmt(*r['final_train_error'])} | {_fmt(*r['best_val_error'])} | {r['epochs']} |")
     write_text(folder / "table.md", "\n".join(lines) + "\n")
     write_json(folder / "table.json", {"title": title, "overrides": overrides, "rows": rows})
 
