@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="trainer.key=value")
     p = sub.add_parser("sweep", help="search a rule's settings on Optuna (sweep.trials=N sweep.workers=K ...)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p = sub.add_parser("reproduce", help="the paper's grid for one table (table1a, table1b, table2), cached per cell")
-    p.add_argument("args", nargs="+", metavar="TABLE | key=value")
+    p = sub.add_parser("reproduce", help="the paper's grid for one table (table1a, table1b, table2) or a spec file's cells, cached per cell")
+    p.add_argument("args", nargs="+", metavar="TABLE | SPEC.yaml | key=value")
     p = sub.add_parser("compare", help="train several rules on the same data and model; table + plot")
     p.add_argument("args", nargs="*", metavar="RULE[:k=v,...] | key=value")
     for name, what in (("rules", "installed learning rules"), ("observers", "installed observer plugins")):

@@ -1,4 +1,6 @@
-"""``bioscale reproduce table1a|table1b|table2 [rules=[a,b]] [nets=[fc,lc]] [seeds=K] [key=value ...]``.
+"""``bioscale reproduce table1a|table1b|table2 [rules=[a,b]] [nets=[fc,lc]] [seeds=K] [key=value ...]``,
+or ``bioscale reproduce SPEC.yaml [cells=[a,b]] [key=value ...]`` for a results question's spec
+(``commands/campaign.py``: its format; ``commands/campaign_table.py``: its table).
 
 Runs the paper's grid for a table (its nets × the rows the installed rules declare, each with
 its recipe) and writes ``table.md``, ``table.json`` and a learning-curves PNG per net, our
@@ -28,6 +30,7 @@ from ..plotting import plot_curves, runs_title
 from ..reference import paper_result, paper_results, row_rank
 from ..run_dir import SUMMARY, read_metrics, write_json, write_text
 from ..trainer import Trainer
+from . import campaign
 
 FINAL = ("completed", "diverged", "failed")
 
@@ -118,12 +121,16 @@ def _fmt(mean, sd) -> str:
 
 
 def main(args: list[str]) -> int:
+    if args and campaign.is_spec_path(args[0]):  # a results question's spec (commands/campaign.py)
+        from . import campaign_table
+
+        return campaign_table.main(args[0], args[1:])
     if not args or "=" in args[0]:
-        raise ConfigError(f"name a table: bioscale reproduce {'|'.join(paper_results()['tables'])} [key=value ...]")
+        raise ConfigError(f"name a table or a spec file: bioscale reproduce {'|'.join(paper_results()['tables'])}|SPEC.yaml [key=value ...]")
     name, tokens = args[0], args[1:]
     tables = paper_results()["tables"]
     if name not in tables:
-        raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}")
+        raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}, or a spec file (*.yaml)")
     table = tables[name]
     pairs = split_tokens(tokens)
     options = {k: v for k, v in pairs if k in ("rules", "nets", "seeds")}

@@ -47,6 +47,8 @@ class DirectDTP:
     """DDTP-linear (Meulemans et al. 2020): direct linear feedback from the output, difference reconstruction loss."""
 
     Config = DirectDTPConfig
+    # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
+    recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = {**paper_search_space(("optimizer", "inverse_optimizer"), sigma=True), "beta": "loguniform:0.01:1"}
 
     def __init__(self, config: DirectDTPConfig):

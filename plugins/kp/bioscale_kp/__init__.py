@@ -35,6 +35,8 @@ class KolenPollack:
     """Kolen-Pollack (Akrout et al. 2019): feedback weights trained with the forward weights' updates and decay."""
 
     Config = KolenPollackConfig
+    # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
+    recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = paper_search_space()
 
     def __init__(self, config: KolenPollackConfig):

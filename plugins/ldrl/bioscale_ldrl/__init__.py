@@ -48,6 +48,8 @@ class LDRL:
     """L-DRL (Ernoult et al. 2022): difference target propagation with feedback trained by the L-DRL loss."""
 
     Config = LDRLConfig
+    # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
+    recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = {**paper_search_space(("optimizer", "inverse_optimizer"), sigma=True), "beta": "loguniform:0.01:1"}
 
     def __init__(self, config: LDRLConfig):

@@ -45,6 +45,8 @@ class SignSymmetry:
     """Sign symmetry (Liao et al. 2016): feedback through the forward weights' signs (uSF, brSF, frSF)."""
 
     Config = SignSymmetryConfig
+    # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
+    recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = paper_search_space()
 
     def __init__(self, config: SignSymmetryConfig):
