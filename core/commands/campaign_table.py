@@ -18,6 +18,7 @@ from ..config import build_run_config
 from ..config.resolve import split_tokens
 from ..run_dir import write_json, write_text
 from .campaign import load_spec
+from .cell_code import note, stale_policy
 
 
 def spec_name(path: Path) -> str:
@@ -26,7 +27,7 @@ def spec_name(path: Path) -> str:
 
 
 def _row(cell: dict, summaries: list[dict]) -> dict:
-    from .reproduce import _mean_sd
+    from .reproduce import _mean_sd, code_changes_of
 
     return {"row": cell["row"], "rule": cell["rule"], "data": cell["data"], "model": cell["net"],
             "settings": cell["tokens"], "seeds": cell["seeds"],
@@ -35,7 +36,7 @@ def _row(cell: dict, summaries: list[dict]) -> dict:
             "final_test_error": _mean_sd([s["final_test_error"] for s in summaries]),
             "final_train_error": _mean_sd([s["final_train_error"] for s in summaries]),
             "best_val_error": _mean_sd([s.get("best_val_error") for s in summaries]),  # with data.validation
-            "run_dirs": [s["run_dir"] for s in summaries]}
+            "run_dirs": [s["run_dir"] for s in summaries], "code_changes": code_changes_of(summaries)}
 
 
 def write_table(folder: Path, title: str, rows: list[dict], overrides: str) -> None:
@@ -47,7 +48,7 @@ def write_table(folder: Path, title: str, rows: list[dict], overrides: str) -> N
              "| cell | rule | data | model | seeds | best test err % | final test err % | final train err % | best val err % | epochs |",
              "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        status = "" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})"
+        status = ("" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})") + note(r["code_changes"])
         seeds = ",".join(map(str, r["seeds"]))
         lines.append(f"| {r['row']}{status} | {r['rule']} | {r['data']} | {r['model']} | {seeds} | "
                      f"{_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
@@ -61,13 +62,14 @@ def main(path_arg: str, tokens: list[str]) -> int:
 
     pairs = split_tokens(tokens)
     only = _names_arg("cells", dict(pairs)["cells"]) if "cells" in dict(pairs) else None
-    extra = [f"{k}={v}" for k, v in pairs if k != "cells"]
+    stale = stale_policy(dict(pairs).get("stale"))
+    extra = [f"{k}={v}" for k, v in pairs if k not in ("cells", "stale")]
     path = Path(path_arg)
     doc, cells = load_spec(path, extra, only)  # every cell validated before any work
     folder = Path(build_run_config(extra).output_dir) / "reproduce" / spec_name(path)
     folder.mkdir(parents=True, exist_ok=True)
     index = json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
-    rows = [_row(cell, [run_cell(cell, seed, folder, index) for seed in cell["seeds"]]) for cell in cells]
+    rows = [_row(cell, [run_cell(cell, seed, folder, index, stale) for seed in cell["seeds"]]) for cell in cells]
     write_table(folder, str(doc.get("title", spec_name(path))), rows, " ".join(extra))
     print((folder / "table.md").read_text())
     print(folder, flush=True)

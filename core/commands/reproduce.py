@@ -30,7 +30,8 @@ from ..plotting import plot_curves, runs_title
 from ..reference import paper_result, paper_results, row_rank
 from ..run_dir import SUMMARY, read_metrics, write_json, write_text
 from ..trainer import Trainer
-from . import campaign
+from . import campaign, cell_code
+from ..config.saved import load_run_config
 
 FINAL = ("completed", "diverged", "failed")
 
@@ -79,19 +80,19 @@ def cell_key(cfg, spec, seed: int) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_cell(cell: dict, seed: int, folder: Path, index: dict) -> dict:
-    """The cell's summary: from the cache when it completed, resumed when it did not, else trained."""
+def run_cell(cell: dict, seed: int, folder: Path, index: dict, stale: str = "mark") -> dict:
+    """The cell's summary: from the cache when it completed (with ``code_changes`` when other code
+    trained it, or trained again under ``stale=retrain``), resumed when it did not, else trained."""
     cfg = cell["cfg"].copy()
     cfg.seed = seed
     key = cell_key(cfg, cell["spec"], seed)
     known = index.get(key)
     if known and (Path(known) / SUMMARY).is_file():
         summary = json.loads((Path(known) / SUMMARY).read_text())
-        if summary["status"] in FINAL:  # a diverged or failed cell would end the same way again
-            return summary
-        if (Path(known) / "checkpoint.pt").is_file():
-            from .resume import load_run_config
-
+        changes = cell_code.changes_since(Path(known), cell["spec"].name)
+        if summary["status"] in FINAL and not (changes and stale == "retrain"):
+            return {**summary, "code_changes": changes}  # a diverged or failed cell would end the same way again
+        if summary["status"] not in FINAL and (Path(known) / "checkpoint.pt").is_file():
             rcfg, rspec = load_run_config(Path(known), [])
             return Trainer.resume(Path(known), rcfg, rspec, resolve_observers(rcfg)).fit()
     cfg.output_dir = str(folder / "cells")
@@ -105,6 +106,11 @@ def run_cell(cell: dict, seed: int, folder: Path, index: dict) -> dict:
     except (DivergenceError, PluginFailure) as exc:  # the cell's result; the table goes on
         print(f"bioscale: warning: {cell['net']} / {cell['row']}: {exc}", file=sys.stderr, flush=True)
         return json.loads((trainer.run_dir / SUMMARY).read_text())
+
+
+def code_changes_of(summaries: list[dict]) -> list[str]:
+    """Every code change any of a row's cached cells was trained before (sorted, once each)."""
+    return sorted({change for s in summaries for change in s.get("code_changes", [])})
 
 
 def _mean_sd(values: list) -> tuple:
@@ -133,7 +139,7 @@ def main(args: list[str]) -> int:
         raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}, or a spec file (*.yaml)")
     table = tables[name]
     pairs = split_tokens(tokens)
-    options = {k: v for k, v in pairs if k in ("rules", "nets", "seeds")}
+    options = {k: v for k, v in pairs if k in ("rules", "nets", "seeds", "stale")}
     run_tokens = [f"{k}={v}" for k, v in pairs if k not in options]
     installed = discover(RULES_GROUP)
     if "nets" in options:
@@ -151,6 +157,7 @@ def main(args: list[str]) -> int:
         raise ConfigError(f"seeds={options['seeds']!r} must be a whole number") from None
     if seeds < 1:
         raise ConfigError(f"seeds={seeds} must be >= 1")
+    stale = cell_code.stale_policy(options.get("stale"))
     cells = plan_cells(table, rules, installed, run_tokens)  # every cell validated before any work
     base_seed = cells[0]["cfg"].seed
     folder = Path(build_run_config([*run_tokens, "rule=" + rules[0]]).output_dir) / "reproduce" / name
@@ -158,7 +165,7 @@ def main(args: list[str]) -> int:
     index = json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
     rows, curves = [], {}
     for cell in cells:
-        summaries = [run_cell(cell, base_seed + s, folder, index) for s in range(seeds)]
+        summaries = [run_cell(cell, base_seed + s, folder, index, stale) for s in range(seeds)]
         best = _mean_sd([s["best_test_error"] for s in summaries])
         final = _mean_sd([s["final_test_error"] for s in summaries])
         train = _mean_sd([s["final_train_error"] for s in summaries])
@@ -166,7 +173,7 @@ def main(args: list[str]) -> int:
                      "status": sorted({s["status"] for s in summaries}),
                      "settings": cell["tokens"], "seeds": seeds, "best_test_error": best, "final_test_error": final,
                      "final_train_error": train, "paper": cell["paper"], "epochs": summaries[0]["epochs"],
-                     "run_dirs": [s["run_dir"] for s in summaries]})
+                     "run_dirs": [s["run_dir"] for s in summaries], "code_changes": code_changes_of(summaries)})
         curves.setdefault(cell["net"], {})[cell["row"]] = read_metrics(Path(summaries[0]["run_dir"]))
     budget = " ".join(run_tokens) or "each rule's recipe and the default budget"
     _write(folder, name, table, rows, curves, budget, seeds)
@@ -190,7 +197,7 @@ def _write(folder: Path, name: str, table: dict, rows: list, curves: dict, budge
              "| net | row | best test err % | final test err % | paper test err % | final train err % | paper train err % | epochs |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        status = "" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})"
+        status = ("" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})") + cell_code.note(r["code_changes"])
         lines.append(f"| {r['net']} | {r['row']}{status} | {_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
                      f"{paper(r, 'test_error')} | {_fmt(*r['final_train_error'])} | {paper(r, 'train_error')} | {r['epochs']} |")
     write_text(folder / "table.md", "\n".join(lines) + "\n")
