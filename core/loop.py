@@ -15,9 +15,10 @@ from .evaluation import evaluate
 from .optim import scheduled_lr, set_lr
 from .progress import Progress
 from .step_modes import autocast
+from .trainer_fields import TrainerFields
 
 
-class TrainingLoop:
+class TrainingLoop(TrainerFields):
     """Trainer mixin: epochs, steps and evaluation. Reads ``cfg``, ``data``, ``model``,
     ``parallel``, ``device``, ``precision``, ``rule_hooks``, ``observers``, ``run``,
     ``optimizer``, ``flat_parameters`` and the compiled ``_forward_step`` / ``_credit``;

@@ -22,6 +22,7 @@ from . import __version__
 from .provenance import core_fingerprint, cpu_model, device_name, machine, plugin_fingerprint
 from .reference import paper_test_error
 from .run_dir import CONFIG, write_text
+from .trainer_fields import TrainerFields
 
 
 def now() -> str:
@@ -41,7 +42,7 @@ def first_sitting_of(info: dict) -> dict:
             "device_name": info.get("device_name"), "torch_version": info.get("torch_version")}
 
 
-class RunRecord:
+class RunRecord(TrainerFields):
     """Trainer mixin: what the run writes about itself. Reads ``cfg``, ``rule_spec``,
     ``observer_specs``, ``device``, ``parallel``, ``data``, ``model``, ``run_dir``, ``history``,
     ``epoch`` and ``paper_row``; keeps ``run_record`` (the ``run_info`` last written)."""

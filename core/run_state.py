@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from . import checkpoint
 from .errors import CheckpointError, ConfigError, PluginFailure
 from .run_dir import CHECKPOINT, metrics_through
+from .trainer_fields import TrainerFields
 
 
 def read_for_resume(run_dir: Path, epochs: int) -> tuple[dict, tuple]:
@@ -35,7 +36,7 @@ def file_stamp(path: Path) -> tuple:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-class RunState:
+class RunState(TrainerFields):
     """Trainer mixin: the checkpointed state. Reads and writes ``model``, ``optimizer``,
     ``rule_hooks``, ``data_generator``, ``rule_generator``, ``epoch``, ``global_step``; reads
     ``cfg``, ``rule_spec``, ``data``, ``device`` and ``run_dir``."""
