@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import torch
+from bioscale.architectures import activations
 from omegaconf import OmegaConf
 
-from bioscale.architectures import activations
-
 from . import __version__
+from .config.schema import config_dict
 from .provenance import core_fingerprint, cpu_model, device_name, machine, plugin_fingerprint
 from .reference import paper_test_error
 from .run_dir import CONFIG, write_text
@@ -31,7 +31,7 @@ def now() -> str:
 
 def read_run_info(run_dir: Path) -> dict:
     """The ``run_info`` section of a run folder's ``config.yaml`` (``{}`` if it has none)."""
-    saved = OmegaConf.to_container(OmegaConf.load(Path(run_dir) / CONFIG))
+    saved = config_dict(OmegaConf.load(Path(run_dir) / CONFIG))
     info = saved.get("run_info") if isinstance(saved, dict) else None
     return info if isinstance(info, dict) else {}
 
@@ -101,8 +101,8 @@ class RunRecord(TrainerFields):
 
     def resolved_config(self) -> dict:
         """What ``config.yaml`` holds: the config, every rule section the run uses, ``run_info``."""
-        resolved = OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True)
-        resolved["rules"] = {name: OmegaConf.to_container(spec.config, enum_to_str=True)
+        resolved = config_dict(self.cfg, resolve=True, enum_to_str=True)
+        resolved["rules"] = {name: config_dict(spec.config, enum_to_str=True)
                              for name, spec in {self.rule_spec.name: self.rule_spec, **self.rule_spec.companions}.items()}
         resolved["run_info"] = self.run_record if self.run_record is not None else self.run_info()
         return resolved

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from . import checkpoint
+from .config.schema import config_dict
 from .errors import CheckpointError, ConfigError, PluginFailure
 from .run_dir import CHECKPOINT, metrics_through
 from .trainer_fields import TrainerFields
@@ -46,7 +46,7 @@ class RunState(TrainerFields):
         return {
             "rule": self.rule_spec.name,
             "data": self.cfg.data.name,
-            "model": OmegaConf.to_container(self.cfg.model, resolve=True, enum_to_str=True),
+            "model": config_dict(self.cfg.model, resolve=True, enum_to_str=True),
             "in_shape": list(self.data.in_shape),
             "num_classes": self.data.num_classes,
             "seed": self.cfg.seed,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 import sys
 
-from omegaconf import OmegaConf
-
 from bioscale.datasets import load_data
 
 from ..config import build_run_config, resolve_observers, resolve_rule
+from ..config.schema import config_dict
 from ..discovery import RULES_GROUP, find_entries
 from ..errors import ConfigError, PluginError
 from ..plotting import plot_curves
@@ -142,7 +141,7 @@ def main(args: list[str]) -> int:
     write_text(out / "comparison.md", f"# {title}\n\n{table}\n\nOverrides: {' '.join(tokens) or '(none)'}\n")
     write_json(out / "comparison.json", {"title": title, "overrides": tokens, "rows": rows,
                                           "broken": [{"rule": n, "error": e} for n, e in broken],
-                                          "config": OmegaConf.to_container(first, enum_to_str=True)})
+                                          "config": config_dict(first, enum_to_str=True)})
     plot_curves(curves, out / "comparison.png", f"Learning curves of {len(curves)} rules: data {first.data.name}, "
                 f"model {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}")
     print(table)

@@ -13,6 +13,7 @@ import sys
 
 from omegaconf import OmegaConf
 
+from ..config.schema import config_dict
 from ..discovery import OBSERVERS_GROUP, RULES_GROUP, conflict_message, describe, find_entries
 from ..hookspecs import OBSERVER_HOOKS, RULE_HOOKS
 from ..markers import PROJECT_NAME
@@ -27,7 +28,7 @@ def _default_config(cls):
     config_cls = getattr(cls, "Config", None)
     if config_cls is None or not dataclasses.is_dataclass(config_cls):
         return None
-    return OmegaConf.to_container(OmegaConf.structured(config_cls), enum_to_str=True)
+    return config_dict(OmegaConf.structured(config_cls), enum_to_str=True)
 
 
 def collect(group: str) -> list[dict]:

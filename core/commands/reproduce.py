@@ -19,19 +19,18 @@ import statistics
 import sys
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from .. import __version__
 from ..config import build_run_config, resolve_observers, resolve_rule
 from ..config.resolve import split_tokens
+from ..config.saved import load_run_config
+from ..config.schema import config_dict
 from ..discovery import RULES_GROUP, discover, load_rule_class
-from .. import __version__
 from ..errors import ConfigError, DivergenceError, PluginFailure
 from ..plotting import plot_curves, runs_title
 from ..reference import paper_result, paper_results, row_rank
 from ..run_dir import SUMMARY, read_metrics, write_json, write_text
 from ..trainer import Trainer
 from . import campaign, cell_code
-from ..config.saved import load_run_config
 
 FINAL = ("completed", "diverged", "failed")
 
@@ -68,7 +67,7 @@ def plan_cells(table: dict, rules: list[str], installed: dict, tokens: list[str]
 
 def cell_key(cfg, spec, seed: int) -> str:
     """A hash of what determines a cell's numbers (not where it is written)."""
-    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    plain = config_dict(cfg, resolve=True, enum_to_str=True)
     for k in ("output_dir", "name", "observers"):
         plain.pop(k, None)
     for k in ("progress", "log_every", "checkpoint"):  # where output goes, not what is computed
@@ -76,7 +75,7 @@ def cell_key(cfg, spec, seed: int) -> str:
     plain["data"].pop("root", None)
     plain["bioscale"] = __version__
     plain["seed"] = seed
-    plain["rules"] = {spec.name: OmegaConf.to_container(spec.config, enum_to_str=True)}
+    plain["rules"] = {spec.name: config_dict(spec.config, enum_to_str=True)}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -11,13 +11,14 @@ from ..discovery import OBSERVERS_GROUP, PluginEntry, discover
 from ..errors import ConfigError
 from .bounds import check_bounds
 from .messages import explain
+from .schema import config_dict
 from .specs import ObserverSpec
 
 
 def resolve_observers(cfg: DictConfig, observers: dict[str, PluginEntry] | None = None) -> list[ObserverSpec]:
     """Enabled observers with validated settings (``observers.<name>.enabled=false`` disables one)."""
     observers = discover(OBSERVERS_GROUP) if observers is None else observers
-    sections = OmegaConf.to_container(cfg.observers, resolve=True) if cfg.observers else {}
+    sections = config_dict(cfg.observers, resolve=True) if cfg.observers else {}
     for name, section in sections.items():
         if name not in observers:
             raise ConfigError(

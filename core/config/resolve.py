@@ -9,10 +9,9 @@ before any data is loaded or file written.
 
 from __future__ import annotations
 
+from bioscale.architectures.presets import PRESETS as MODEL_PRESETS
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-
-from bioscale.architectures.presets import PRESETS as MODEL_PRESETS
 
 from ..discovery import RULES_GROUP, PluginEntry, discover, load_rule_class
 from ..errors import ConfigError
@@ -23,7 +22,7 @@ from .messages import explain
 from .observers import resolve_observers
 from .presets import DATA_PRESETS
 from .recipes import rule_config
-from .schema import RunConfig
+from .schema import RunConfig, config_dict
 from .specs import ObserverSpec, RuleSpec
 
 __all__ = [  # the names importers of this module used before it was split by job
@@ -68,7 +67,7 @@ def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -
     rules = discover(RULES_GROUP) if rules is None else rules
     if OmegaConf.is_missing(cfg, "rule"):
         raise ConfigError(f"no rule chosen: add rule=NAME; installed: {', '.join(sorted(rules))}")
-    user_sections = OmegaConf.to_container(cfg.rules, resolve=True) if cfg.rules else {}
+    user_sections = config_dict(cfg.rules, resolve=True) if cfg.rules else {}
     for other in user_sections:
         if other not in rules:
             raise ConfigError(f"rules.{other}: no installed rule is called {other!r}; installed: {', '.join(sorted(rules))}")

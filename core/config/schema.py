@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from .bounds import bounded
 
@@ -37,6 +37,15 @@ class Normalization(Enum):
 def plain_value(value):
     """An enum member of a structured config as its plain value; anything else as it is."""
     return getattr(value, "value", value)
+
+
+def config_dict(node: Any, **options: Any) -> dict[str, Any]:
+    """A DictConfig section as a plain dict (``OmegaConf.to_container`` with ``options``, typed as the
+    dict a section always gives)."""
+    plain = OmegaConf.to_container(node, **options)
+    if not isinstance(plain, dict):
+        raise TypeError(f"expected a config section, got {type(plain).__name__}")
+    return plain  # type: ignore[return-value]  # keys of a section are str
 
 
 class Decode(Enum):
