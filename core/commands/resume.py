@@ -4,65 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
 from ..config import resolve_observers
-from ..config.bounds import check_bounds
-from ..config.resolve import RuleSpec, apply_dotlist, check_resolvable, companion_specs, rule_config, split_tokens
-from ..config.schema import RunConfig
-from ..discovery import RULES_GROUP, discover, load_rule_class
-from ..errors import CheckpointError, ConfigError
-from ..run_dir import CHECKPOINT, CONFIG
+from ..config.saved import load_run_config
 from ..trainer import Trainer
 from .train import fit_to_end
-
-RESUMABLE_PREFIXES = ("trainer.", "observers.")
-
-
-def load_run_config(run_dir: Path, tokens: list[str], rules: dict | None = None):
-    """The saved config of ``run_dir`` with the allowed overrides applied, and its rule spec.
-
-    :param rules: name → PluginEntry to pick the rule from (default: the installed ones).
-    """
-    config_path = run_dir / CONFIG
-    if not config_path.is_file():
-        raise CheckpointError(f"{run_dir} is not a run folder: {config_path} is missing")
-    if not (run_dir / CHECKPOINT).is_file():
-        raise CheckpointError(f"{run_dir} has no {CHECKPOINT} to resume from")
-    try:
-        saved = OmegaConf.to_container(OmegaConf.load(config_path))
-    except Exception as exc:  # YAML syntax, unknown tags (!!python/...), unreadable file
-        raise CheckpointError(f"{config_path} is unreadable: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(saved, dict) or not {"rule", "data", "model", "trainer"} <= set(saved):
-        raise CheckpointError(f"{config_path} is not a run's config: it lacks "
-                              f"{sorted({'rule', 'data', 'model', 'trainer'} - set(saved if isinstance(saved, dict) else {}))}")
-    saved.pop("run_info", None)
-    rule_sections = saved.pop("rules", {}) or {}
-    pairs = split_tokens(tokens)
-    bad = [k for k, _ in pairs if not k.startswith(RESUMABLE_PREFIXES)]
-    if bad:
-        raise ConfigError(
-            f"resume only changes {', '.join(p + '*' for p in RESUMABLE_PREFIXES)}; got {bad}. "
-            f"Start a new run to change anything else."
-        )
-    try:
-        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
-        check_resolvable(cfg, str(config_path))
-        check_bounds(cfg, "")
-    except (OmegaConfBaseException, ConfigError) as exc:
-        raise CheckpointError(f"{config_path} does not fit this bioscale's config schema: {exc}") from exc
-    cfg = apply_dotlist(cfg, pairs, "resume")  # the overrides, checked as train checks them
-    check_resolvable(cfg, "resume")
-    check_bounds(cfg, "")
-    rules = discover(RULES_GROUP) if rules is None else rules
-    entry, cls = load_rule_class(cfg.rule, rules)
-    # the saved, fully resolved rule config wins over today's defaults and recipes
-    section = rule_sections.get(cfg.rule, {})
-    config = rule_config(cfg.rule, cls, entry, cfg.model.preset, section)
-    companions = companion_specs(cfg.rule, cls, config, rules, cfg.model.preset, rule_sections)  # rule=mix's rules
-    spec = RuleSpec(cfg.rule, entry, cls, config, companions)
-    return cfg, spec
 
 
 def main(run_dir: str, tokens: list[str]) -> int:

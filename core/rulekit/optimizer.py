@@ -2,8 +2,9 @@
 
 A rule that trains parameters of its own writes their ``.grad`` as the mean over its rows of the
 step and calls :meth:`RuleOptimizer.step`. That call does the contract's duties for it:
-- bf16: a gradient in another dtype than its parameter (a product formed under autocast) is cast
-  to the parameter's dtype (float32 master weights);
+- bf16: :meth:`RuleOptimizer.set_grad` writes a gradient formed under autocast (bf16 products)
+  into a parameter's ``.grad`` in the parameter's dtype (float32 master weights; torch refuses
+  a ``.grad`` of another dtype);
 - data parallelism: the gradients are reduced to the global batch's mean on every rank
   (``step.reduce_gradients``, one all-reduce per tensor: give it flat parameters where there are many);
 - the learning rate follows the config's schedule at ``step.progress``.
@@ -27,8 +28,8 @@ class RuleOptimizer:
     def __init__(self, params, cfg, scaled=None, lr_scale: float = 1.0, reduce: bool = True):
         """``scaled``: parameters whose lr is ``lr_scale`` times the schedule's (as the forward
         optimiser scales the output layer's by ``output_lr_scale``). ``reduce=False`` (an explicit
-        opt-out): the ``.grad`` given are already the global batch's, float32, identical on every
-        rank (Kolen-Pollack's ``B_l.grad`` is ``W_l.grad``, reduced by the core): no cast, no all-reduce."""
+        opt-out): the ``.grad`` given are already the global batch's, identical on every rank
+        (Kolen-Pollack's ``B_l.grad`` is ``W_l.grad``, reduced by the core): no all-reduce."""
         self.cfg = cfg
         self.reduce = reduce
         params, scaled = list(params), list(scaled or [])
@@ -37,21 +38,19 @@ class RuleOptimizer:
         self.adam = make_adam(params, cfg, scaled=scaled, lr_scale=lr_scale) if params else make_adam(scaled, cfg)
 
     def step(self, step) -> None:
-        """One update from the parameters' ``.grad`` (no grad): cast to the parameters' dtype,
-        reduced over data-parallel ranks (unless ``reduce=False``), at the schedule's lr for
-        ``step.progress``. Parameters without a ``.grad`` are left alone."""
+        """One update from the parameters' ``.grad`` (no grad): reduced over data-parallel ranks
+        (unless ``reduce=False``), at the schedule's lr for ``step.progress``. Parameters without
+        a ``.grad`` are left alone."""
         with torch.no_grad():
             if self.reduce:
-                self._cast_grads()
                 step.reduce_gradients([p.grad for p in self.params if p.grad is not None])
             set_lr(self.adam, scheduled_lr(self.cfg, step.progress) * self.lr_scale)
             self.adam.step()
 
-    def _cast_grads(self) -> None:
-        """bf16 autocast forms products in bf16: the master weights (and Adam) take float32."""
-        for p in self.params:
-            if p.grad is not None and p.grad.dtype != p.dtype:
-                p.grad = p.grad.to(p.dtype)
+    @staticmethod
+    def set_grad(param: torch.Tensor, grad: torch.Tensor) -> None:
+        """``param.grad = grad`` in ``param``'s dtype (a bf16 product becomes a float32 gradient)."""
+        param.grad = grad.to(param.dtype)
 
     @property
     def lr(self) -> float:

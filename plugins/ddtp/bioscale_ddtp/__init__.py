@@ -14,7 +14,7 @@ whose minimiser for small ``σ`` is ``Q_l = J_l⁺``, the pseudo-inverse of the 
 ``J_l = ∂h_L/∂h_l`` (a Gauss-Newton target; ``tests/test_rule_ddtp.py`` checks it on a linear net).
 Schedules as the paper's TP rules: ``parallel`` (a feedback and a forward update every batch) or
 ``alternating`` (a pass of each). ``Q_l`` starts as a Glorot-uniform draw; one Adam over all
-(``rulekit.RuleOptimizer``: it reduces the gradients over data-parallel ranks and casts them to float32).
+(``rulekit.RuleOptimizer``: it reduces the gradients over data-parallel ranks).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class DirectDTP(FeedbackRule):
                 grad = (delta.t() @ residual).mul_(2.0 / B)
                 if c.feedback_decay:
                     grad.add_(q, alpha=2.0 * c.feedback_decay)
-                q.grad = grad  # bf16 autocast: a bf16 product; the optimiser casts it to Q's float32
+                self.optimizer.set_grad(q, grad)  # bf16 autocast: a bf16 product, Q's gradient float32
         self.optimizer.step(step)  # reduced over data-parallel ranks
         return losses
 

@@ -81,7 +81,7 @@ class LDRL(FeedbackRule):
             for _ in range(self.config.feedback_iterations):
                 with self.noise.drawing(step):
                     self._feedback_grads(step, losses)
-                self.optimizer.step(step)  # cast to float32, reduced over data-parallel ranks
+                self.optimizer.step(step)  # reduced over data-parallel ranks
         return losses
 
     def _feedback_grads(self, step, losses: dict) -> None:
@@ -98,7 +98,7 @@ class LDRL(FeedbackRule):
             losses[l] = (-2.0 * (eps * (g1 - g2)).flatten(1).sum(1) + d.square().flatten(1).sum(1)).mean()
             grad_out = torch.cat([-2.0 * eps, 2.0 * (eps - d), 2.0 * d]).div_(B)  # ∂loss/∂G(each read)
             for name, grad in g.param_grads(reads, outs, grad_out).items():
-                setattr(getattr(g, name), "grad", grad)  # bf16: the optimiser casts it to float32
+                self.optimizer.set_grad(getattr(g, name), grad)  # bf16: a float32 gradient
 
     @hookimpl
     def bioscale_state_dict(self):
