@@ -10,7 +10,7 @@ import torch
 from ..config.resolve import ObserverSpec
 from ..discovery import OBSERVERS_GROUP, PluginEntry
 from ..markers import hookimpl
-from .data_parallel import compare_runs, final_state, train_jobs
+from .data_parallel import compare_runs, final_state, rule_ref, train_jobs
 from .harness import model_weights, new_trainer, resume_trainer
 
 KIT_TOKENS = ("data.limit_train=512",)  # 8 batches of 64 an epoch: the checks need behaviour, not accuracy
@@ -34,6 +34,8 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
        class must then be defined at module level (its module is imported in the new processes).
     """
     out_dir, tokens = Path(out_dir), [*KIT_TOKENS, *tokens]
+    if data_parallel:
+        rule_ref(_worker_rule(rule))  # a class the new processes cannot import: refused before any run
     straight = new_trainer(rule, out_dir / "straight", tokens)
     before = model_weights(straight)
     summary = straight.fit()
