@@ -29,6 +29,7 @@ from .optimizer import RuleOptimizer
 from .settings import FeedbackRule, TPConfig, check_inverse_activation, paper_search_space
 from .targets import difference_target
 
+
 class TargetPropagation(FeedbackRule):
     """Base class; subclasses set ``noise_preserving`` and override the ``top_*`` methods."""
 
@@ -58,7 +59,7 @@ class TargetPropagation(FeedbackRule):
         self.config = config
         self.inverse_init = plain_value(config.inverse_init)  # "glorot" / "orthogonal"
         self.inverses: nn.ModuleDict | None = None
-        self.optimizer = None
+        self.optimizer: RuleOptimizer | None = None
         self.noise: NoiseSource | None = None
         self.model = None
 
