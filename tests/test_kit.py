@@ -100,3 +100,18 @@ def test_the_kit_fails_a_rule_that_does_not_reduce_its_gradients(tmp_path):
 
     with pytest.raises(AssertionError, match="differs between 2 data-parallel processes and one"):
         check_rule_contract(NoReduceDTP, tmp_path, ["rules.noreducedtp.schedule=parallel"], bf16=False)
+
+
+def test_the_kit_puts_a_rule_class_module_root_on_the_processes_path(monkeypatch):
+    """A class in a package that is not installed (the example rule's sources) or in a test file."""
+    from pathlib import Path
+
+    from bioscale.testing.data_parallel import _module_root
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "bioscale-example-rule"
+    monkeypatch.syspath_prepend(str(example))
+    from bioscale_example_rule import ScaledFeedback
+
+    assert _module_root(ScaledFeedback) == str(example)
+    assert _module_root(GainFA) == str(Path(__file__).resolve().parent)
+    assert _module_root("fa") is None

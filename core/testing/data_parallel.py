@@ -39,7 +39,10 @@ def _module_root(rule) -> str | None:
         return None
     module = sys.modules.get(rule.__module__)
     file = getattr(module, "__file__", None)
-    return str(Path(file).resolve().parents[rule.__module__.count(".")]) if file else None
+    if not file:
+        return None
+    up = rule.__module__.count(".") + (Path(file).stem == "__init__")  # a package's __init__ sits one folder lower
+    return str(Path(file).resolve().parents[up])
 
 
 def _launch(command: list[str], what: str, timeout: float, paths=()) -> None:
