@@ -50,11 +50,10 @@ Conventions
   rule's generator afterwards; ``bioscale.testing.check_rule_contract`` fails a rule whose
   training changes with the diagnostics observer on). Probes never call
   ``bioscale_update_inverse`` or ``bioscale_after_forward_grads``: update state there.
-* ``bioscale_setup`` and ``bioscale_load_state_dict`` return None; ``bioscale_after_forward_grads``
-  too (it is not ``firstresult``).
+* ``bioscale_setup``, ``bioscale_load_state_dict`` and ``bioscale_after_forward_grads`` return
+  None (they are not ``firstresult``).
 * Rule hooks are implemented by the single active rule; an observer implementing one is
-  rejected when the run starts. Hooks that return a value are ``firstresult``;
-  ``bioscale_setup`` and ``bioscale_load_state_dict`` return None.
+  rejected when the run starts. Hooks that return a value are ``firstresult``.
 * Every tensor a rule returns is checked for shape, dtype and device; a mismatch raises
   :class:`bioscale.errors.RuleContractError` naming the rule, its distribution and version,
   the hook and the layer. Under ``trainer.precision=bf16`` the step runs inside
@@ -62,7 +61,35 @@ Conventions
   returned floating-point tensor of another floating dtype is accepted and cast to the
   activation's dtype (its shape and device are still checked).
 
-``bioscale.testing.check_rule_contract(MyRule, tmp_path)`` checks a rule against this contract.
+Duties of a rule with state of its own
+======================================
+A rule that trains parameters, draws noise or keeps a generator must keep these; the kit's
+objects (``bioscale.rulekit``) keep most of them for a rule that uses them:
+
+* Data parallelism (``torchrun``): every rank holds the same rule state and sees its share
+  ``step.rows`` of a global batch. Gradients of the rule's own parameters are written as means
+  over this rank's rows and must be reduced to the global batch's mean before an optimiser
+  step: :class:`bioscale.rulekit.RuleOptimizer` does it in ``step(step)`` (``reduce=False``
+  opts out, for gradients that already are the global batch's, like Kolen-Pollack's
+  ``B.grad = W.grad``); a rule with an optimiser of its own calls ``step.reduce_gradients``.
+  Per-sample noise must be what one process draws: ``NoiseSource.perturb`` inside
+  ``with noise.drawing(step):`` draws for the global batch and keeps this rank's rows
+  (``normal_like`` / ``uniform_like`` only for draws whose shape does not depend on the rows).
+  State drawn from any per-rank source must be documented by the rule.
+* bf16 (``trainer.precision=bf16``): hooks run under autocast, so products are bf16. The rule's
+  parameters, their gradients and optimiser state stay float32: ``RuleOptimizer.set_grad``
+  writes a bf16 product into a float32 ``.grad``; a rule state tensor must keep the dtype it
+  has in a float32 run.
+* Probes: credit hooks (and ``bioscale_inverse_error``) called with ``step.is_probe`` change no
+  state. Draws there go inside ``with noise.drawing(step):``, which puts the rule's CPU and
+  device generators back as they were on a probe step.
+* Composite rules (``uses_rules(config) -> [names]``, e.g. ``mix``): built as
+  ``cls(config, {name: RuleHooks})``; they call the inner rules' hooks through those facades and
+  pass each its ``layers`` in ``bioscale_setup``.
+
+``bioscale.testing.check_rule_contract(MyRule, tmp_path)`` checks a rule against this contract:
+a straight run, exact resume, probes that change nothing, a bf16 epoch, and 2 data-parallel
+processes against one.
 """
 
 from __future__ import annotations
@@ -167,7 +194,9 @@ def bioscale_after_forward_grads(step: "StepContext", grads: list) -> None:
     (averaged over data-parallel ranks) and before the forward optimiser's step. A rule that
     trains parameters of its own from the forward pass (Kolen-Pollack's ``B_l`` from
     ``W_l``'s gradient, weight mirrors) writes their gradients and steps its own optimiser
-    here; :class:`bioscale.rulekit.RuleOptimizer` follows the run's learning-rate schedule.
+    here; :class:`bioscale.rulekit.RuleOptimizer` follows the run's learning-rate schedule and
+    reduces the gradients over data-parallel ranks (``reduce=False`` for gradients that are
+    already the global batch's, as the forward ``.grad`` are).
 
     :param grads: ``[None, δa_1, ..., δa_L]``, the signal at each layer's pre-activation,
         shape ``(B, *out_shape of layer l)``; ``step.h[l-1]`` is layer ``l``'s input, and
@@ -181,7 +210,10 @@ def bioscale_update_inverse(step: "StepContext") -> Optional[dict]:
 
     Called on every step of a pass whose phases contain ``"inverse"``, before the forward
     credit assignment of the same step. Runs with grad enabled; the rule owns the
-    optimiser of its inverse parameters and must not change forward weights.
+    optimiser of its inverse parameters and must not change forward weights. Its gradients
+    are means over this rank's rows: reduce them before stepping (``RuleOptimizer.step`` does),
+    keep them float32 under bf16 (``RuleOptimizer.set_grad``), and draw per-sample noise inside
+    ``with noise.drawing(step):`` (see "Duties of a rule with state of its own").
 
     :return: dict ``{layer: 0-dim tensor}`` of inverse losses (not synced to the host), or None.
     """
@@ -190,8 +222,8 @@ def bioscale_update_inverse(step: "StepContext") -> Optional[dict]:
 @hookspec(firstresult=True)
 def bioscale_inverse_error(step: "StepContext") -> Optional[dict]:
     """Reconstruction error of each inverse on this batch, with no update (diagnostics only,
-    through ``run.inverse_error``, which restores the rule's generator afterwards; a rule drawing
-    there from a device generator of its own restores that itself).
+    through ``run.inverse_error``, which restores the rule's CPU generator afterwards; draws
+    inside ``with noise.drawing(step, restore=True):`` leave a device generator as it was too).
 
     :return: dict ``{layer: 0-dim tensor}`` (mean squared error per unit), or None when
         the rule has no inverses.

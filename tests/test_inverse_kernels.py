@@ -37,7 +37,7 @@ def inverse_update(rule, step, units, noise=None):
     """One inverse update with the given training units and ``noise`` (default: the sequence
     noise); the Adam step is skipped so the gradient can be read. Returns (losses, flat gradient)."""
     rule.units, rule.noise, step_fn = units, noise or SequenceNoise(), rule.optimizer.step
-    rule.optimizer.step = lambda: None
+    rule.optimizer.step = lambda step: None
     try:
         losses = rule.bioscale_update_inverse(step)
     finally:
@@ -108,11 +108,22 @@ def test_unequal_widths_and_conv_layers_take_single_kernels(tmp_path):
     assert [u.layers for u in units if not u.stacked] == [[2], [5]]
 
 
-def test_a_rule_overriding_read_opts_out_of_stacking(tmp_path):
+def test_a_rule_overriding_read_must_declare_stackable():
+    from bioscale.rulekit import TargetPropagation
+
+    with pytest.raises(TypeError, match="overrides read: declare stackable"):
+        class Forgetful(TargetPropagation):
+            def read(self, l, h_out, h_in):
+                return 2 * h_out
+
+
+def test_a_rule_declaring_itself_not_stackable_opts_out_of_stacking(tmp_path):
     trainer = new_trainer("sdtp", tmp_path, EQUAL_WIDTHS)
     base = rule_plugin(trainer)
 
     class Scaled(type(base)):
+        stackable = False
+
         def read(self, l, h_out, h_in):
             return 2 * super().read(l, h_out, h_in)
 

@@ -75,7 +75,7 @@ def test_trainer_builds_the_configured_init(tmp_path):
     assert build_run_config([]).model.weight_init.value == "glorot"
 
 
-@pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp"])
+@pytest.mark.parametrize("rule", ["dtp", "sdtp", "aosdtp", "ldrl"])  # every rule with an InverseConfig
 def test_tp_inverse_init(tmp_path, rule):
     from bioscale.rulekit.inverse import LayerInverse
     from bioscale.testing.harness import rule_plugin

@@ -17,9 +17,17 @@ Data-parallel runs: after ``begin(step)`` every draw is made for the step's whol
 (``step.global_batch_size`` rows) and this rank keeps its ``step.rows``: each rank draws what one
 process would draw and uses its own samples' share, so the generators stay equal on every rank
 and the run is the one-process run (at ``W`` times the drawing work for ``W`` ranks).
+
+Gradient probes: draws made inside ``with noise.drawing(step):`` on a probe step
+(``step.is_probe``) leave the generators as they were (the device one included), so probing
+does not change training. Draw per-sample noise inside it with ``perturb`` (global-batch
+aware); ``normal_like`` / ``uniform_like`` draw for this rank's tensor alone: use them only for
+noise whose shape does not depend on the rows (weight-shaped draws).
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 
@@ -64,6 +72,31 @@ class NoiseSource:
         full[batch_dim] = self._global_rows
         drawn = fill(torch.empty(full, device=like.device, dtype=like.dtype))
         return drawn.narrow(batch_dim, self._rows.start, self._rows.stop - self._rows.start)
+
+    @contextmanager
+    def drawing(self, step, restore: bool | None = None):
+        """The draws of one step: ``begin(step)`` on entry, ``clear_shared()`` on exit; with
+        ``restore`` (default: ``step.is_probe``) the CPU and device generators are put back as
+        they were on entry, so the draws change no training."""
+        if restore is None:
+            restore = step.is_probe
+        kept = self._generator_states() if restore else None
+        self.begin(step)
+        try:
+            yield self
+        finally:
+            self.clear_shared()
+            if kept is not None:
+                self._set_generator_states(kept)
+
+    def _generator_states(self) -> tuple:
+        device = self.device_generator.get_state() if self.device_generator is not None else None
+        return self.generator.get_state(), device
+
+    def _set_generator_states(self, states: tuple) -> None:
+        self.generator.set_state(states[0])
+        if states[1] is not None:
+            self.device_generator.set_state(states[1])
 
     def clear_shared(self) -> None:
         """Forget the shared draws: the next ``perturb`` of each shape draws anew. The TP rules

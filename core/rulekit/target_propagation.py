@@ -15,102 +15,28 @@ every epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 
-from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit, plain_value
-from bioscale.architectures import make_activation
-from bioscale.config.bounds import bounded
-from bioscale.errors import ConfigError
+from bioscale.config.schema import plain_value
 from bioscale.flat_parameters import flatten_parameters
 from bioscale.markers import hookimpl
-from bioscale.optim import make_adam, scheduled_lr, set_lr
 
 from .inverse import LayerInverse
 from .inverse_kernels import SingleKernel, StackedKernel
 from .noise import NoiseSource
+from .optimizer import RuleOptimizer
+from .settings import FeedbackRule, TPConfig, check_inverse_activation, paper_search_space
+from .targets import difference_target
 
 
-class TPSchedule(Enum):
-    parallel = "parallel"
-    alternating = "alternating"
-
-    def passes(self) -> list[set[str]]:
-        """``bioscale_epoch_passes`` for this schedule: alternating makes an epoch two passes over
-        the data (the inverses, then the forward weights); parallel trains both in each step."""
-        if self is TPSchedule.alternating:
-            return [{"inverse"}, {"forward"}]
-        return [{"inverse", "forward"}]
-
-
-def per_schedule_recipes(config_cls, presets, alternating: dict, parallel: dict) -> dict:
-    """A TP rule's ``recipes`` for ``presets``: ``alternating`` under each preset name (the
-    default schedule) and ``parallel`` under ``"<preset>:schedule=parallel"``.
-
-    Recipes layer (the conditional one is merged over the preset's), so every setting the
-    alternating recipe makes and the parallel one does not is reset to ``config_cls``'s
-    default in the parallel entry: ``schedule=parallel`` gets exactly ``parallel``."""
-    defaults = OmegaConf.to_container(OmegaConf.structured(config_cls), enum_to_str=True)
-    parallel = _fill_from_defaults(alternating, parallel, defaults)
-    recipes = {}
-    for preset in presets:
-        recipes[preset] = alternating
-        recipes[f"{preset}:schedule=parallel"] = parallel
-    return recipes
-
-
-def _fill_from_defaults(other: dict, recipe: dict, defaults: dict) -> dict:
-    """``recipe`` plus, for each key (nested) ``other`` sets and ``recipe`` does not, its default."""
-    out = dict(recipe)
-    for key, value in other.items():
-        if isinstance(value, dict):
-            out[key] = _fill_from_defaults(value, recipe.get(key, {}), defaults[key])
-        elif key not in recipe:
-            out[key] = defaults[key]
-    return out
-
-
-def _constant_adam():
-    return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
-
-
-@dataclass
-class TPConfig(RuleConfig):
-    """Settings every TP rule shares: schedule, inverse noise, inverse optimiser."""
-
-    schedule: TPSchedule = TPSchedule.alternating
-    sigma: float = bounded(0.1, low=0)  # std of the noise added to h_{l-1} when training g_l
-    inverse_activation: str = "tanh"
-    inverse_init: WeightInit = WeightInit.glorot  # initial inverse weights V_l (see model.weight_init)
-    # one noise draw per step and input shape, reused by every inverse with that shape (fresh
-    # random signs per sample, its own sigma); false: an independent draw per layer
-    shared_noise: bool = True
-    inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)
-
-
-def paper_search_space(optimizers=("optimizer",), alpha: bool = False, sigma: bool = False) -> dict:
-    """Bartunov et al.'s search space, keys relative to a rule's section: for each Adam,
-    log-uniform lr in [1e-5, 3e-4], beta2 in {0.99, 0.999}, eps in {1e-4, 1e-6, 1e-8};
-    alpha in [0.01, 0.2] and sigma in [0.01, 0.3] where the rule has them."""
-    space = {}
-    for opt in optimizers:
-        space.update({f"{opt}.lr": "loguniform:1e-5:3e-4", f"{opt}.beta2": "choice:0.99,0.999",
-                      f"{opt}.eps": "choice:1e-4,1e-6,1e-8"})
-    if alpha:
-        space["alpha"] = "uniform:0.01:0.2"
-    if sigma:
-        space["sigma"] = "uniform:0.01:0.3"
-    return space
-
-
-class TargetPropagation:
+class TargetPropagation(FeedbackRule):
     """Base class; subclasses set ``noise_preserving`` and override the ``top_*`` methods."""
 
     Config = TPConfig
+    # the inverses of equal fully connected layers below the top read h_out itself (``read``), so
+    # they may be trained as one stacked kernel; a subclass overriding ``read`` must declare it
+    stackable = True
     search_space = paper_search_space(("optimizer", "inverse_optimizer"), sigma=True)
     noise_preserving = False  # DTP: reconstruct the noisy input itself; SDTP: the clean one
     paper_name: str | None = None  # the rule's name in the paper's tables, e.g. "DTP"
@@ -122,15 +48,18 @@ class TargetPropagation:
         """``"<paper_name> <schedule>"`` (e.g. ``"DTP parallel"``), or None without a paper name."""
         return f"{cls.paper_name} {plain_value(config.schedule)}" if cls.paper_name else None
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "read" in cls.__dict__ and "stackable" not in cls.__dict__:
+            raise TypeError(f"{cls.__qualname__} overrides read: declare stackable (False unless every layer "
+                            f"below the top still reads h_out itself)")
+
     def __init__(self, config: TPConfig):
-        try:
-            make_activation(config.inverse_activation)
-        except ValueError as exc:  # refused before setup, which would blame the plugin
-            raise ConfigError(f"inverse_activation: {exc}") from None
+        check_inverse_activation(config)
         self.config = config
         self.inverse_init = plain_value(config.inverse_init)  # "glorot" / "orthogonal"
         self.inverses: nn.ModuleDict | None = None
-        self.optimizer = None
+        self.optimizer: RuleOptimizer | None = None
         self.noise: NoiseSource | None = None
         self.model = None
 
@@ -147,7 +76,8 @@ class TargetPropagation:
     def read(self, l: int, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
         """What ``g_l`` reads of layer ``l``'s output ``h_out`` (computed from ``h_in``):
         ``read_top`` for the top layer, ``h_out`` itself below it. A subclass that overrides
-        ``read`` itself (rather than ``read_top``) opts out of grouped inverse training."""
+        ``read`` itself (rather than ``read_top``) declares ``stackable`` (False: no grouped
+        inverse training)."""
         return self.read_top(h_out, h_in) if l == self.model.num_layers else h_out
 
     def read_top(self, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
@@ -185,7 +115,8 @@ class TargetPropagation:
         self.flats = below_flat + top_flat
         self.optimizer = None
         if self.flats:
-            self.optimizer = make_adam(below_flat, self.config.inverse_optimizer, top_flat, self.top_inverse_lr_scale())
+            self.optimizer = RuleOptimizer(below_flat, self.config.inverse_optimizer, scaled=top_flat,
+                                           lr_scale=self.top_inverse_lr_scale())
         self.units = self._training_units(model)
 
     def _training_units(self, model, stack: bool = True) -> list:
@@ -193,9 +124,8 @@ class TargetPropagation:
         dense layers below the top with a plain read and one noise std (with ``stack``), a
         ``SingleKernel`` for every other layer."""
         layers = {int(k): g for k, g in self.inverses.items()}
-        plain_read = type(self).read is TargetPropagation.read
         stacked = StackedKernel.runs(model, {l: g for l, g in layers.items() if l < model.num_layers}) \
-            if stack and plain_read and self.flats else []
+            if stack and self.stackable and self.flats else []
         units = []
         for unit in stacked:
             if isinstance(unit, StackedKernel) and len({self.inverse_sigma(l) for l in unit.layers}) == 1:
@@ -208,10 +138,6 @@ class TargetPropagation:
         return lambda h_out, h_in: self.read(l, h_out, h_in)
 
     @hookimpl
-    def bioscale_epoch_passes(self, epoch):
-        return TPSchedule(self.config.schedule).passes()
-
-    @hookimpl
     def bioscale_layer_target(self, step, layer, target_above):
         if layer == step.num_layers:
             return self.top_target(step, target_above)
@@ -220,10 +146,8 @@ class TargetPropagation:
     def difference_target(self, step, layer: int, target_read, read) -> torch.Tensor:
         """``h_{l-1} + g_l(target_read) - g_l(read)`` for ``l = layer``: the two inverse
         evaluations as one batched call on ``[target_read; read]`` (each ``(B, ...)``), the sum
-        in the first output's memory. No grad."""
-        B = step.batch_size
-        both = self.inverses[str(layer)](torch.cat([target_read, read]))
-        return both[:B].add_(step.h[layer - 1]).sub_(both[B:])
+        in the first output's memory (``rulekit.targets.difference_target``). No grad."""
+        return difference_target(self.inverses[str(layer)], step.h[layer - 1], target_read, read)
 
     @hookimpl
     def bioscale_update_inverse(self, step):
@@ -234,8 +158,7 @@ class TargetPropagation:
             return None
         losses = {}
         scale = 2.0 / step.batch_size
-        self.noise.begin(step)
-        with torch.no_grad():
+        with torch.no_grad(), self.noise.drawing(step):
             for unit in self.units:
                 clean = unit.inputs(step)  # (B, ...) or, stacked, (G, B, n)
                 noisy = self.noise.perturb(clean, self.inverse_sigma(unit.layers[0]), stacked=unit.stacked)
@@ -246,10 +169,7 @@ class TargetPropagation:
                 errors = torch.linalg.vector_norm(flat, dim=1).square_().div_(flat.shape[1])
                 losses.update(zip(unit.layers, errors.unbind()))
                 unit.write_grads(read, reconstruction, diff.mul_(scale))  # into the flat gradient's views
-            self.noise.clear_shared()
-            step.reduce_gradients([flat.grad for flat in self.flats])  # data-parallel: the global batch's mean
-            set_lr(self.optimizer, scheduled_lr(self.config.inverse_optimizer, step.progress))
-            self.optimizer.step()
+        self.optimizer.step(step)  # reduced over data-parallel ranks, at the scheduled lr
         return losses
 
     @hookimpl

@@ -8,13 +8,18 @@ hook, what each may and may not do) is the docstring of :mod:`bioscale.hookspecs
 
 The ``bioscale_harness`` pytest fixture (auto-registered through the ``pytest11`` entry
 point) gives the same functions bound to a temporary folder.
+
+A rule class not installed runs under its own name (``rule_name_of``: its ``name`` attribute,
+else its class name in lower case), so its settings are ``rules.<that>.<key>``. Until
+2026-12-02 the kit named every class ``test_rule``; tokens ``rules.test_rule.<key>`` are still
+accepted for a class, with a DeprecationWarning naming the new section.
 """
 
+from .contract import KIT_TOKENS, check_rule_contract
 from .data_parallel import check_data_parallel
 from .harness import (
     TINY_TOKENS,
     Harness,
-    check_rule_contract,
     fake_entry,
     make_step,
     model_weights,
@@ -26,6 +31,7 @@ from .harness import (
 
 __all__ = [
     "Harness",
+    "KIT_TOKENS",
     "TINY_TOKENS",
     "check_data_parallel",
     "check_rule_contract",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 
 from ..config.saved import load_run_config
-from ..config.resolve import ObserverSpec, build_run_config, resolve_rule
-from ..discovery import OBSERVERS_GROUP, RULES_GROUP, PluginEntry, find_entries
-from ..markers import hookimpl
+from ..config.resolve import build_run_config, resolve_rule
+from ..discovery import RULES_GROUP, PluginEntry, find_entries
 from ..plugin_host import rule_key
 from ..trainer import Trainer
 
@@ -27,6 +27,20 @@ def rule_name_of(cls) -> str:
     """The name a rule class not installed runs under in the kit: its ``name`` attribute, else
     its class name in lower case (so its settings are ``rules.<that>.<key>``)."""
     return getattr(cls, "name", None) or cls.__name__.lower()
+
+
+OLD_SECTION = "test_rule"  # the name the kit gave every rule class before it used the class's own
+
+
+def renamed_section_tokens(tokens, name: str) -> list[str]:
+    """``tokens`` with the kit's old section name ``rules.test_rule.`` replaced by ``rules.<name>.``
+    (with a DeprecationWarning naming the new one), for a rule class that runs as ``name``."""
+    old = f"rules.{OLD_SECTION}."
+    if name == OLD_SECTION or not any(t.startswith(old) for t in tokens):
+        return list(tokens)
+    warnings.warn(f"the kit runs a rule class under its own name now: write rules.{name}.<key> instead of "
+                  f"{old}<key> (accepted for now)", DeprecationWarning, stacklevel=3)
+    return [f"rules.{name}.{t[len(old):]}" if t.startswith(old) else t for t in tokens]
 
 
 def fake_entry(cls, name: str | None = None, distribution: str = "test-distribution", version: str = "0.0") -> PluginEntry:
@@ -53,8 +67,12 @@ def _rule_tokens(rule) -> tuple[list[str], dict]:
 
 
 def new_trainer(rule, out_dir, tokens=(), observers=(), data=None) -> Trainer:
-    """A new run of ``rule`` (installed name, class or PluginEntry) on the tiny default setup."""
+    """A new run of ``rule`` (installed name, class or PluginEntry) on the tiny default setup.
+    A class's settings are ``rules.<rule_name_of(class)>.<key>`` (``rules.test_rule.<key>``, the
+    kit's old name, is accepted with a DeprecationWarning)."""
     rule_tokens, rules = _rule_tokens(rule)
+    if not isinstance(rule, str):
+        tokens = renamed_section_tokens(tokens, rule_tokens[0].split("=", 1)[1])
     cfg = build_run_config([*TINY_TOKENS, f"output_dir={out_dir}", *rule_tokens, *tokens])
     return Trainer.create(cfg, resolve_rule(cfg, rules), list(observers), data=data)
 
@@ -73,58 +91,6 @@ def rule_plugin(trainer: Trainer):
 
 def model_weights(trainer: Trainer) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-
-
-def check_rule_contract(rule, out_dir, tokens=()) -> dict:
-    """Assert what every rule must do on a tiny run; returns the straight run's summary.
-
-    1. two epochs train without a contract error, every layer's weights change and the
-       training loss goes down;
-    2. the rule state survives a checkpoint: a 2-epoch run stopped after 1 epoch and
-       resumed gives exactly the weights of 2 straight epochs (on the CPU);
-    3. gradient probes change nothing: the same run with a probing observer (as the
-       diagnostics observer does, ``run.probe_gradients`` and ``run.inverse_error`` after every
-       epoch) gives exactly the same weights.
-    """
-    out_dir = Path(out_dir)
-    straight = new_trainer(rule, out_dir / "straight", tokens)
-    before = model_weights(straight)
-    summary = straight.fit()
-    after = model_weights(straight)
-    for name in before:
-        assert not torch.equal(before[name], after[name]), f"{name} did not change in 2 epochs"
-    losses = [m["train_loss"] for m in straight.history if "train_loss" in m]
-    assert len(losses) >= 2 and losses[-1] < losses[0], f"training loss did not go down: {losses}"
-
-    half = new_trainer(rule, out_dir / "resumed", tokens)
-    half.fit(stop_after=1)
-    assert half.epoch == 1
-    resumed = resume_trainer(half.run_dir, rule=None if isinstance(rule, str) else rule)
-    resumed.fit()
-    for name, value in model_weights(resumed).items():
-        assert torch.equal(value, after[name]), f"resume is not exact: {name} differs from the straight run"
-
-    probing = ObserverSpec("kit_probe", PluginEntry("kit_probe", OBSERVERS_GROUP, f"{__name__}:ProbingObserver",
-                                                    "bioscale", "kit", entry_point=None), ProbingObserver, None)
-    probed = new_trainer(rule, out_dir / "probed", tokens, observers=[probing])
-    probed.fit()
-    assert any("kit_probes" in m for m in probed.history), "the probing observer did not run"
-    for name, value in model_weights(probed).items():
-        assert torch.equal(value, after[name]), (
-            f"training changes with gradient probes on (as an observer makes them): {name} differs. Probes call the credit "
-            f"hooks with step.is_probe True; they must not change rule state there (see bioscale.hookspecs)")
-    return summary
-
-
-class ProbingObserver:
-    """Probes a run as the diagnostics observer does, after every epoch: the rule's gradients on a
-    fixed batch (``run.probe_gradients``) and its inverse errors (``run.inverse_error``)."""
-
-    @hookimpl
-    def bioscale_epoch_end(self, run, epoch, metrics):
-        probe = run.probe_gradients(batch_size=32)
-        run.inverse_error(probe["step"])
-        return {"kit_probes": len(probe["names"])}
 
 
 def make_step(trainer: Trainer, x=None, y=None, phases=("forward",)):
@@ -152,8 +118,10 @@ class Harness:
     def resume_trainer(self, run_dir, tokens=(), rule=None, observers=()) -> Trainer:
         return resume_trainer(run_dir, tokens, rule, observers)
 
-    def check_rule_contract(self, rule, tokens=()) -> dict:
-        return check_rule_contract(rule, self.out_dir, tokens)
+    def check_rule_contract(self, rule, tokens=(), **checks) -> dict:
+        from .contract import check_rule_contract
+
+        return check_rule_contract(rule, self.out_dir, tokens, **checks)
 
     def make_step(self, trainer: Trainer, x=None, y=None, phases=("forward",)):
         return make_step(trainer, x, y, phases)

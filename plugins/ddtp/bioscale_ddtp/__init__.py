@@ -13,37 +13,34 @@ layer, the forward weights only read: with ``ε ~ N(0, 1)`` shaped like ``h_l``,
 whose minimiser for small ``σ`` is ``Q_l = J_l⁺``, the pseudo-inverse of the output's Jacobian
 ``J_l = ∂h_L/∂h_l`` (a Gauss-Newton target; ``tests/test_rule_ddtp.py`` checks it on a linear net).
 Schedules as the paper's TP rules: ``parallel`` (a feedback and a forward update every batch) or
-``alternating`` (a pass of each). ``Q_l`` starts at zero plus a small Glorot draw; one Adam over all.
+``alternating`` (a pass of each). ``Q_l`` starts as a Glorot-uniform draw; one Adam over all
+(``rulekit.RuleOptimizer``: it reduces the gradients over data-parallel ranks).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from bioscale import RuleConfig, hookimpl
+from bioscale import hookimpl
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
-from bioscale.config.schema import AdamConfig, LRSchedule
-from bioscale.rulekit import NoiseSource, RuleOptimizer, TPSchedule, paper_search_space
-
-
-def _feedback_adam() -> AdamConfig:
-    return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
+from bioscale.rulekit import FeedbackConfig, FeedbackRule, NoiseSource, RuleOptimizer, paper_search_space
+from bioscale.rulekit.targets import output_error, output_step_target
 
 
 @dataclass
-class DirectDTPConfig(RuleConfig):
-    schedule: TPSchedule = TPSchedule.parallel
+class DirectDTPConfig(FeedbackConfig):
+    """``FeedbackConfig`` (schedule, default parallel; ``inverse_optimizer`` trains every ``Q_l``) plus:"""
+
     beta: float = bounded(0.5, low=0, low_open=True)  # output target step: ĥ_L = h_L - β e
     sigma: float = bounded(0.1, low=0, low_open=True)  # std of the noise on h_l in feedback training
     feedback_decay: float = bounded(0.0, low=0)  # λ: L2 penalty on Q_l
-    inverse_optimizer: AdamConfig = field(default_factory=_feedback_adam)  # trains every Q_l
 
 
-class DirectDTP:
+class DirectDTP(FeedbackRule):
     """DDTP-linear (Meulemans et al. 2020): direct linear feedback from the output, difference reconstruction loss."""
 
     Config = DirectDTPConfig
@@ -72,23 +69,15 @@ class DirectDTP:
         self.optimizer = RuleOptimizer(list(self.feedback.values()), self.config.inverse_optimizer) if self.feedback else None
 
     @hookimpl
-    def bioscale_epoch_passes(self, epoch):
-        return TPSchedule(self.config.schedule).passes()
-
-    def _output_error(self, step) -> torch.Tensor:
-        """``e = softmax(h_L) - q(y)`` ``(B, classes)``: the per-sample task-loss gradient."""
-        return torch.softmax(step.logits, dim=1).sub_(step.label_distribution())
-
-    @hookimpl
     def bioscale_output_target(self, step):
-        return step.logits - self.config.beta * self._output_error(step)
+        return output_step_target(step, self.config.beta)
 
     @hookimpl
     def bioscale_layer_target(self, step, layer, target_above):
         """Target of ``h_{layer-1}``: ``h - β e Q`` (``target_above`` is not needed: the feedback is direct)."""
         l = layer - 1
         h = step.h[l]
-        shift = (self._output_error(step) @ self.feedback[l]).mul_(-self.config.beta)
+        shift = (output_error(step) @ self.feedback[l]).mul_(-self.config.beta)
         return shift.reshape(h.shape).add_(h)
 
     def _output_from(self, l: int, h: torch.Tensor) -> torch.Tensor:
@@ -103,8 +92,7 @@ class DirectDTP:
             return None
         c, B = self.config, step.batch_size
         losses = {}
-        self.noise.begin(step)
-        with torch.no_grad():
+        with torch.no_grad(), self.noise.drawing(step):
             for l, q in self.feedback.items():
                 h = step.h[l]
                 noise = self.noise.perturb(torch.zeros_like(h), c.sigma)  # σ ε, shaped like h_l
@@ -114,9 +102,8 @@ class DirectDTP:
                 grad = (delta.t() @ residual).mul_(2.0 / B)
                 if c.feedback_decay:
                     grad.add_(q, alpha=2.0 * c.feedback_decay)
-                q.grad = grad.to(q.dtype)  # bf16 autocast: the products are bf16, Q stays float32
-            step.reduce_gradients([q.grad for q in self.feedback.values()])
-            self.optimizer.step(step)
+                self.optimizer.set_grad(q, grad)  # bf16 autocast: a bf16 product, Q's gradient float32
+        self.optimizer.step(step)  # reduced over data-parallel ranks
         return losses
 
     @hookimpl
@@ -125,16 +112,12 @@ class DirectDTP:
         if not self.feedback:
             return None
         errors = {}
-        device_gen = self.noise.device_generator
-        kept = device_gen.get_state() if device_gen is not None else None  # diagnostics change no state
-        with torch.no_grad():
+        with torch.no_grad(), self.noise.drawing(step, restore=True):  # diagnostics change no state
             for l, q in self.feedback.items():
                 h = step.h[l]
                 noise = self.noise.normal_like(h, self.config.sigma)
                 delta = self._output_from(l, h + noise) - step.logits
                 errors[l] = (delta @ q - noise.reshape(h.shape[0], -1)).square().sum(1).mean()
-        if kept is not None:
-            device_gen.set_state(kept)
         return errors
 
     @hookimpl

@@ -52,8 +52,9 @@ class KolenPollack:
         self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
         below = [b for l, b in self.feedback.weights.items() if l < L]
         top = [b for l, b in self.feedback.weights.items() if l == L]  # the output layer's lr is scaled
-        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=top, lr_scale=self.config.output_lr_scale) \
-            if self.feedback.weights else None  # none under a mix that gives kp no hidden layer
+        # reduce=False: B_l.grad is W_l.grad, already the global batch's mean in float32 (reduced by the core)
+        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=top, lr_scale=self.config.output_lr_scale,
+                                       reduce=False) if self.feedback.weights else None  # none: a mix gave kp no layer
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):

@@ -18,33 +18,28 @@ Schedules as the paper's TP rules.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from bioscale import RuleConfig, hookimpl
+from bioscale import hookimpl
 from bioscale.config import bounded
-from bioscale.config.schema import AdamConfig, LRSchedule
-from bioscale.errors import ConfigError
-from bioscale.architectures import make_activation
-from bioscale.rulekit import LayerInverse, NoiseSource, RuleOptimizer, TPSchedule, paper_search_space
-
-
-def _feedback_adam() -> AdamConfig:
-    return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
+from bioscale.config.schema import plain_value
+from bioscale.rulekit import (FeedbackRule, InverseConfig, LayerInverse, NoiseSource, RuleOptimizer,
+                              check_inverse_activation, paper_search_space)
+from bioscale.rulekit.targets import difference_target, output_step_target
 
 
 @dataclass
-class LDRLConfig(RuleConfig):
-    schedule: TPSchedule = TPSchedule.parallel
+class LDRLConfig(InverseConfig):
+    """``InverseConfig`` (schedule, default parallel; inverse activation, init and optimiser) plus:"""
+
     beta: float = bounded(0.5, low=0, low_open=True)  # output target step: t_L = h_L - β e
     sigma: float = bounded(0.1, low=0, low_open=True)  # std of ε and η in feedback training
     feedback_iterations: int = bounded(1, low=1)  # feedback Adam steps per batch
-    inverse_activation: str = "tanh"
-    inverse_optimizer: AdamConfig = field(default_factory=_feedback_adam)
 
 
-class LDRL:
+class LDRL(FeedbackRule):
     """L-DRL (Ernoult et al. 2022): difference target propagation with feedback trained by the L-DRL loss."""
 
     Config = LDRLConfig
@@ -53,10 +48,7 @@ class LDRL:
     search_space = {**paper_search_space(("optimizer", "inverse_optimizer"), sigma=True), "beta": "loguniform:0.01:1"}
 
     def __init__(self, config: LDRLConfig):
-        try:
-            make_activation(config.inverse_activation)
-        except ValueError as exc:
-            raise ConfigError(f"inverse_activation: {exc}") from None
+        check_inverse_activation(config)
         self.config = config
         self.model = None
         self.inverses: dict[int, LayerInverse] = {}
@@ -66,53 +58,49 @@ class LDRL:
     @hookimpl
     def bioscale_setup(self, model, generator, layers):
         self.model = model
-        self.inverses = {k + 1: LayerInverse(model.layer(k + 1).op, self.config.inverse_activation, generator) for k in layers}
+        act, init = self.config.inverse_activation, plain_value(self.config.inverse_init)
+        self.inverses = {k + 1: LayerInverse(model.layer(k + 1).op, act, generator, init) for k in layers}
         self.noise = NoiseSource(generator, next(model.parameters()).device)
         params = [p for g in self.inverses.values() for p in g.parameters()]
         self.optimizer = RuleOptimizer(params, self.config.inverse_optimizer) if params else None
 
     @hookimpl
-    def bioscale_epoch_passes(self, epoch):
-        return TPSchedule(self.config.schedule).passes()
-
-    @hookimpl
     def bioscale_output_target(self, step):
-        e = torch.softmax(step.logits, dim=1).sub_(step.label_distribution())
-        return step.logits - self.config.beta * e
+        return output_step_target(step, self.config.beta)
 
     @hookimpl
     def bioscale_layer_target(self, step, layer, target_above):
         """``t_{layer-1} = h_{layer-1} + G(t_layer) - G(h_layer)``, both reads in one call."""
         target_above = step.h[layer] if target_above is None else target_above
-        B = step.batch_size
-        both = self.inverses[layer](torch.cat([target_above, step.h[layer]]))
-        return both[:B].add_(step.h[layer - 1]).sub_(both[B:])
+        return difference_target(self.inverses[layer], step.h[layer - 1], target_above, step.h[layer])
 
     @hookimpl
     def bioscale_update_inverse(self, step):
         if self.optimizer is None:
             return None
-        sigma, B = self.config.sigma, step.batch_size
         losses = {}
         with torch.no_grad():
             for _ in range(self.config.feedback_iterations):
-                self.noise.begin(step)
-                for l, g in self.inverses.items():
-                    h_in, h_out = step.h[l - 1], step.h[l]
-                    eps = self.noise.perturb(torch.zeros_like(h_in), sigma)
-                    eta = self.noise.perturb(torch.zeros_like(h_out), sigma)
-                    reads = torch.cat([step.layer(l)(h_in + eps)[1], h_out, h_out + eta])  # F(h+ε); h_l; h_l+η
-                    outs = g(reads)
-                    g1, g2, g3 = outs[:B], outs[B:2 * B], outs[2 * B:]
-                    d = g3 - g2
-                    losses[l] = (-2.0 * (eps * (g1 - g2)).flatten(1).sum(1) + d.square().flatten(1).sum(1)).mean()
-                    grad_out = torch.cat([-2.0 * eps, 2.0 * (eps - d), 2.0 * d]).div_(B)  # ∂loss/∂G(each read)
-                    for name, grad in g.param_grads(reads, outs, grad_out).items():
-                        param = getattr(g, name)
-                        param.grad = grad.to(param.dtype)  # bf16 autocast: float32 master weights
-                step.reduce_gradients([p.grad for p in self.optimizer.params])
-                self.optimizer.step(step)
+                with self.noise.drawing(step):
+                    self._feedback_grads(step, losses)
+                self.optimizer.step(step)  # reduced over data-parallel ranks
         return losses
+
+    def _feedback_grads(self, step, losses: dict) -> None:
+        """Write each ``G_l``'s L-DRL loss gradient into its ``.grad`` and its loss into ``losses``."""
+        sigma, B = self.config.sigma, step.batch_size
+        for l, g in self.inverses.items():
+            h_in, h_out = step.h[l - 1], step.h[l]
+            eps = self.noise.perturb(torch.zeros_like(h_in), sigma)
+            eta = self.noise.perturb(torch.zeros_like(h_out), sigma)
+            reads = torch.cat([step.layer(l)(h_in + eps)[1], h_out, h_out + eta])  # F(h+ε); h_l; h_l+η
+            outs = g(reads)
+            g1, g2, g3 = outs[:B], outs[B:2 * B], outs[2 * B:]
+            d = g3 - g2
+            losses[l] = (-2.0 * (eps * (g1 - g2)).flatten(1).sum(1) + d.square().flatten(1).sum(1)).mean()
+            grad_out = torch.cat([-2.0 * eps, 2.0 * (eps - d), 2.0 * d]).div_(B)  # ∂loss/∂G(each read)
+            for name, grad in g.param_grads(reads, outs, grad_out).items():
+                self.optimizer.set_grad(getattr(g, name), grad)  # bf16: a float32 gradient
 
     @hookimpl
     def bioscale_state_dict(self):

@@ -11,7 +11,7 @@ weights transported (Liao, Leibo & Poggio 2016; the variants of Sanfiz & Akrout 
 ``sign(W_l)`` is read from the current forward weights at every step. ``B_l`` is shaped like
 ``W_l`` and applied with the layer's own ``input_vjp``, so linear, conv and locally connected
 layers are served alike. No state changes in gradient probes: ``brsf`` draws there too, and the
-generator it drew from is restored (the CPU one by the trainer, a device one here).
+generator it drew from is restored (``NoiseSource.drawing``).
 """
 
 from __future__ import annotations
@@ -85,11 +85,11 @@ class SignSymmetry:
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):
         """``grad_above``: ``(B, *out_shape of layer)`` → ``(B, *in_shape)`` through ``B_layer``."""
-        device_gen = self.noise.device_generator if self.noise is not None else None
-        kept = device_gen.get_state() if step.is_probe and device_gen is not None else None
-        weight = self.feedback_weight(layer)
-        if kept is not None:  # a probe leaves the device generator as it found it (the trainer restores the CPU one)
-            device_gen.set_state(kept)
+        if self.noise is None:
+            weight = self.feedback_weight(layer)
+        else:
+            with self.noise.drawing(step):  # a probe leaves the rule's generators as it found them
+                weight = self.feedback_weight(layer)
         return step.layer_vjp(layer, grad_above, weight=weight)
 
     @hookimpl

@@ -1,0 +1,116 @@
+"""``check_rule_contract``: what every rule must do, checked on tiny runs (the contract is
+:mod:`bioscale.hookspecs`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..config.resolve import ObserverSpec
+from ..discovery import OBSERVERS_GROUP, PluginEntry
+from ..markers import hookimpl
+from .data_parallel import compare_runs, final_state, rule_ref, train_jobs
+from .harness import model_weights, new_trainer, resume_trainer
+
+KIT_TOKENS = ("data.limit_train=512",)  # 8 batches of 64 an epoch: the checks need behaviour, not accuracy
+
+
+def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf16: bool = True) -> dict:
+    """Assert what every rule must do on a tiny run (512 digits, unless ``tokens`` say otherwise);
+    returns the straight run's summary.
+
+    1. two epochs train without a contract error, every layer's weights change and the
+       training loss goes down;
+    2. the rule state survives a checkpoint: a 2-epoch run stopped after 1 epoch and
+       resumed gives exactly the weights of 2 straight epochs (on the CPU);
+    3. gradient probes change nothing: the same run with a probing observer (as the
+       diagnostics observer does, ``run.probe_gradients`` and ``run.inverse_error`` after every
+       epoch) gives exactly the same weights;
+    4. (``bf16``) an epoch under ``trainer.precision=bf16`` runs, and leaves the weights finite and
+       float32 and every tensor of the rule state in the dtype it has in a float32 run;
+    5. (``data_parallel``) the same two epochs in 2 processes under torchrun give the straight
+       run's weights (within 1e-3: the ranks' sums add in another order) and test error. A rule
+       class must then be defined at module level (its module is imported in the new processes).
+    """
+    out_dir, tokens = Path(out_dir), [*KIT_TOKENS, *tokens]
+    if data_parallel:
+        rule_ref(_worker_rule(rule))  # a class the new processes cannot import: refused before any run
+    straight = new_trainer(rule, out_dir / "straight", tokens)
+    before = model_weights(straight)
+    summary = straight.fit()
+    after = model_weights(straight)
+    for name in before:
+        assert not torch.equal(before[name], after[name]), f"{name} did not change in 2 epochs"
+    losses = [m["train_loss"] for m in straight.history if "train_loss" in m]
+    assert len(losses) >= 2 and losses[-1] < losses[0], f"training loss did not go down: {losses}"
+    _check_resume(rule, out_dir, tokens, after)
+    _check_probes(rule, out_dir, tokens, after)
+    if bf16:
+        _check_bf16(rule, out_dir, tokens, _tensor_dtypes(straight.rule_hooks.state_dict()))
+    if data_parallel:
+        (job,) = train_jobs([(_worker_rule(rule), tokens)], out_dir / "data_parallel", processes=2)
+        compare_runs(final_state(out_dir / "straight"), final_state(job["folder"]),
+                     "training differs between 2 data-parallel processes and one (see bioscale.hookspecs, data "
+                     "parallelism)", atol=1e-3)
+    return summary
+
+
+def _check_resume(rule, out_dir: Path, tokens, after: dict) -> None:
+    half = new_trainer(rule, out_dir / "resumed", tokens)
+    half.fit(stop_after=1)
+    assert half.epoch == 1
+    resumed = resume_trainer(half.run_dir, rule=None if isinstance(rule, str) else rule)
+    resumed.fit()
+    for name, value in model_weights(resumed).items():
+        assert torch.equal(value, after[name]), f"resume is not exact: {name} differs from the straight run"
+
+
+def _check_probes(rule, out_dir: Path, tokens, after: dict) -> None:
+    probing = ObserverSpec("kit_probe", PluginEntry("kit_probe", OBSERVERS_GROUP, f"{__name__}:ProbingObserver",
+                                                    "bioscale", "kit", entry_point=None), ProbingObserver, None)
+    probed = new_trainer(rule, out_dir / "probed", tokens, observers=[probing])
+    probed.fit()
+    assert any("kit_probes" in m for m in probed.history), "the probing observer did not run"
+    for name, value in model_weights(probed).items():
+        assert torch.equal(value, after[name]), (
+            f"training changes with gradient probes on (as an observer makes them): {name} differs. Probes call the credit "
+            f"hooks with step.is_probe True; they must not change rule state there (see bioscale.hookspecs)")
+
+
+def _check_bf16(rule, out_dir: Path, tokens, fp32_dtypes: dict) -> None:
+    trainer = new_trainer(rule, out_dir / "bf16", [*tokens, "trainer.precision=bf16", "trainer.epochs=1"])
+    summary = trainer.fit()
+    assert summary["status"] == "completed", f"a bf16 epoch did not complete: {summary}"
+    for name, p in trainer.model.named_parameters():
+        assert p.dtype == torch.float32 and bool(torch.isfinite(p).all()), f"bf16: {name} is {p.dtype} or not finite"
+    changed = {k: (fp32_dtypes.get(k), d) for k, d in _tensor_dtypes(trainer.rule_hooks.state_dict()).items()
+               if fp32_dtypes.get(k, d) != d}
+    assert not changed, (f"bf16: rule state tensors changed dtype (float32 run, bf16 run): {changed}. Keep the rule's "
+                         f"parameters and their gradients float32 (rulekit.RuleOptimizer casts them; see bioscale.hookspecs)")
+
+
+def _tensor_dtypes(state, prefix: str = "") -> dict:
+    """``{path: dtype}`` of every tensor in a nested rule state."""
+    if isinstance(state, torch.Tensor):
+        return {prefix: state.dtype}
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(state, (list, tuple)) else ()
+    return {k: v for key, value in items for k, v in _tensor_dtypes(value, f"{prefix}/{key}").items()}
+
+
+def _worker_rule(rule):
+    """``rule`` as the data-parallel worker takes it: an installed name or a class."""
+    if isinstance(rule, PluginEntry):
+        return rule.name if rule.entry_point is not None else rule.load()
+    return rule
+
+
+class ProbingObserver:
+    """Probes a run as the diagnostics observer does, after every epoch: the rule's gradients on a
+    fixed batch (``run.probe_gradients``) and its inverse errors (``run.inverse_error``)."""
+
+    @hookimpl
+    def bioscale_epoch_end(self, run, epoch, metrics):
+        probe = run.probe_gradients(batch_size=32)
+        run.inverse_error(probe["step"])
+        return {"kit_probes": len(probe["names"])}
