@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 
-
 class Activation(nn.Module):
     name = "identity"
 

@@ -32,8 +32,15 @@ from .ops import AffineOp, conv_out_size, product_into, same_padding, sum_into
 class LocallyConnected2d(AffineOp):
     """Unshared-weight 2-D layer (see module doc). ``input_size`` is ``(H, W)`` of the input."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 padding: int | None = None, input_size: tuple = (32, 32)):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | None = None,
+        input_size: tuple = (32, 32),
+    ):
         super().__init__()
         h, w = input_size
         self.kernel_size, self.stride = kernel_size, stride
@@ -124,7 +131,9 @@ class LocallyConnected2d(AffineOp):
         view = grad_patches.view(ho, wo, b, k, k, c)
         for di in range(k):
             for dj in range(k):
-                out[:, di : di + s * (ho - 1) + 1 : s, dj : dj + s * (wo - 1) + 1 : s, :] += view[:, :, :, di, dj, :].permute(2, 0, 1, 3)
+                out[:, di : di + s * (ho - 1) + 1 : s, dj : dj + s * (wo - 1) + 1 : s, :] += view[
+                    :, :, :, di, dj, :
+                ].permute(2, 0, 1, 3)
         return out[:, p : p + h, p : p + w, :].permute(0, 3, 1, 2)
 
     # -- the op ------------------------------------------------------------------------
@@ -157,7 +166,12 @@ class LocallyConnected2d(AffineOp):
         if torch.is_grad_enabled() and (g.requires_grad or w.requires_grad):
             grad_patches = torch.bmm(g, w.transpose(1, 2))  # part of someone's graph: a fresh tensor
         else:
-            grad_patches = product_into(torch.bmm, g, w.transpose(1, 2), self._buffer("grad_patches", (self.locations, g.shape[1], self.patch_size), g))
+            grad_patches = product_into(
+                torch.bmm,
+                g,
+                w.transpose(1, 2),
+                self._buffer("grad_patches", (self.locations, g.shape[1], self.patch_size), g),
+            )
         out = self._scatter_patches(grad_patches)
         return out if bias is None else out + bias
 
@@ -213,7 +227,9 @@ class _LocallyConnectedFunction(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-def naive_locally_connected(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+def naive_locally_connected(
+    x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor, stride: int, padding: int
+) -> torch.Tensor:
     """Reference by explicit loops over output locations (slow; tests only).
 
     ``kernel``: ``(H_out, W_out, k, k, C_in, C_out)``; ``bias``: ``(C_out, H_out, W_out)``.

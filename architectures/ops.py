@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 WEIGHT_INITS = ("glorot", "orthogonal")  # schemes for a model's initial forward weights
 
 
@@ -110,7 +109,9 @@ class AffineOp(nn.Module):
             self.weight.copy_(self.draw_weight(generator, scheme))
             self.bias.zero_()
 
-    def input_vjp(self, grad_a: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def input_vjp(
+        self, grad_a: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Transpose map applied to ``grad_a`` ``(B, *out_shape)`` → ``(B, *in_shape)``, plus
         ``bias`` (broadcast to ``in_shape``) when given (learned inverses use it)."""
         raise NotImplementedError
@@ -212,7 +213,9 @@ class Conv2dOp(AffineOp):
             conv_out_size(w, kernel_size, stride, self.padding),
         )
         if min(self.out_shape[1:]) < 1:
-            raise ValueError(f"convolution: input {h}x{w} too small for kernel {kernel_size} with padding {self.padding}")
+            raise ValueError(
+                f"convolution: input {h}x{w} too small for kernel {kernel_size} with padding {self.padding}"
+            )
         self.fan_in = c * kernel_size * kernel_size
         self.fan_out = out_channels * kernel_size * kernel_size
         self.weight = nn.Parameter(torch.empty(out_channels, c, kernel_size, kernel_size))

@@ -9,6 +9,7 @@ count come from the data set, so a preset runs on any data of the right rank.
 
 from __future__ import annotations
 
+
 def _blocks(kind: str, specs: list[tuple]) -> list[dict]:
     """``(kernel, channels, stride)`` triples as block dicts of type ``kind``."""
     return [{"type": kind, "kernel": k, "channels": c, "stride": s} for k, c, s in specs]
@@ -55,5 +56,3 @@ DESCRIPTIONS = {
     "imagenet64_lc": "imagenet_lc for 64x64 downsampled ImageNet (first layer 5x5, stride 2)",
     "imagenet64_conv": "imagenet64_lc with shared weights",
 }
-
-

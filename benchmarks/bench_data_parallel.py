@@ -19,12 +19,9 @@ import statistics
 import tempfile
 import time
 
-import torch
 import torch.distributed as dist
-
-from common import REPO, record
-
 from bioscale.commands.train import prepare
+from common import REPO, record
 
 
 def main() -> None:
@@ -38,19 +35,39 @@ def main() -> None:
     args = ap.parse_args()
     extra = ["rules.dtp.schedule=parallel"] if args.rule == "dtp" else []
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = prepare([f"rule={args.rule}", "data=mnist", f"data.root={args.root}", "model=mnist_fc",
-                           f"trainer.epochs={args.epochs}", f"trainer.threads={args.threads}", "trainer.checkpoint=false",
-                           "trainer.progress=false", "observers.console.enabled=false",
-                           "observers.diagnostics.enabled=false", f"output_dir={tmp}", *extra])
+        trainer = prepare(
+            [
+                f"rule={args.rule}",
+                "data=mnist",
+                f"data.root={args.root}",
+                "model=mnist_fc",
+                f"trainer.epochs={args.epochs}",
+                f"trainer.threads={args.threads}",
+                "trainer.checkpoint=false",
+                "trainer.progress=false",
+                "observers.console.enabled=false",
+                "observers.diagnostics.enabled=false",
+                f"output_dir={tmp}",
+                *extra,
+            ]
+        )
         summary = trainer.fit()
         parallel = trainer.parallel
         epoch_seconds = [m["seconds"] for m in trainer.history]
         steps = trainer.data.train.num_batches(trainer.cfg.trainer.batch_size)
         step_seconds = statistics.median(epoch_seconds) / steps
-        payload = {"rule": args.rule, "model": "mnist_fc", "batch_size": trainer.cfg.trainer.batch_size,
-                   "world_size": parallel.world_size, "threads_per_process": args.threads, "epochs": args.epochs,
-                   "seconds_per_epoch": epoch_seconds, "median_seconds_per_epoch": statistics.median(epoch_seconds),
-                   "seconds_per_step": step_seconds, "final_test_error": summary["final_test_error"]}
+        payload = {
+            "rule": args.rule,
+            "model": "mnist_fc",
+            "batch_size": trainer.cfg.trainer.batch_size,
+            "world_size": parallel.world_size,
+            "threads_per_process": args.threads,
+            "epochs": args.epochs,
+            "seconds_per_epoch": epoch_seconds,
+            "median_seconds_per_epoch": statistics.median(epoch_seconds),
+            "seconds_per_step": step_seconds,
+            "final_test_error": summary["final_test_error"],
+        }
         if parallel.active:
             flat = trainer.flat_parameters.grad
             tensors = [p.grad for p in trainer.model.parameters()]
@@ -62,9 +79,13 @@ def main() -> None:
                     for t in bufs:
                         dist.all_reduce(t)
                 timings[name] = (time.perf_counter() - start) / args.reps
-            payload.update(allreduce_seconds_flat=timings["flat"], allreduce_seconds_per_tensor=timings["per_tensor"],
-                           allreduce_tensors=len(tensors), allreduce_floats=flat.numel(),
-                           allreduce_share_of_step=timings["flat"] / step_seconds)
+            payload.update(
+                allreduce_seconds_flat=timings["flat"],
+                allreduce_seconds_per_tensor=timings["per_tensor"],
+                allreduce_tensors=len(tensors),
+                allreduce_floats=flat.numel(),
+                allreduce_share_of_step=timings["flat"] / step_seconds,
+            )
         if parallel.is_main:
             print(record(args.out, payload))
         parallel.close()

@@ -13,15 +13,21 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from common import REPO, time_steps, record, step_bench_tokens
-
 from bioscale.commands.train import prepare
+from common import REPO, record, step_bench_tokens, time_steps
 
 
 def direct_calls(hooks):
     """Call ``hooks``' per-step hooks on their one implementation, as a bypass would."""
-    impls = {name: getattr(hooks._hook, name).get_hookimpls() for name in
-             ("bioscale_output_target", "bioscale_layer_target", "bioscale_feedback_signal", "bioscale_update_inverse")}
+    impls = {
+        name: getattr(hooks._hook, name).get_hookimpls()
+        for name in (
+            "bioscale_output_target",
+            "bioscale_layer_target",
+            "bioscale_feedback_signal",
+            "bioscale_update_inverse",
+        )
+    }
 
     def call(hook, **kwargs):
         found = impls.get(hook)
@@ -62,13 +68,22 @@ def main():
             ratios.append(this["direct"] / this["pluggy"])
     saving = 1 - statistics.median(ratios)
     rows = {k: round(statistics.median(v), 4) for k, v in times.items()}
-    print(f"{args.rule}: pluggy {rows['pluggy']:.3f} ms/step, direct {rows['direct']:.3f} ms/step, "
-          f"direct saves {100 * saving:.2f} % of the step")
-    path = record(args.name, {
-        "what": f"{args.rule} mnist_fc forward step (batch 128): per-step rule hooks through pluggy vs a direct call",
-        "rule": args.rule, "rounds": args.rounds, "steps_per_round": args.steps, "ms_per_step": rows,
-        "direct_saves_fraction_of_step": round(saving, 4), "keep_bypass_if_saving_at_least": 0.02,
-    })
+    print(
+        f"{args.rule}: pluggy {rows['pluggy']:.3f} ms/step, direct {rows['direct']:.3f} ms/step, "
+        f"direct saves {100 * saving:.2f} % of the step"
+    )
+    path = record(
+        args.name,
+        {
+            "what": f"{args.rule} mnist_fc forward step (batch 128): per-step rule hooks through pluggy vs a direct call",
+            "rule": args.rule,
+            "rounds": args.rounds,
+            "steps_per_round": args.steps,
+            "ms_per_step": rows,
+            "direct_saves_fraction_of_step": round(saving, 4),
+            "keep_bypass_if_saving_at_least": 0.02,
+        },
+    )
     print(f"recorded {path}")
 
 

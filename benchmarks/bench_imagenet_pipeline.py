@@ -21,11 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from common import record
-
 from bioscale.config import build_run_config
 from bioscale.datasets import load_data
+from common import record
 
 
 def make_folder(root: Path, count: int, classes: int = 10, seed: int = 0) -> None:
@@ -48,8 +46,17 @@ def make_folder(root: Path, count: int, classes: int = 10, seed: int = 0) -> Non
 
 
 def images_per_second(root: Path, path: str, workers: int, batch_size: int, batches: int, device: str) -> dict:
-    cfg = build_run_config(["data=imagenet", f"data.root={root}", f"data.decode={path}", f"data.workers={workers}",
-                            "data.augment=true", "data.image_size=224", "data.resize=256"])
+    cfg = build_run_config(
+        [
+            "data=imagenet",
+            f"data.root={root}",
+            f"data.decode={path}",
+            f"data.workers={workers}",
+            "data.augment=true",
+            "data.image_size=224",
+            "data.resize=256",
+        ]
+    )
     data = load_data(cfg.data, device)
     dev = torch.device(device)
     it = data.train.batches(batch_size, torch.Generator().manual_seed(0))
@@ -86,11 +93,23 @@ def main() -> None:
         rows[path] = images_per_second(root, path, args.workers, args.batch_size, args.batches, args.device)
         print(f"{path:8s} {rows[path]['images_per_second']:8.1f} images/s on {args.device}", flush=True)
     name = args.name or f"speed/imagenet_pipeline/{torch.device(args.device).type}"
-    print("recorded", record(name, {
-        "what": "ImageNet folder input pipeline: training batches (256 resize, random 224 crop, flip, standardise) per "
+    print(
+        "recorded",
+        record(
+            name,
+            {
+                "what": "ImageNet folder input pipeline: training batches (256 resize, random 224 crop, flip, standardise) per "
                 "second, no training; generated JPEGs at ImageNet sizes",
-        "train_images": len(files), "mean_file_kib": round(mean_kb, 1), "workers": args.workers,
-        "batch_size": args.batch_size, "batches": args.batches, "device_used": args.device, "results": rows}))
+                "train_images": len(files),
+                "mean_file_kib": round(mean_kb, 1),
+                "workers": args.workers,
+                "batch_size": args.batch_size,
+                "batches": args.batches,
+                "device_used": args.device,
+                "results": rows,
+            },
+        ),
+    )
 
 
 if __name__ == "__main__":

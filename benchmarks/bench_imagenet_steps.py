@@ -25,17 +25,18 @@ import argparse
 import time
 
 import torch
-
-from common import record
-
 from bioscale.commands.train import prepare
 from bioscale.datasets.in_memory import DataBundle, InMemorySplit
+from common import record
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
 TP = ("dtp", "sdtp", "aosdtp")
 # dense (no sparsity) peak TFLOP/s from the vendors' data sheets, by a substring of the device name
-PEAKS = {"H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4}, "H100": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
-         "A100": {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0}}
+PEAKS = {
+    "H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
+    "H100": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
+    "A100": {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0},
+}
 
 
 def synthetic_bundle(batch_size: int, classes: int, size: int, device, name: str = "imagenet") -> DataBundle:
@@ -44,7 +45,9 @@ def synthetic_bundle(batch_size: int, classes: int, size: int, device, name: str
     x = torch.randn(batch_size, 3, size, size, generator=g).to(device)
     y = torch.randint(0, classes, (batch_size,), generator=g).to(device)
     split = InMemorySplit(x, y)
-    return DataBundle(name, split, split, None, (3, size, size), classes, "synthetic", top_k=(1, 5) if classes >= 5 else (1,))
+    return DataBundle(
+        name, split, split, None, (3, size, size), classes, "synthetic", top_k=(1, 5) if classes >= 5 else (1,)
+    )
 
 
 def step_flops(trainer, phases_per_batch) -> int:
@@ -100,24 +103,45 @@ def main():
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    common = [f"data={args.data}", f"model={args.model}", f"trainer.batch_size={args.batch_size}",
-              f"trainer.compile={str(args.compile).lower()}",
-              "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
-              "observers.diagnostics.enabled=false", "trainer.epochs=1"]
+    common = [
+        f"data={args.data}",
+        f"model={args.model}",
+        f"trainer.batch_size={args.batch_size}",
+        f"trainer.compile={str(args.compile).lower()}",
+        "output_dir=/tmp/bioscale-bench",
+        "trainer.checkpoint=false",
+        "observers.console.enabled=false",
+        "observers.diagnostics.enabled=false",
+        "trainer.epochs=1",
+    ]
 
     def write(rows: dict):  # after every row, so that a run stopped by a time limit keeps what it measured
         name = args.name or f"{args.model}_steps_{device.type}"
-        return record(name, {
-            "what": f"training throughput on synthetic {args.image_size}x{args.image_size} batches (train_step only: forward, "
-                    "credit assignment, optimisers; no decoding); TP rules per schedule",
-            "data": args.data, "precision": args.precision, "compile": args.compile,
-            "model": args.model, "batch_size": args.batch_size, "image_size": args.image_size, "classes": args.classes,
-            "steps": args.steps, "warmup": args.warmup, "results": rows,
-        })
+        return record(
+            name,
+            {
+                "what": f"training throughput on synthetic {args.image_size}x{args.image_size} batches (train_step only: forward, "
+                "credit assignment, optimisers; no decoding); TP rules per schedule",
+                "data": args.data,
+                "precision": args.precision,
+                "compile": args.compile,
+                "model": args.model,
+                "batch_size": args.batch_size,
+                "image_size": args.image_size,
+                "classes": args.classes,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "results": rows,
+            },
+        )
 
     rows = {}
-    for rule, schedule, precision in [(r, s, p) for r in args.rules for s in (["parallel", "alternating"] if r in TP else [None])
-                                      for p in args.precision]:
+    for rule, schedule, precision in [
+        (r, s, p)
+        for r in args.rules
+        for s in (["parallel", "alternating"] if r in TP else [None])
+        for p in args.precision
+    ]:
         data = synthetic_bundle(args.batch_size, args.classes, args.image_size, device, args.data)
         extra = [f"rules.{rule}.schedule={schedule}"] if schedule else []
         trainer = prepare([*common, f"rule={rule}", *extra, f"trainer.precision={precision}"], data=data)
@@ -134,14 +158,21 @@ def main():
         ips = args.batch_size / seconds
         flops = step_flops(trainer, phases)
         tflops = flops / seconds / 1e12
-        rows[key] = {"seconds_per_batch": round(seconds, 5), "images_per_second": round(ips, 1),
-                     "imagenet_epoch_hours": round(IMAGENET_TRAIN_IMAGES / ips / 3600, 2),
-                     "gflops_per_batch": round(flops / 1e9, 2), "achieved_tflops": round(tflops, 3),
-                     **peak_fractions(device, tflops)}
+        rows[key] = {
+            "seconds_per_batch": round(seconds, 5),
+            "images_per_second": round(ips, 1),
+            "imagenet_epoch_hours": round(IMAGENET_TRAIN_IMAGES / ips / 3600, 2),
+            "gflops_per_batch": round(flops / 1e9, 2),
+            "achieved_tflops": round(tflops, 3),
+            **peak_fractions(device, tflops),
+        }
         if device.type == "cuda":
             rows[key]["peak_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-        print(f"{key:24s} {seconds * 1e3:9.1f} ms/batch  {ips:9.1f} images/s  {tflops:7.2f} TFLOP/s  "
-              f"one ImageNet epoch ~{rows[key]['imagenet_epoch_hours']:.2f} h", flush=True)
+        print(
+            f"{key:24s} {seconds * 1e3:9.1f} ms/batch  {ips:9.1f} images/s  {tflops:7.2f} TFLOP/s  "
+            f"one ImageNet epoch ~{rows[key]['imagenet_epoch_hours']:.2f} h",
+            flush=True,
+        )
         write(rows)
         del trainer
         if device.type == "cuda":

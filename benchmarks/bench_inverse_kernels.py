@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from common import REPO, time_steps, record, step_bench_tokens
-
 from bioscale.commands.train import prepare
 from bioscale.testing import rule_plugin
+from common import REPO, record, step_bench_tokens, time_steps
 
 RULES = ("dtp", "sdtp", "aosdtp")
 
@@ -49,13 +48,24 @@ def main():
                     ms[rule][variant].append(t)
     rows = {}
     for rule in RULES:
-        rows[rule] = {"stacked_ms": round(statistics.median(ms[rule]["stacked"]), 3),
-                      "single_ms": round(statistics.median(ms[rule]["single"]), 3),
-                      "stacked_over_single": round(statistics.median(ratios[rule]), 3)}
-        print(f"{rule}: stacked {rows[rule]['stacked_ms']:.2f} ms, single {rows[rule]['single_ms']:.2f} ms, "
-              f"x{rows[rule]['stacked_over_single']:.3f}")
-    path = record(args.name, {"what": "TP parallel mnist_fc step, batch 128: stacked inverse kernel vs one kernel per layer",
-                              "rounds": args.rounds, "steps_per_round": args.steps, "results": rows})
+        rows[rule] = {
+            "stacked_ms": round(statistics.median(ms[rule]["stacked"]), 3),
+            "single_ms": round(statistics.median(ms[rule]["single"]), 3),
+            "stacked_over_single": round(statistics.median(ratios[rule]), 3),
+        }
+        print(
+            f"{rule}: stacked {rows[rule]['stacked_ms']:.2f} ms, single {rows[rule]['single_ms']:.2f} ms, "
+            f"x{rows[rule]['stacked_over_single']:.3f}"
+        )
+    path = record(
+        args.name,
+        {
+            "what": "TP parallel mnist_fc step, batch 128: stacked inverse kernel vs one kernel per layer",
+            "rounds": args.rounds,
+            "steps_per_round": args.steps,
+            "results": rows,
+        },
+    )
     print(f"recorded {path}")
 
 

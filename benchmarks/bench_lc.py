@@ -26,10 +26,8 @@ import time
 
 import torch
 import torch.nn.functional as F
-
-from common import record
-
 from bioscale.architectures import LocallyConnected2d
+from common import record
 
 LAYERS = {  # name: (C_in, H, W, C_out, kernel, stride) of cifar_lc
     "cifar_lc layer 2": (64, 16, 16, 128, 5, 2),
@@ -111,9 +109,12 @@ def layer_benchmark(name, spec, batch, repeats, peak):
         "unfold_einsum_ms": t_naive * 1e3,
         "speedup_vs_unfold_einsum": t_naive / t_explicit,
     }
-    print(f"{name}: bioscale {t_explicit * 1e3:.1f} ms ({result['bioscale_gflops']:.1f} GFLOPS, "
-          f"{result['fraction_of_matmul_peak']:.2f} of peak), autograd path {t_autograd * 1e3:.1f} ms, "
-          f"unfold+einsum {t_naive * 1e3:.1f} ms (x{result['speedup_vs_unfold_einsum']:.2f})", flush=True)
+    print(
+        f"{name}: bioscale {t_explicit * 1e3:.1f} ms ({result['bioscale_gflops']:.1f} GFLOPS, "
+        f"{result['fraction_of_matmul_peak']:.2f} of peak), autograd path {t_autograd * 1e3:.1f} ms, "
+        f"unfold+einsum {t_naive * 1e3:.1f} ms (x{result['speedup_vs_unfold_einsum']:.2f})",
+        flush=True,
+    )
     return result
 
 
@@ -151,13 +152,20 @@ def main():
     print(f"fp32 matmul (2048^3): {peak:.1f} GFLOPS", flush=True)
     layers = {name: layer_benchmark(name, spec, args.batch_size, args.repeats, peak) for name, spec in LAYERS.items()}
     memory = step_memory(args.batch_size)
-    print(f"cifar_lc BP step at batch {args.batch_size}: peak RSS {memory['peak_rss_mb']:.0f} MB "
-          f"(before the first step {memory['rss_before_first_step_mb']:.0f} MB), {memory['parameters'] / 1e6:.1f} M parameters")
-    path = record(args.name, {
-        "what": "LC layer forward+backward speed vs matmul peak and vs unfold+einsum; cifar_lc BP step peak memory",
-        "matmul_gflops": peak, "layers": layers, "cifar_lc_bp_step_memory": memory,
-        "targets": "fraction_of_matmul_peak >= 0.5; speedup_vs_unfold_einsum >= 2; peak memory < 3 GB",
-    })
+    print(
+        f"cifar_lc BP step at batch {args.batch_size}: peak RSS {memory['peak_rss_mb']:.0f} MB "
+        f"(before the first step {memory['rss_before_first_step_mb']:.0f} MB), {memory['parameters'] / 1e6:.1f} M parameters"
+    )
+    path = record(
+        args.name,
+        {
+            "what": "LC layer forward+backward speed vs matmul peak and vs unfold+einsum; cifar_lc BP step peak memory",
+            "matmul_gflops": peak,
+            "layers": layers,
+            "cifar_lc_bp_step_memory": memory,
+            "targets": "fraction_of_matmul_peak >= 0.5; speedup_vs_unfold_einsum >= 2; peak memory < 3 GB",
+        },
+    )
     print(f"recorded {path}")
 
 

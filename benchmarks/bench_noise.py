@@ -22,11 +22,9 @@ import time
 
 import numpy as np
 import torch
-
-from common import REPO, per_call_us, record, step_bench_tokens
-
 from bioscale.commands.train import prepare
 from bioscale.rulekit import noise as noise_module
+from common import REPO, per_call_us, record, step_bench_tokens
 
 SHAPE = (128, 256)
 
@@ -60,14 +58,19 @@ def separate_vs_batched(repeats: int = 600) -> dict:
         if i >= 50:
             separate.append(middle - start)
             batched.append(end - middle)
-    return {"five_separate_ms": round(statistics.median(separate) * 1e3, 3), "one_batched_ms": round(statistics.median(batched) * 1e3, 3)}
+    return {
+        "five_separate_ms": round(statistics.median(separate) * 1e3, 3),
+        "one_batched_ms": round(statistics.median(batched) * 1e3, 3),
+    }
 
 
 def step_share(args) -> dict:
     common = step_bench_tokens(args.data, args.root, "mnist_fc", 128, args.threads)
     bp = prepare([*common, "rule=bp"])
     sdtp = prepare([*common, "rule=sdtp", "rules.sdtp.schedule=parallel"], data=bp.data)
-    per_layer = prepare([*common, "rule=sdtp", "rules.sdtp.schedule=parallel", "rules.sdtp.shared_noise=false"], data=bp.data)
+    per_layer = prepare(
+        [*common, "rule=sdtp", "rules.sdtp.schedule=parallel", "rules.sdtp.shared_noise=false"], data=bp.data
+    )
     x, y = bp.data.train.x[:128], bp.data.train.y[:128]
     forward, both = frozenset({"forward"}), frozenset({"forward", "inverse"})
     real = noise_module.NoiseSource._draw  # every draw of perturb goes through it
@@ -75,9 +78,12 @@ def step_share(args) -> dict:
     times = {"bp": [], "sdtp": [], "sdtp_noise_per_layer": [], "sdtp_without_noise_draws": []}
     for rnd in range(args.rounds + 1):
         row = {}
-        for key, trainer, phases, draw in (("bp", bp, forward, real), ("sdtp", sdtp, both, real),
-                                          ("sdtp_noise_per_layer", per_layer, both, real),
-                                          ("sdtp_without_noise_draws", per_layer, both, skipped)):
+        for key, trainer, phases, draw in (
+            ("bp", bp, forward, real),
+            ("sdtp", sdtp, both, real),
+            ("sdtp_noise_per_layer", per_layer, both, real),
+            ("sdtp_without_noise_draws", per_layer, both, skipped),
+        ):
             noise_module.NoiseSource._draw = draw
             trainer.train_step(x, y, 0, phases, 0.5)
             start = time.perf_counter()
@@ -89,7 +95,9 @@ def step_share(args) -> dict:
             for key, ms in row.items():
                 times[key].append(ms)
     ratios = {k: statistics.median(a / b for a, b in zip(v, times["bp"])) for k, v in times.items()}
-    return {k: {"ms_per_step": round(statistics.median(v), 3), "ratio_to_bp": round(ratios[k], 3)} for k, v in times.items()}
+    return {
+        k: {"ms_per_step": round(statistics.median(v), 3), "ratio_to_bp": round(ratios[k], 3)} for k, v in times.items()
+    }
 
 
 def main():
@@ -100,8 +108,12 @@ def main():
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--name", default="speed/noise_cpu")
     args = parser.parse_args()
-    result = {"per_number_at_128x256": generators(), "five_draws_of_128x256": separate_vs_batched(),
-              "sdtp_step_mnist_fc_batch128": step_share(args), "torch_threads": torch.get_num_threads()}
+    result = {
+        "per_number_at_128x256": generators(),
+        "five_draws_of_128x256": separate_vs_batched(),
+        "sdtp_step_mnist_fc_batch128": step_share(args),
+        "torch_threads": torch.get_num_threads(),
+    }
     for section, rows in result.items():
         print(section, rows)
     path = record(args.name, {"what": "cost of the TP rules' Gaussian noise on the CPU and of alternatives", **result})

@@ -18,13 +18,11 @@ import time
 
 import torch
 import torch.nn.functional as F
-
-from common import REPO, record
-
 from bioscale.architectures import make_activation
 from bioscale.commands.train import prepare
 from bioscale.optim import adam_kwargs
 from bioscale.progress import Progress
+from common import REPO, record
 
 
 def plain_net(model) -> torch.nn.Sequential:
@@ -62,9 +60,17 @@ def main():
     parser.add_argument("--name", default="speed/overhead_bp_mnist_fc")
     args = parser.parse_args()
 
-    tokens = ["rule=bp", f"data={args.data}", f"data.root={args.root}", f"model={args.model}",
-              f"trainer.batch_size={args.batch_size}", "trainer.epochs=1000", "output_dir=/tmp/bioscale-bench",
-              "observers.console.enabled=false", "trainer.checkpoint=false"]
+    tokens = [
+        "rule=bp",
+        f"data={args.data}",
+        f"data.root={args.root}",
+        f"model={args.model}",
+        f"trainer.batch_size={args.batch_size}",
+        "trainer.epochs=1000",
+        "output_dir=/tmp/bioscale-bench",
+        "observers.console.enabled=false",
+        "trainer.checkpoint=false",
+    ]
     trainer = prepare(tokens)
     data = trainer.data.train
     net = plain_net(trainer.model)
@@ -86,14 +92,25 @@ def main():
             framework.append(t_fw)
         print(f"round {rep}: plain {t_plain:.3f}s  bioscale {t_fw:.3f}s", flush=True)
     ratio = statistics.median(framework) / statistics.median(plain)
-    print(f"median plain {statistics.median(plain):.3f}s, bioscale {statistics.median(framework):.3f}s, ratio {ratio:.3f}")
-    path = record(args.name, {
-        "what": "one training epoch, bioscale train rule=bp vs minimal PyTorch loop (same net, batch, Adam, data)",
-        "data": args.data, "model": args.model, "batch_size": args.batch_size, "repeats": args.repeats,
-        "plain_seconds": plain, "bioscale_seconds": framework,
-        "plain_median": statistics.median(plain), "bioscale_median": statistics.median(framework),
-        "ratio": ratio, "target": "ratio <= 1.15",
-    })
+    print(
+        f"median plain {statistics.median(plain):.3f}s, bioscale {statistics.median(framework):.3f}s, ratio {ratio:.3f}"
+    )
+    path = record(
+        args.name,
+        {
+            "what": "one training epoch, bioscale train rule=bp vs minimal PyTorch loop (same net, batch, Adam, data)",
+            "data": args.data,
+            "model": args.model,
+            "batch_size": args.batch_size,
+            "repeats": args.repeats,
+            "plain_seconds": plain,
+            "bioscale_seconds": framework,
+            "plain_median": statistics.median(plain),
+            "bioscale_median": statistics.median(framework),
+            "ratio": ratio,
+            "target": "ratio <= 1.15",
+        },
+    )
     print(f"recorded {path}")
 
 

@@ -16,10 +16,8 @@ import argparse
 import statistics
 
 import torch
-
-from common import REPO, time_steps, add_tanh_option, apply_tanh_option, record, step_bench_tokens
-
 from bioscale.commands.train import prepare
+from common import REPO, add_tanh_option, apply_tanh_option, record, step_bench_tokens, time_steps
 
 RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
 TP = ("dtp", "sdtp", "aosdtp")
@@ -33,7 +31,9 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (trainer.threads); 0 keeps torch's default")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (trainer.threads); 0 keeps torch's default"
+    )
     parser.add_argument("--name", default="speed/step_times_mnist_fc")
     add_tanh_option(parser)
     args = parser.parse_args()
@@ -70,13 +70,21 @@ def main():
         alt = [a + b for a, b in zip(ratios[f"{rule}:inverse-only"], ratios[f"{rule}:forward-only"])]
         rows[f"{rule}:alternating-per-batch-of-data"] = {"ratio_to_bp": round(statistics.median(alt), 3)}
         print(f"{rule + ':alternating (inv+fwd)':22s} x{statistics.median(alt):.2f} of BP per batch of data")
-    path = record(args.name, {
-        "what": "median time of one training step (Trainer.train_step) per rule on a fixed batch; TP rules with the "
-                "parallel schedule (inverse + forward update per step)",
-        "data": args.data, "model": args.model, "batch_size": args.batch_size, "rounds": args.rounds,
-        "steps_per_round": args.steps, "torch_threads": torch.get_num_threads(), "results": rows,
-        "targets": "dtp, sdtp <= 2.5 x BP; dfa <= 1.2 x BP",
-    })
+    path = record(
+        args.name,
+        {
+            "what": "median time of one training step (Trainer.train_step) per rule on a fixed batch; TP rules with the "
+            "parallel schedule (inverse + forward update per step)",
+            "data": args.data,
+            "model": args.model,
+            "batch_size": args.batch_size,
+            "rounds": args.rounds,
+            "steps_per_round": args.steps,
+            "torch_threads": torch.get_num_threads(),
+            "results": rows,
+            "targets": "dtp, sdtp <= 2.5 x BP; dfa <= 1.2 x BP",
+        },
+    )
     print(f"recorded {path}")
 
 

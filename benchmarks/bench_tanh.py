@@ -15,11 +15,9 @@ import argparse
 import statistics
 
 import torch
-
-from common import REPO, time_steps, per_call_us, record, step_bench_tokens
-
 from bioscale.architectures.activations import Tanh
 from bioscale.commands.train import prepare
+from common import REPO, per_call_us, record, step_bench_tokens, time_steps
 
 _ONE = torch.tensor(1.0)
 
@@ -49,8 +47,10 @@ def torch_forward_(self, a):
 def step_ratios(root: str, rounds: int, steps: int = 8) -> dict:
     """Median per-round step time of each rule with the sigmoid form over ``torch.tanh``."""
     common = step_bench_tokens("mnist", root, "mnist_fc", 128, 0)
-    trainers = {rule: prepare([*common, f"rule={rule}", *extra]) for rule, extra in
-                (("bp", []), ("sdtp", ["rules.sdtp.schedule=parallel"]))}
+    trainers = {
+        rule: prepare([*common, f"rule={rule}", *extra])
+        for rule, extra in (("bp", []), ("sdtp", ["rules.sdtp.schedule=parallel"]))
+    }
     phases = {"bp": frozenset({"forward"}), "sdtp": frozenset({"forward", "inverse"})}
     plain = (Tanh.forward, Tanh.forward_)
     forms = (("torch", (torch_forward, torch_forward_)), ("sigmoid", (sigmoid_forward, sigmoid_forward_)))
@@ -79,8 +79,8 @@ def main():
     with torch.no_grad():
         for n in (128, 256):
             a = torch.randn(n, 256)
-            torch_us = per_call_us(lambda: torch.tanh(a), args.repeats)
-            sigmoid_us = per_call_us(lambda: sigmoid_form_(a + a), args.repeats)
+            torch_us = per_call_us(lambda a=a: torch.tanh(a), args.repeats)
+            sigmoid_us = per_call_us(lambda a=a: sigmoid_form_(a + a), args.repeats)
             rows[f"{n}x256"] = {"torch_tanh_us": round(torch_us, 1), "sigmoid_form_us": round(sigmoid_us, 1)}
             print(f"{n}x256: torch.tanh {torch_us:.1f} us, sigmoid form {sigmoid_us:.1f} us")
         grid = torch.linspace(-20, 20, 400001)
@@ -88,10 +88,16 @@ def main():
     steps = step_ratios(args.root, args.rounds)
     for rule, ratio in steps.items():
         print(f"{rule} mnist_fc step with the sigmoid form: x{ratio:.3f} of the torch.tanh step")
-    path = record(args.name, {"what": "CPU tanh: torch.tanh vs 2 sigmoid(2a) - 1, per call and per mnist_fc step",
-                              "per_call": rows, "max_abs_difference": max_abs,
-                              "step_time_sigmoid_over_torch": steps,
-                              "keep_second_form_if_it_saves_at_least": 0.05})
+    path = record(
+        args.name,
+        {
+            "what": "CPU tanh: torch.tanh vs 2 sigmoid(2a) - 1, per call and per mnist_fc step",
+            "per_call": rows,
+            "max_abs_difference": max_abs,
+            "step_time_sigmoid_over_torch": steps,
+            "keep_second_form_if_it_saves_at_least": 0.05,
+        },
+    )
     print(f"recorded {path}")
 
 

@@ -22,10 +22,8 @@ import time
 
 import torch
 import torch.nn.functional as F
-
-from common import REPO, record, step_bench_tokens
-
 from bioscale.commands.train import prepare
+from common import REPO, record, step_bench_tokens
 
 HIDDEN = 5
 
@@ -39,7 +37,7 @@ class PlainSDTP:
         dims = [784] + [width] * HIDDEN + [10]
         self.W = [torch.randn(dims[i + 1], dims[i], generator=gen) * dims[i] ** -0.5 for i in range(HIDDEN + 1)]
         self.b = [torch.zeros(dims[i + 1]) for i in range(HIDDEN + 1)]
-        self.V = torch.randn(HIDDEN - 1, width, width, generator=gen) * width ** -0.5  # g_2..g_5, stacked
+        self.V = torch.randn(HIDDEN - 1, width, width, generator=gen) * width**-0.5  # g_2..g_5, stacked
         self.c = torch.zeros(HIDDEN - 1, 1, width)
         self.V_top, self.c_top = torch.randn(10, width, generator=gen) * 0.3, torch.zeros(width)  # g_6
         self.W_stack, self.b_stack = torch.stack(self.W[1:HIDDEN]), torch.stack(self.b[1:HIDDEN]).unsqueeze(1)
@@ -125,17 +123,26 @@ def main():
                 times[key].append((time.perf_counter() - start) / args.steps * 1e3)
     ratio = lambda a, b: statistics.median(p / q for p, q in zip(times[a], times[b]))  # noqa: E731
     rows = {k: round(statistics.median(v), 3) for k, v in times.items()}
-    ratios = {"sdtp/bp": ratio("sdtp", "bp"), "plain_sdtp/bp": ratio("plain_sdtp", "bp"),
-              "sdtp/plain_sdtp": ratio("sdtp", "plain_sdtp")}
+    ratios = {
+        "sdtp/bp": ratio("sdtp", "bp"),
+        "plain_sdtp/bp": ratio("plain_sdtp", "bp"),
+        "sdtp/plain_sdtp": ratio("sdtp", "plain_sdtp"),
+    }
     for key, ms in rows.items():
         print(f"{key:12s} {ms:7.3f} ms/step")
     for key, value in ratios.items():
         print(f"{key:16s} x{value:.3f}")
     if args.name:
-        path = record(args.name, {
-            "what": "median ms per step and median per-round ratios: bioscale's bp and sdtp (parallel) steps and "
-                    "the same sdtp step written as plain PyTorch (framework overhead)",
-            "settings": vars(args), "ms_per_step": rows, "ratios": {k: round(v, 3) for k, v in ratios.items()}})
+        path = record(
+            args.name,
+            {
+                "what": "median ms per step and median per-round ratios: bioscale's bp and sdtp (parallel) steps and "
+                "the same sdtp step written as plain PyTorch (framework overhead)",
+                "settings": vars(args),
+                "ms_per_step": rows,
+                "ratios": {k: round(v, 3) for k, v in ratios.items()},
+            },
+        )
         print(f"recorded {path}")
 
 

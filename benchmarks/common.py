@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from bioscale.architectures import activations
 from bioscale.architectures.activations import cpuinfo_field
 
@@ -22,8 +21,12 @@ RESULTS = REPO / "results"
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except Exception:
         return "unknown"
@@ -76,15 +79,28 @@ def per_call_us(fn, repeats: int = 2000, warmup: int = 50) -> float:
 def step_bench_tokens(data: str, root: str, model: str, batch_size: int, threads: int) -> list[str]:
     """Config tokens for a trainer that only times steps: no checkpoint, console or
     diagnostics, a 100-epoch learning-rate horizon, ``trainer.threads`` as given."""
-    return [f"data={data}", f"data.root={root}", f"model={model}", f"trainer.batch_size={batch_size}",
-            "output_dir=/tmp/bioscale-bench", "trainer.checkpoint=false", "observers.console.enabled=false",
-            "observers.diagnostics.enabled=false", "trainer.epochs=100", f"trainer.threads={threads}"]
+    return [
+        f"data={data}",
+        f"data.root={root}",
+        f"model={model}",
+        f"trainer.batch_size={batch_size}",
+        "output_dir=/tmp/bioscale-bench",
+        "trainer.checkpoint=false",
+        "observers.console.enabled=false",
+        "observers.diagnostics.enabled=false",
+        "trainer.epochs=100",
+        f"trainer.threads={threads}",
+    ]
 
 
 def add_tanh_option(parser) -> None:
     """``--tanh auto|torch|sigmoid``: the CPU tanh form, this machine's choice or a forced one."""
-    parser.add_argument("--tanh", choices=("auto", "torch", "sigmoid"), default="auto",
-                        help="CPU tanh form: this machine's choice (auto) or a forced one, to measure the choice")
+    parser.add_argument(
+        "--tanh",
+        choices=("auto", "torch", "sigmoid"),
+        default="auto",
+        help="CPU tanh form: this machine's choice (auto) or a forced one, to measure the choice",
+    )
 
 
 def apply_tanh_option(args) -> None:

@@ -131,8 +131,9 @@ def loads_safely(data: bytes, value=None):
             raise
         where = _path_to(value, found.group(1)) if value is not None else None
         at = f" at {where}" if where else ""
-        raise UnloadableState(f"it holds a {found.group(1)} object{at}, which bioscale does not load; "
-                              f"{ALLOWED}") from exc
+        raise UnloadableState(
+            f"it holds a {found.group(1)} object{at}, which bioscale does not load; {ALLOWED}"
+        ) from exc
 
 
 def check_loadable(value) -> None:
@@ -180,7 +181,9 @@ def load_checkpoint(path: Path, identity: dict | None = None) -> dict:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a bioscale checkpoint")
     if state.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {state.get('version')}; this bioscale reads {VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint format version {state.get('version')}; this bioscale reads {VERSION}"
+        )
     missing = [k for k in REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {missing}")

@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="trainer.key=value")
     p = sub.add_parser("sweep", help="search a rule's settings on Optuna (sweep.trials=N sweep.workers=K ...)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p = sub.add_parser("reproduce", help="the paper's grid for one table (table1a, table1b, table2) or a spec file's cells, cached per cell")
+    p = sub.add_parser(
+        "reproduce",
+        help="the paper's grid for one table (table1a, table1b, table2) or a spec file's cells, cached per cell",
+    )
     p.add_argument("args", nargs="+", metavar="TABLE | SPEC.yaml | key=value")
     p = sub.add_parser("compare", help="train several rules on the same data and model; table + plot")
     p.add_argument("args", nargs="*", metavar="RULE[:k=v,...] | key=value")
@@ -67,8 +70,9 @@ def dispatch(args) -> int:
         from .commands import resume
 
         if args.run_dir is None or ("=" in args.run_dir and not os.path.exists(args.run_dir)):
-            raise UsageError(f"resume needs a run folder (the one train printed) before any key=value; "
-                             f"usage: {RESUME_USAGE}")
+            raise UsageError(
+                f"resume needs a run folder (the one train printed) before any key=value; usage: {RESUME_USAGE}"
+            )
         return resume.main(args.run_dir, args.overrides)
     if args.command == "sweep":
         from .commands import sweep
@@ -154,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception:
         traceback.print_exc()
-        print("bioscale: internal error (a run's summary says failed, with the error); please report it",
-              file=sys.stderr, flush=True)
+        print(
+            "bioscale: internal error (a run's summary says failed, with the error); please report it",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -54,8 +54,7 @@ class PluginEntry:
             self.error = f"{type(exc).__name__}: {exc}"
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
             raise PluginError(
-                f"plugin {self.name!r} ({self.group}) from {self.origin} failed to load "
-                f"({self.value}): {detail}"
+                f"plugin {self.name!r} ({self.group}) from {self.origin} failed to load ({self.value}): {detail}"
             ) from exc
         self._check_origin()
         self._loaded = loaded
@@ -69,9 +68,11 @@ class PluginEntry:
             return
         owner = owner_of(file)
         where = f"the distribution {owner}" if owner else "no installed distribution (a loose module on sys.path)"
-        self.error = (f"plugin {self.name!r} ({self.group}) from {self.origin} declares {self.value}, but the module "
-                      f"{module!r} imported is {file}, which belongs to {where}: two modules share the name "
-                      f"{module.split('.')[0]!r}; uninstall or rename one of them")
+        self.error = (
+            f"plugin {self.name!r} ({self.group}) from {self.origin} declares {self.value}, but the module "
+            f"{module!r} imported is {file}, which belongs to {where}: two modules share the name "
+            f"{module.split('.')[0]!r}; uninstall or rename one of them"
+        )
         raise PluginError(self.error)
 
 
@@ -134,7 +135,9 @@ def load_rule_class(name: str, rules: dict[str, PluginEntry] | None = None):
     entry = rules[name]
     cls = entry.load()
     config_cls = getattr(cls, "Config", None)
-    if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls) and issubclass(config_cls, RuleConfig)):
+    if not (
+        isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls) and issubclass(config_cls, RuleConfig)
+    ):
         raise PluginError(
             f"rule {name!r} from {entry.origin}: {entry.value} must define Config, a dataclass subclassing "
             f"bioscale.RuleConfig"

@@ -53,7 +53,7 @@ class DataParallel:
         return int(os.environ.get("RANK", "0"))
 
     @classmethod
-    def from_env(cls, device_name: str) -> "DataParallel":
+    def from_env(cls, device_name: str) -> DataParallel:
         """Join the process group torchrun describes in the environment (gloo for the CPU, NCCL
         for CUDA), or a world of one when there is none. ``device_name`` is ``trainer.device``."""
         world = os.environ.get("WORLD_SIZE")
@@ -141,5 +141,7 @@ class DataParallel:
         dist.all_gather_object(every, mine)
         differ = [r for r, d in enumerate(every) if d != every[0]]
         if differ:
-            raise RuntimeError(f"{what} differs between ranks (ranks {differ} against rank 0): every rank must build "
-                               f"the same state from the run's seed")
+            raise RuntimeError(
+                f"{what} differs between ranks (ranks {differ} against rank 0): every rank must build "
+                f"the same state from the run's seed"
+            )

@@ -31,8 +31,9 @@ def evaluate(model, split, batch_size: int, top_k: tuple = (1,), parallel=None) 
             wrong[k] += (top[:, :k] != y[:, None]).all(dim=1).sum()
         n += y.shape[0]
     model.train(was_training)
-    sums = torch.stack([loss_sum, *(wrong[k].double() for k in top_k),
-                        torch.tensor(float(n), dtype=torch.float64, device=device)])
+    sums = torch.stack(
+        [loss_sum, *(wrong[k].double() for k in top_k), torch.tensor(float(n), dtype=torch.float64, device=device)]
+    )
     if parallel is not None:
         parallel.sum_(sums)
     sums = sums.tolist()  # the one host read

@@ -94,7 +94,8 @@ processes against one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .markers import hookspec
 
@@ -113,7 +114,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def bioscale_setup(model: "Network", generator: "torch.Generator", layers: tuple) -> None:
+def bioscale_setup(model: Network, generator: torch.Generator, layers: tuple) -> None:
     """Create the rule's state for ``model``.
 
     Called once per run, after the model is built and before training starts or a
@@ -132,7 +133,7 @@ def bioscale_setup(model: "Network", generator: "torch.Generator", layers: tuple
 
 
 @hookspec(firstresult=True)
-def bioscale_epoch_passes(epoch: int) -> Optional[Iterable[set]]:
+def bioscale_epoch_passes(epoch: int) -> Iterable[set] | None:
     """Which passes over the training data epoch ``epoch`` (0-based) makes.
 
     :return: a list of phase sets, one per pass, each a subset of ``{"forward", "inverse"}``
@@ -144,7 +145,7 @@ def bioscale_epoch_passes(epoch: int) -> Optional[Iterable[set]]:
 
 
 @hookspec(firstresult=True)
-def bioscale_output_target(step: "StepContext") -> Optional["torch.Tensor"]:
+def bioscale_output_target(step: StepContext) -> torch.Tensor | None:
     """Target for the output ``h_L`` that target-propagation rules pass down.
 
     Called once per forward-phase step (and per probe), before the layer loop. The output
@@ -155,7 +156,7 @@ def bioscale_output_target(step: "StepContext") -> Optional["torch.Tensor"]:
 
 
 @hookspec(firstresult=True)
-def bioscale_layer_target(step: "StepContext", layer: int, target_above: Optional["torch.Tensor"]) -> Optional["torch.Tensor"]:
+def bioscale_layer_target(step: StepContext, layer: int, target_above: torch.Tensor | None) -> torch.Tensor | None:
     """Target ``ĥ_{layer-1}`` for the input of layer ``layer``.
 
     Called for ``layer = L, L-1, ..., 2`` (top-down). If it returns a tensor the trainer
@@ -171,7 +172,7 @@ def bioscale_layer_target(step: "StepContext", layer: int, target_above: Optiona
 
 
 @hookspec(firstresult=True)
-def bioscale_feedback_signal(step: "StepContext", layer: int, grad_above: "torch.Tensor") -> Optional["torch.Tensor"]:
+def bioscale_feedback_signal(step: StepContext, layer: int, grad_above: torch.Tensor) -> torch.Tensor | None:
     """Signal ``δh_{layer-1}`` (a gradient-like quantity) that layer ``layer-1`` receives.
 
     Called for ``layer = L, ..., 2`` whenever ``bioscale_layer_target`` returned None. BP
@@ -186,7 +187,7 @@ def bioscale_feedback_signal(step: "StepContext", layer: int, grad_above: "torch
 
 
 @hookspec
-def bioscale_after_forward_grads(step: "StepContext", grads: list) -> None:
+def bioscale_after_forward_grads(step: StepContext, grads: list) -> None:
     """The forward gradients of this step are written; the forward optimiser steps next.
 
     Called on every forward-phase training step (never on gradient probes), under
@@ -205,7 +206,7 @@ def bioscale_after_forward_grads(step: "StepContext", grads: list) -> None:
 
 
 @hookspec(firstresult=True)
-def bioscale_update_inverse(step: "StepContext") -> Optional[dict]:
+def bioscale_update_inverse(step: StepContext) -> dict | None:
     """Train the rule's feedback (inverse) models on this batch.
 
     Called on every step of a pass whose phases contain ``"inverse"``, before the forward
@@ -220,7 +221,7 @@ def bioscale_update_inverse(step: "StepContext") -> Optional[dict]:
 
 
 @hookspec(firstresult=True)
-def bioscale_inverse_error(step: "StepContext") -> Optional[dict]:
+def bioscale_inverse_error(step: StepContext) -> dict | None:
     """Reconstruction error of each inverse on this batch, with no update (diagnostics only,
     through ``run.inverse_error``, which restores the rule's CPU generator afterwards; draws
     inside ``with noise.drawing(step, restore=True):`` leave a device generator as it was too).
@@ -231,7 +232,7 @@ def bioscale_inverse_error(step: "StepContext") -> Optional[dict]:
 
 
 @hookspec(firstresult=True)
-def bioscale_state_dict() -> Optional[dict]:
+def bioscale_state_dict() -> dict | None:
     """The rule's state for a checkpoint: a dict of tensors, numbers, strings, lists and dicts
     (optimiser ``state_dict()`` results are fine). No pickled objects. None = stateless."""
 
@@ -248,7 +249,7 @@ def bioscale_load_state_dict(state: dict) -> None:
 
 
 @hookspec
-def bioscale_run_start(run: "Run", run_dir: "Path", config: dict) -> None:
+def bioscale_run_start(run: Run, run_dir: Path, config: dict) -> None:
     """A run starts (or resumes). ``run`` is a :class:`bioscale.run.Run`: ``run.rule_info``,
     ``run.probe_gradients`` and ``run.inverse_error`` (the same object reaches every observer
     hook). ``run_dir``: the run folder (observers may write their own files in it). ``config``:
@@ -257,12 +258,12 @@ def bioscale_run_start(run: "Run", run_dir: "Path", config: dict) -> None:
 
 
 @hookspec
-def bioscale_step_end(run: "Run", step: "StepContext") -> None:
+def bioscale_step_end(run: Run, step: StepContext) -> None:
     """A training step ended. Called every step: keep it cheap, never sync to the host."""
 
 
 @hookspec
-def bioscale_epoch_end(run: "Run", epoch: int, metrics: dict) -> Optional[dict]:
+def bioscale_epoch_end(run: Run, epoch: int, metrics: dict) -> dict | None:
     """An epoch ended and was evaluated.
 
     :param epoch: 1-based number of the finished epoch.
@@ -275,7 +276,7 @@ def bioscale_epoch_end(run: "Run", epoch: int, metrics: dict) -> Optional[dict]:
 
 
 @hookspec
-def bioscale_run_end(run: "Run", summary: dict) -> None:
+def bioscale_run_end(run: Run, summary: dict) -> None:
     """The run ended, however it ended; ``summary`` is what was written to ``summary.json``,
     ``summary["status"]`` one of ``completed``, ``paused`` (``stop_after``), ``diverged``,
     ``interrupted``."""

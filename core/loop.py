@@ -39,7 +39,9 @@ class TrainingLoop(TrainerFields):
         inverse_steps = 0
         lr = None
         for phases in passes:
-            for i, (x, y) in enumerate(train.batches(cfg.batch_size, self.data_generator, self.data.augment, rows=rows)):
+            for i, (x, y) in enumerate(
+                train.batches(cfg.batch_size, self.data_generator, self.data.augment, rows=rows)
+            ):
                 n_global = min(cfg.batch_size, n_train - i * cfg.batch_size)
                 step, losses = self.train_step(x, y, epoch, phases, (epoch + i / nb) / cfg.epochs, n_global)
                 if losses:
@@ -58,8 +60,16 @@ class TrainingLoop(TrainerFields):
                     progress.update(self.global_step, float(loss_sum) / max(seen, 1) if seen else None)
         if self.parallel.active:  # every rank's sums; inverse losses: the mean of the ranks' means
             layers = sorted(inverse_sums)
-            packed = self.parallel.sum_(torch.stack([loss_sum, wrong.double(), torch.tensor(float(seen), dtype=torch.float64),
-                                                     *(inverse_sums[k] for k in layers)]))
+            packed = self.parallel.sum_(
+                torch.stack(
+                    [
+                        loss_sum,
+                        wrong.double(),
+                        torch.tensor(float(seen), dtype=torch.float64),
+                        *(inverse_sums[k] for k in layers),
+                    ]
+                )
+            )
             loss_sum, wrong, seen = packed[0], packed[1], int(packed[2])
             inverse_sums = {k: v / self.parallel.world_size for k, v in zip(layers, packed[3:])}
         self._check_finite(loss_sum, epoch, reduced=True)
@@ -76,7 +86,9 @@ class TrainingLoop(TrainerFields):
         """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or
         forward update as ``phases`` says. Returns the step and the rule's inverse losses.
         ``global_batch_size``: data parallelism: the rows of the global batch ``x`` is this rank's share of."""
-        share = (self.parallel.rows(global_batch_size), global_batch_size, self.parallel) if self.parallel.active else ()
+        share = (
+            (self.parallel.rows(global_batch_size), global_batch_size, self.parallel) if self.parallel.active else ()
+        )
         with autocast(self.device, self.precision):
             step = self._forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share)
             step.progress = progress
@@ -110,7 +122,11 @@ class TrainingLoop(TrainerFields):
         if self.parallel.active and not reduced:
             value = self.parallel.sum_(value.detach().clone())
         if not bool(torch.isfinite(value)):
-            kept = f"the last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}" if self.epoch else "no checkpoint was written"
+            kept = (
+                f"the last good checkpoint (epoch {self.epoch}) is kept in {self.run_dir}"
+                if self.epoch
+                else "no checkpoint was written"
+            )
             raise DivergenceError(
                 f"{what} became {float(value)} during epoch {epoch + 1} (step {self.global_step}) with "
                 f"{self.rule_hooks.origin}; training stopped, {kept}. Try a smaller learning rate."

@@ -14,8 +14,14 @@ def adam_kwargs(params: list, cfg) -> dict:
     has one for every parameter (CPU and CUDA floating point), which is several times
     faster than the per-tensor loop on the CPU."""
     fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
-    return {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2), "eps": cfg.eps, "weight_decay": cfg.weight_decay,
-            "decoupled_weight_decay": cfg.decoupled_weight_decay, "fused": fused or None}
+    return {
+        "lr": cfg.lr,
+        "betas": (cfg.beta1, cfg.beta2),
+        "eps": cfg.eps,
+        "weight_decay": cfg.weight_decay,
+        "decoupled_weight_decay": cfg.decoupled_weight_decay,
+        "fused": fused or None,
+    }
 
 
 def make_adam(params, cfg, scaled: list | None = None, lr_scale: float = 1.0) -> torch.optim.Adam:

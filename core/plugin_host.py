@@ -62,8 +62,12 @@ class RuleHooks:
     def _check(self, value, like: torch.Tensor, hook: str, layer: int | None) -> torch.Tensor:
         if not isinstance(value, torch.Tensor):
             raise self._error(hook, f"returned {_describe(value)}; expected a tensor like {_describe(like)}", layer)
-        if value.dtype != like.dtype and value.is_floating_point() and like.is_floating_point() \
-                and torch.is_autocast_enabled(like.device.type):
+        if (
+            value.dtype != like.dtype
+            and value.is_floating_point()
+            and like.is_floating_point()
+            and torch.is_autocast_enabled(like.device.type)
+        ):
             value = value.to(like.dtype)  # bf16 autocast: products mix dtypes (see hookspecs)
         if value.shape != like.shape or value.dtype != like.dtype or value.device != like.device:
             raise self._error(hook, f"returned {_describe(value)}; expected {_describe(like)}", layer)
@@ -77,7 +81,9 @@ class RuleHooks:
             self._call("bioscale_setup", model=model, generator=generator, layers=layers)
 
     def epoch_passes(self, epoch: int) -> list[frozenset]:
-        passes = self._call("bioscale_epoch_passes", epoch=epoch) if self._implemented["bioscale_epoch_passes"] else None
+        passes = (
+            self._call("bioscale_epoch_passes", epoch=epoch) if self._implemented["bioscale_epoch_passes"] else None
+        )
         if passes is None:
             return [frozenset({"forward"})]
         try:
@@ -86,7 +92,8 @@ class RuleHooks:
             raise self._error("bioscale_epoch_passes", f"returned {passes!r}; expected a list of phase sets") from None
         if not result or any(not p or not p <= PHASES for p in result):
             raise self._error(
-                "bioscale_epoch_passes", f"returned {passes!r}; each pass must be a non-empty subset of {sorted(PHASES)}"
+                "bioscale_epoch_passes",
+                f"returned {passes!r}; each pass must be a non-empty subset of {sorted(PHASES)}",
             )
         return result
 
@@ -162,9 +169,11 @@ class ObserverHooks:
         self._callers = {}
         for hook in hookspecs.OBSERVER_HOOKS:
             others = lambda keep: [p for p in pm.get_plugins() if p is not keep]  # noqa: E731
-            self._callers[hook] = [(origin, pm.subset_hook_caller(hook, remove_plugins=others(obj)))
-                                   for origin, obj in observers
-                                   if any(impl.plugin is obj for impl in getattr(pm.hook, hook).get_hookimpls())]
+            self._callers[hook] = [
+                (origin, pm.subset_hook_caller(hook, remove_plugins=others(obj)))
+                for origin, obj in observers
+                if any(impl.plugin is obj for impl in getattr(pm.hook, hook).get_hookimpls())
+            ]
 
     def _call_one(self, origin: str, caller, hook: str, **kwargs) -> list:
         try:
@@ -239,7 +248,9 @@ def rule_hooks_for(rule_spec, rule_obj) -> RuleHooks:
     return RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version)
 
 
-def build_plugin_host(rule_spec, rule_obj, observers: list[tuple]) -> tuple[RuleHooks, ObserverHooks, pluggy.PluginManager]:
+def build_plugin_host(
+    rule_spec, rule_obj, observers: list[tuple]
+) -> tuple[RuleHooks, ObserverHooks, pluggy.PluginManager]:
     """Register the rule and the observers; reject observers that implement rule hooks
     and hook implementations without a spec (misspelled names)."""
     pm = pluggy.PluginManager(PROJECT_NAME)
@@ -259,4 +270,8 @@ def build_plugin_host(rule_spec, rule_obj, observers: list[tuple]) -> tuple[Rule
         plugin_name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
         raise PluginError(f"{origins.get(plugin_name, plugin_name)}: {exc}") from exc
     observer_origins = [(origins[f"observer:{spec.name}"], obj) for spec, obj in observers]
-    return RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version), ObserverHooks(pm, observer_origins), pm
+    return (
+        RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version),
+        ObserverHooks(pm, observer_origins),
+        pm,
+    )

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from bioscale.architectures.activations import cpuinfo_field
 
 # the packages whose files make up "the core": bioscale and the two trees installed inside it
@@ -98,7 +97,7 @@ def git_state(folders: list[Path]) -> dict:
     return {"commit": commit, "dirty": None if status is None else bool(status)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def core_fingerprint() -> dict:
     """The core's version, source hash, git commit and dirty flag (computed once per process)."""
     from bioscale import __version__
@@ -107,7 +106,7 @@ def core_fingerprint() -> dict:
     return {"version": __version__, "source_hash": hash_files(_core_files()), **git_state(folders)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_hash(module_name: str) -> str | None:
     try:
         files = package_files(module_name)
@@ -166,6 +165,12 @@ def device_name(device: torch.device) -> str:
 
 def machine(device: torch.device) -> dict:
     """Where this process runs: host, CPU model, device, torch and Python versions."""
-    return {"host": socket.gethostname(), "cpu_model": cpu_model(), "device": str(device),
-            "device_name": device_name(device), "torch_version": str(torch.__version__),
-            "python": platform.python_version(), "platform": sys.platform}
+    return {
+        "host": socket.gethostname(),
+        "cpu_model": cpu_model(),
+        "device": str(device),
+        "device_name": device_name(device),
+        "torch_version": str(torch.__version__),
+        "python": platform.python_version(),
+        "platform": sys.platform,
+    }

@@ -38,8 +38,14 @@ def read_run_info(run_dir: Path) -> dict:
 
 def first_sitting_of(info: dict) -> dict:
     """A record written before sittings existed, as one sitting (what it says of itself)."""
-    return {"started": None, "ended": None, "status": "unknown", "device": info.get("device"),
-            "device_name": info.get("device_name"), "torch_version": info.get("torch_version")}
+    return {
+        "started": None,
+        "ended": None,
+        "status": "unknown",
+        "device": info.get("device"),
+        "device_name": info.get("device_name"),
+        "torch_version": info.get("torch_version"),
+    }
 
 
 class RunRecord(TrainerFields):
@@ -52,17 +58,29 @@ class RunRecord(TrainerFields):
     def code_record(self) -> dict:
         """The core's fingerprint, the rules' (the active one and those it is made of) and the
         enabled observers' distributions, versions and source hashes."""
-        rules = {name: plugin_fingerprint(spec.entry, spec.cls)
-                 for name, spec in {self.rule_spec.name: self.rule_spec, **self.rule_spec.companions}.items()}
+        rules = {
+            name: plugin_fingerprint(spec.entry, spec.cls)
+            for name, spec in {self.rule_spec.name: self.rule_spec, **self.rule_spec.companions}.items()
+        }
         observers = {spec.name: plugin_fingerprint(spec.entry, spec.cls) for spec in self.observer_specs}
         return {"bioscale": core_fingerprint(), "rules": rules, "observers": observers}
 
     def sitting(self) -> dict:
         """This sitting, open: start, epochs so far, machine and code."""
         core = core_fingerprint()
-        return {"started": now(), "ended": None, "status": "running", "from_epoch": self.epoch, "to_epoch": self.epoch,
-                **machine(self.device), "world_size": self.parallel.world_size, "cpu_tanh": activations.CPU_TANH,
-                "commit": core["commit"], "dirty": core["dirty"], "source_hash": core["source_hash"]}
+        return {
+            "started": now(),
+            "ended": None,
+            "status": "running",
+            "from_epoch": self.epoch,
+            "to_epoch": self.epoch,
+            **machine(self.device),
+            "world_size": self.parallel.world_size,
+            "cpu_tanh": activations.CPU_TANH,
+            "commit": core["commit"],
+            "dirty": core["dirty"],
+            "source_hash": core["source_hash"],
+        }
 
     def run_info(self) -> dict:
         """The record of a new run: rule, code, machine, data and size, and its first sitting."""
@@ -102,8 +120,10 @@ class RunRecord(TrainerFields):
     def resolved_config(self) -> dict:
         """What ``config.yaml`` holds: the config, every rule section the run uses, ``run_info``."""
         resolved = config_dict(self.cfg, resolve=True, enum_to_str=True)
-        resolved["rules"] = {name: config_dict(spec.config, enum_to_str=True)
-                             for name, spec in {self.rule_spec.name: self.rule_spec, **self.rule_spec.companions}.items()}
+        resolved["rules"] = {
+            name: config_dict(spec.config, enum_to_str=True)
+            for name, spec in {self.rule_spec.name: self.rule_spec, **self.rule_spec.companions}.items()
+        }
         resolved["run_info"] = self.run_record if self.run_record is not None else self.run_info()
         return resolved
 

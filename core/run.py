@@ -9,7 +9,7 @@ hook contract (``hookspecs.py``) can name ``Run`` without depending on the imple
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -24,8 +24,17 @@ class Run:
     number of finished epochs when a probe runs.
     """
 
-    def __init__(self, *, model, rule_hooks, rule_generator: torch.Generator, label_smoothing: float,
-                 train_data, rule_info: dict, epoch: Callable[[], int]):
+    def __init__(
+        self,
+        *,
+        model,
+        rule_hooks,
+        rule_generator: torch.Generator,
+        label_smoothing: float,
+        train_data,
+        rule_info: dict,
+        epoch: Callable[[], int],
+    ):
         self._model = model
         self._rule_hooks = rule_hooks
         self._rule_generator = rule_generator
@@ -40,8 +49,9 @@ class Run:
         """``{"name", "distribution", "version"}`` of the active rule (a copy)."""
         return dict(self._rule_info)
 
-    def probe_gradients(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None, *,
-                        batch_size: int = 256) -> dict:
+    def probe_gradients(
+        self, x: torch.Tensor | None = None, y: torch.Tensor | None = None, *, batch_size: int = 256
+    ) -> dict:
         """The rule's and BP's gradients of every forward parameter on one batch.
 
         No parameter, optimiser or RNG state changes. ``x``: ``(B, *in_shape)``, ``y``: ``(B,)``;

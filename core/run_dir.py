@@ -106,8 +106,10 @@ def metrics_through(run_dir: Path, epochs: int) -> list[dict]:
     """The lines of epochs ``1..epochs``; a :class:`CheckpointError` unless every one is there."""
     kept = [m for m in read_metrics(run_dir) if isinstance(m.get("epoch"), int) and m["epoch"] <= epochs]
     if [m["epoch"] for m in kept] != list(range(1, epochs + 1)):
-        raise CheckpointError(f"{Path(run_dir) / METRICS} holds epochs {[m.get('epoch') for m in kept]}, "
-                              f"but the checkpoint is at epoch {epochs}")
+        raise CheckpointError(
+            f"{Path(run_dir) / METRICS} holds epochs {[m.get('epoch') for m in kept]}, "
+            f"but the checkpoint is at epoch {epochs}"
+        )
     return kept
 
 

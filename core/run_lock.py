@@ -43,15 +43,20 @@ class RunLock:
             handle.seek(0)
             owner = handle.read().strip() or "?"
             handle.close()
-            raise RunFolderBusy(f"{self.path.parent} is in use by process {owner}; wait for it to end or stop it") from None
+            raise RunFolderBusy(
+                f"{self.path.parent} is in use by process {owner}; wait for it to end or stop it"
+            ) from None
         except OSError as exc:
             handle.close()
             raise StorageError(f"cannot lock {self.path}: {exc.strerror or exc}") from exc
         handle.seek(0)
         previous = handle.read().strip()
         if previous and previous != str(os.getpid()):
-            print(f"bioscale: taking over the run folder lock of process {previous}, which is no longer running",
-                  file=sys.stderr, flush=True)
+            print(
+                f"bioscale: taking over the run folder lock of process {previous}, which is no longer running",
+                file=sys.stderr,
+                flush=True,
+            )
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -24,9 +24,11 @@ def read_for_resume(run_dir: Path, epochs: int) -> tuple[dict, tuple]:
     state = checkpoint.load_checkpoint(path)
     metrics_through(run_dir, state["epoch"])  # a checkpoint its metrics do not back is a CheckpointError first
     if epochs < state["epoch"]:
-        raise ConfigError(f"cannot resume {run_dir} with trainer.epochs={epochs}: the run has already trained "
-                          f"{state['epoch']} epochs. Give trainer.epochs={state['epoch']} or more (or leave it out); "
-                          f"start a new run to train fewer. Nothing was changed.")
+        raise ConfigError(
+            f"cannot resume {run_dir} with trainer.epochs={epochs}: the run has already trained "
+            f"{state['epoch']} epochs. Give trainer.epochs={state['epoch']} or more (or leave it out); "
+            f"start a new run to train fewer. Nothing was changed."
+        )
     return state, file_stamp(path)
 
 
@@ -68,7 +70,11 @@ class RunState(TrainerFields):
 
     def state(self) -> dict:
         """Everything a checkpoint holds (tensors stay where they are; saving copies them)."""
-        rng = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state(), "rule": self.rule_generator.get_state()}
+        rng = {
+            "torch": torch.get_rng_state(),
+            "data": self.data_generator.get_state(),
+            "rule": self.rule_generator.get_state(),
+        }
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
@@ -96,7 +102,9 @@ class RunState(TrainerFields):
                 torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         except PluginFailure as exc:  # the rule's own load refused the state
             cause = exc.__cause__ or exc
-            raise CheckpointError(f"checkpoint {path} does not match this run: {type(cause).__name__}: {cause}") from exc
+            raise CheckpointError(
+                f"checkpoint {path} does not match this run: {type(cause).__name__}: {cause}"
+            ) from exc
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"checkpoint {path} does not match this run: {type(exc).__name__}: {exc}") from exc
         self.epoch = int(state["epoch"])
@@ -111,7 +119,9 @@ class RunState(TrainerFields):
         try:  # a rule's state must load back with weights_only=True, or its checkpoint never will
             checkpoint.loads_safely(checkpoint.serialize(state["rule"]))
         except Exception as exc:
-            raise PluginFailure(f"{self.rule_hooks.origin}: bioscale_state_dict returned state that cannot be "
-                                f"loaded back ({type(exc).__name__}: {exc}); only tensors, numbers, strings, "
-                                f"lists and dicts are allowed") from exc
+            raise PluginFailure(
+                f"{self.rule_hooks.origin}: bioscale_state_dict returned state that cannot be "
+                f"loaded back ({type(exc).__name__}: {exc}); only tensors, numbers, strings, "
+                f"lists and dicts are allowed"
+            ) from exc
         checkpoint.save_checkpoint(self.run_dir / CHECKPOINT, state)

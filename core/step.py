@@ -19,8 +19,9 @@ import torch.nn.functional as F
 class StepContext:
     """One training step: batch, activations, task-loss gradient, and helpers for rules."""
 
-    def __init__(self, model, x, y, epoch: int, index: int, phases: frozenset, a: list, h: list,
-                 label_smoothing: float = 0.0):
+    def __init__(
+        self, model, x, y, epoch: int, index: int, phases: frozenset, a: list, h: list, label_smoothing: float = 0.0
+    ):
         self.model = model
         self.x = x
         self.y = y
@@ -69,7 +70,8 @@ class StepContext:
             return self.onehot_labels()
         classes = self.logits.shape[1]
         return torch.full_like(self.logits, eps / classes).scatter_add_(
-            1, self.y[:, None], torch.full_like(self.logits[:, :1], 1.0 - eps))
+            1, self.y[:, None], torch.full_like(self.logits[:, :1], 1.0 - eps)
+        )
 
     def layer(self, l: int):
         """Layer ``l`` (1-based) of the model."""
@@ -86,9 +88,18 @@ class StepContext:
         return self.model.ops[l - 1].input_vjp(grad_a, weight)
 
 
-def forward_step(model, x, y, epoch: int, index: int, phases: frozenset,
-                 label_smoothing: float = 0.0, rows: slice | None = None, global_batch_size: int | None = None,
-                 parallel=None) -> StepContext:
+def forward_step(
+    model,
+    x,
+    y,
+    epoch: int,
+    index: int,
+    phases: frozenset,
+    label_smoothing: float = 0.0,
+    rows: slice | None = None,
+    global_batch_size: int | None = None,
+    parallel=None,
+) -> StepContext:
     """Run the forward pass (no graph) and the task loss; for forward phases also its
     gradient at the output. ``rows`` / ``global_batch_size`` / ``parallel``: this rank's share
     of a data-parallel global batch (default: the whole batch, one process)."""
@@ -103,8 +114,9 @@ def forward_step(model, x, y, epoch: int, index: int, phases: frozenset,
     return step
 
 
-def cross_entropy_and_grad(logits: torch.Tensor, y: torch.Tensor,
-                           label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def cross_entropy_and_grad(
+    logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch-mean cross-entropy against ``q = (1 - ε) onehot(y) + ε / C`` (``ε`` =
     ``label_smoothing``, as ``F.cross_entropy``'s) and its gradient ``(softmax(logits) - q) / B``,
     in closed form (one log-softmax, no autograd call). ``logits``: ``(B, C)``, ``y``: ``(B,)``."""

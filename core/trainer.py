@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
-
 from bioscale.architectures import build_network
 from bioscale.datasets import load_data
+from omegaconf import OmegaConf
 
 from .checkpoint import remove_stale_temp_files
 from .config.schema import plain_value
@@ -97,9 +96,15 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         self.run_dir: Path | None = None
         self.lock: RunLock | None = None
         self.paper_row = rule_spec.paper_row  # plugin code: evaluated once, before any work
-        self.run = Run(model=self.model, rule_hooks=self.rule_hooks, rule_generator=self.rule_generator,
-                       label_smoothing=self.label_smoothing, train_data=self.data.train, rule_info=rule_spec.info,
-                       epoch=lambda: self.epoch)
+        self.run = Run(
+            model=self.model,
+            rule_hooks=self.rule_hooks,
+            rule_generator=self.rule_generator,
+            label_smoothing=self.label_smoothing,
+            train_data=self.data.train,
+            rule_info=rule_spec.info,
+            epoch=lambda: self.epoch,
+        )
 
     # -- construction -----------------------------------------------------------------
     def _build_model(self):
@@ -149,7 +154,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         return make_adam(rest, self.optimizer_cfg, scaled=top, lr_scale=output_lr_scale)
 
     @classmethod
-    def create(cls, cfg, rule_spec, observer_specs, data=None) -> "Trainer":
+    def create(cls, cfg, rule_spec, observer_specs, data=None) -> Trainer:
         """A new run: checks the output folder, builds the run, makes and locks its folder (rank 0)."""
         if DataParallel.launched_rank() == 0:
             check_writable(cfg.output_dir)  # before the data is read (rank 0 alone writes)
@@ -167,7 +172,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         return trainer
 
     @classmethod
-    def resume(cls, run_dir: Path, cfg, rule_spec, observer_specs) -> "Trainer":
+    def resume(cls, run_dir: Path, cfg, rule_spec, observer_specs) -> Trainer:
         """Rebuild the run and load its checkpoint. Its format, checksum and epoch are checked
         before any work; nothing is written unless all of it loads."""
         run_dir = Path(run_dir)
@@ -194,10 +199,12 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         planned = int(state["planned_epochs"]) if "planned_epochs" in state else self.cfg.trainer.epochs
         epochs = self.cfg.trainer.epochs
         if epochs != planned:
-            print_err(f"bioscale: warning: the run was planned for {planned} epochs and now runs to "
-                      f"{epochs}: its learning-rate schedule is re-planned over {epochs} "
-                      f"epochs from epoch {self.epoch} on. Under a cosine schedule that is not the run a "
-                      f"straight {epochs}-epoch run gives; start a new run for that.")
+            print_err(
+                f"bioscale: warning: the run was planned for {planned} epochs and now runs to "
+                f"{epochs}: its learning-rate schedule is re-planned over {epochs} "
+                f"epochs from epoch {self.epoch} on. Under a cosine schedule that is not the run a "
+                f"straight {epochs}-epoch run gives; start a new run for that."
+            )
 
     def _own_run_dir(self) -> None:
         """Lock the run folder for this process and clear temp files of dead writers."""
@@ -244,8 +251,13 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         seconds = time.perf_counter() - start
         start = time.perf_counter()
         evaluation = self.evaluate_epoch()
-        metrics = {"epoch": epoch + 1, **stats, **evaluation, "seconds": seconds,
-                   "eval_seconds": time.perf_counter() - start}
+        metrics = {
+            "epoch": epoch + 1,
+            **stats,
+            **evaluation,
+            "seconds": seconds,
+            "eval_seconds": time.perf_counter() - start,
+        }
         for key in ("test_loss", "test_error"):
             if evaluation[key] != evaluation[key]:  # NaN
                 self._check_finite(torch.tensor(float("nan")), epoch)
@@ -277,8 +289,10 @@ class Trainer(TrainingLoop, RunState, RunRecord):
             return "failed", str(exc)
         error = f"{type(exc).__name__}: {exc}"
         if self.parallel.active:  # most likely a collective with a dead peer
-            error = (f"this rank ({self.parallel.rank} of {self.parallel.world_size}) stopped, most likely because "
-                     f"another rank died (torchrun then stops the others): {error}")
+            error = (
+                f"this rank ({self.parallel.rank} of {self.parallel.world_size}) stopped, most likely because "
+                f"another rank died (torchrun then stops the others): {error}"
+            )
         return "failed", error
 
     def _finish(self, progress: Progress, status: str, error: str | None) -> dict:

@@ -4,14 +4,14 @@ Annotations only: nothing here runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
-    from omegaconf import DictConfig
-
     from bioscale.datasets.in_memory import DataBundle
+    from omegaconf import DictConfig
 
     from .config.specs import ObserverSpec, RuleSpec
     from .distributed import DataParallel

@@ -18,8 +18,9 @@ class Augmentation:
         self.padding = crop_padding
         self.flip = flip
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator, rows: slice | None = None,
-                 total: int | None = None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, generator: torch.Generator, rows: slice | None = None, total: int | None = None
+    ) -> torch.Tensor:
         """Augment ``x`` ``(B, C, H, W)``. ``rows`` / ``total``: ``x`` holds rows ``rows`` of a
         ``total``-row batch (data parallelism); the random numbers are drawn for all ``total``
         rows and ``x``'s share is used, so each row gets what it gets in one process."""

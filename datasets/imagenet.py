@@ -14,13 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from bioscale.config.schema import plain_value
 
 from .errors import DataError
 from .in_memory import DataBundle
 from .normalize import ChannelNorm, channel_norm
-
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -46,7 +44,7 @@ class FolderSplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
-    def shard(self, rank: int, world_size: int) -> "FolderSplit":
+    def shard(self, rank: int, world_size: int) -> FolderSplit:
         """Rank ``rank``'s contiguous share of the split (evaluation across data-parallel ranks)."""
         from torch.utils.data import Subset
 
@@ -96,8 +94,7 @@ def _device_decoded(cfg, device, root: Path, dirs: dict, norm: ChannelNorm) -> D
     if train.classes != val.classes:
         raise DataError(f"{dirs['train']} and {dirs['val']} have different class folders")
     size = cfg.image_size
-    common = dict(device=device, workers=cfg.workers, side=size, resize=cfg.resize, flip=cfg.flip,
-                  norm=norm)
+    common = dict(device=device, workers=cfg.workers, side=size, resize=cfg.resize, flip=cfg.flip, norm=norm)
     return DataBundle(
         name="imagenet",
         train=DeviceDecodeSplit(train.samples, train=True, augment=cfg.augment, **common),
@@ -126,7 +123,9 @@ def load_imagenet(cfg, device) -> DataBundle:
             f"folder of images per class (the standard ImageNet layout; val/ sorted into class folders)"
         )
     if cfg.validation > 0 or cfg.limit_train > 0:
-        raise DataError("data.validation and data.limit_train are not supported for ImageNet folders; use a smaller folder")
+        raise DataError(
+            "data.validation and data.limit_train are not supported for ImageNet folders; use a smaller folder"
+        )
     norm = channel_norm(cfg.normalize, 3, 255.0, _published_statistics)
     if plain_value(cfg.decode) == "device":
         return _device_decoded(cfg, device, root, dirs, norm)
@@ -135,7 +134,9 @@ def load_imagenet(cfg, device) -> DataBundle:
     size = cfg.image_size
     resize = max(cfg.resize, size)
     if cfg.augment:
-        train_tf = [transforms.Resize(resize), transforms.RandomCrop(size)] + ([transforms.RandomHorizontalFlip()] if cfg.flip else [])
+        train_tf = [transforms.Resize(resize), transforms.RandomCrop(size)] + (
+            [transforms.RandomHorizontalFlip()] if cfg.flip else []
+        )
     else:
         train_tf = [transforms.Resize(resize), transforms.CenterCrop(size)]
     val_tf = [transforms.Resize(resize), transforms.CenterCrop(size)]

@@ -54,8 +54,9 @@ def crop_boxes(sizes: torch.Tensor, resize: int, side: int, offsets: torch.Tenso
 class DeviceDecodeSplit:
     """One split of an image folder, ``samples``: ``[(path, class index), ...]``."""
 
-    def __init__(self, samples, device, workers: int, train: bool, side: int, resize: int,
-                 augment: bool, flip: bool, norm):
+    def __init__(
+        self, samples, device, workers: int, train: bool, side: int, resize: int, augment: bool, flip: bool, norm
+    ):
         self.samples = list(samples)
         self.device = torch.device(device)
         self.workers = max(1, workers)
@@ -73,7 +74,7 @@ class DeviceDecodeSplit:
     def num_batches(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
 
-    def shard(self, rank: int, world_size: int) -> "DeviceDecodeSplit":
+    def shard(self, rank: int, world_size: int) -> DeviceDecodeSplit:
         """Rank ``rank``'s contiguous share of the split (evaluation across data-parallel ranks)."""
         n = len(self)
         part = DeviceDecodeSplit.__new__(DeviceDecodeSplit)
@@ -139,7 +140,9 @@ class DeviceDecodeSplit:
                 crop = crop.contiguous(memory_format=torch.channels_last)
             else:
                 crop = crop.float()
-            crops.append(F.interpolate(crop, size=(self.side, self.side), mode="bilinear", antialias=True, align_corners=False))
+            crops.append(
+                F.interpolate(crop, size=(self.side, self.side), mode="bilinear", antialias=True, align_corners=False)
+            )
         x = torch.cat(crops).float().contiguous()
         if flips is not None:
             x = torch.where(flips.to(self.device).view(-1, 1, 1, 1), x.flip(3), x)
@@ -170,7 +173,9 @@ class DeviceDecodeSplit:
             ahead = None
             paths = lambda idx: [self.samples[j][0] for j in idx]  # noqa: E731
             for i, (idx, offsets, flips) in enumerate(plan):
-                x = self._ready(ahead.result() if ahead is not None else self._prepare(pool, paths(idx), offsets, flips))
+                x = self._ready(
+                    ahead.result() if ahead is not None else self._prepare(pool, paths(idx), offsets, flips)
+                )
                 if i + 1 < len(plan):  # read, decode and crop the next batch while this one trains
                     ahead = loader.submit(self._prepare, pool, paths(plan[i + 1][0]), *plan[i + 1][1:])
                 yield x, labels[idx].to(self.device, non_blocking=True)

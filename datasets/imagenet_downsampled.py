@@ -40,14 +40,20 @@ def _read(path: Path, side: int) -> tuple[np.ndarray, np.ndarray]:
     data, labels = read_arrays(path, ("data", "labels"), "a downsampled ImageNet batch")
     labels = np.asarray(labels)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side:
-        raise DataError(f"{path}: 'data' must be uint8 (N, {3 * side * side}) for {side}x{side} images; "
-                        f"got {data.dtype} {data.shape}")
+        raise DataError(
+            f"{path}: 'data' must be uint8 (N, {3 * side * side}) for {side}x{side} images; "
+            f"got {data.dtype} {data.shape}"
+        )
     if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{path}: 'labels' must be (N,) integers with N = {len(data)}; got {labels.dtype} {labels.shape}")
+        raise DataError(
+            f"{path}: 'labels' must be (N,) integers with N = {len(data)}; got {labels.dtype} {labels.shape}"
+        )
     bad = (labels < 1) | (labels > CLASSES)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: labels[{i}] = {int(labels[i])} is not a class (1..{CLASSES}); {int(bad.sum())} such label(s)")
+        raise DataError(
+            f"{path}: labels[{i}] = {int(labels[i])} is not a class (1..{CLASSES}); {int(bad.sum())} such label(s)"
+        )
     return data.reshape(-1, 3, side, side), labels.astype(np.int64) - 1
 
 
@@ -69,9 +75,11 @@ def load_downsampled(cfg, device) -> DataBundle:
     root = Path(cfg.root).expanduser()
     train_files, val_files = _find(root, "train_data_batch_*.npz"), _find(root, "val_data.npz")
     if not train_files or not val_files:
-        raise DataError(f"{cfg.name} data not found under {root}: it needs train_data_batch_<k>.npz and val_data.npz "
-                        f"(the npz release of downsampled ImageNet, {side}x{side}; found {len(train_files)} training "
-                        f"batch(es), {len(val_files)} val_data.npz)")
+        raise DataError(
+            f"{cfg.name} data not found under {root}: it needs train_data_batch_<k>.npz and val_data.npz "
+            f"(the npz release of downsampled ImageNet, {side}x{side}; found {len(train_files)} training "
+            f"batch(es), {len(val_files)} val_data.npz)"
+        )
     parts = [_read(p, side) for p in train_files]
     xtr = torch.from_numpy(np.concatenate([p[0] for p in parts]))
     ytr = torch.from_numpy(np.concatenate([p[1] for p in parts]))

@@ -32,19 +32,20 @@ class InMemorySplit:
     def _float(self, xb: torch.Tensor) -> torch.Tensor:
         return xb if self.scale is None else torch.addcmul(self.shift, xb.to(torch.float32), self.scale)
 
-    def to(self, device) -> "InMemorySplit":
+    def to(self, device) -> InMemorySplit:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return InMemorySplit(self.x.to(device), self.y.to(device), move(self.scale), move(self.shift))
 
-    def shard(self, rank: int, world_size: int) -> "InMemorySplit":
+    def shard(self, rank: int, world_size: int) -> InMemorySplit:
         """Rank ``rank``'s contiguous share of the split (views, no copy); evaluation splits
         the test set this way across data-parallel ranks."""
         n = len(self)
         part = slice(rank * n // world_size, (rank + 1) * n // world_size)
         return InMemorySplit(self.x[part], self.y[part], self.scale, self.shift)
 
-    def batches(self, batch_size: int, generator: torch.Generator | None = None, augment: Augmentation | None = None,
-                rows=None):
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None, augment: Augmentation | None = None, rows=None
+    ):
         """Yield ``(x, y)`` batches; shuffled when ``generator`` is given (one ``randperm`` per
         call, drawn on the CPU), augmented when ``augment`` is given (it uses the same
         generator). The last batch may be smaller. No host sync.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from bioscale.config.schema import plain_value
 
 from .augment import Augmentation
@@ -30,8 +29,10 @@ def check_labels(name: str, y_train: np.ndarray, y_test: np.ndarray, classes: in
         bad = (y < 0) | (y >= classes)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{name}: y_{split}[{i}] = {int(y[i])} is not a class of {name} (0..{classes - 1}); "
-                            f"{int(bad.sum())} such label(s)")
+            raise DataError(
+                f"{name}: y_{split}[{i}] = {int(y[i])} is not a class of {name} (0..{classes - 1}); "
+                f"{int(bad.sum())} such label(s)"
+            )
     unseen = sorted(set(np.unique(y_test).tolist()) - set(np.unique(y_train).tolist()))
     if unseen:
         raise DataError(f"{name}: the test split has classes the training split lacks: {unseen}")
@@ -47,7 +48,9 @@ def _raw_arrays(cfg):
         return load_digits()
     if cfg.name in ("mnist", "cifar10"):
         return load_standard(cfg.name, cfg.root, plain_value(cfg.source), cfg.download)
-    raise DataError(f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY + ('imagenet', 'imagenet32', 'imagenet64'))}")
+    raise DataError(
+        f"unknown data set {cfg.name!r}; valid: {', '.join(IN_MEMORY + ('imagenet', 'imagenet32', 'imagenet64'))}"
+    )
 
 
 def load_in_memory(cfg, device) -> DataBundle:

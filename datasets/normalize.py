@@ -11,11 +11,10 @@ this module says what ``mean`` and ``std`` are for each choice:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
-
 from bioscale.config.schema import plain_value
 
 from .errors import DataError
@@ -34,12 +33,17 @@ class ChannelNorm:
 
     def record(self) -> dict:
         """What a run records (``run_info.data.normalization``)."""
-        return {"kind": self.kind, "max_value": self.max_value, "mean": [round(float(m), 6) for m in self.mean],
-                "std": [round(float(s), 6) for s in self.std]}
+        return {
+            "kind": self.kind,
+            "max_value": self.max_value,
+            "mean": [round(float(m), 6) for m in self.mean],
+            "std": [round(float(s), 6) for s in self.std],
+        }
 
 
-def channel_norm(kind, channels: int, max_value: float,
-                 statistics: Callable[[], tuple[torch.Tensor, torch.Tensor]]) -> ChannelNorm:
+def channel_norm(
+    kind, channels: int, max_value: float, statistics: Callable[[], tuple[torch.Tensor, torch.Tensor]]
+) -> ChannelNorm:
     """The normalisation ``kind`` (a name or the config's enum member) of ``channels`` channels.
 
     :param statistics: returns ``(mean, std)``, float64 ``(C,)``, in units of ``x / max_value``;

@@ -47,8 +47,9 @@ def read_arrays(path: Path, keys: tuple[str, ...], what: str) -> list[np.ndarray
     except OSError as exc:
         raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
     if head[:4] not in ZIP_STARTS:
-        raise DataError(f"{path} is not an npz file (a zip of NumPy arrays, as numpy.savez writes): "
-                        f"{_what_it_is(head)}")
+        raise DataError(
+            f"{path} is not an npz file (a zip of NumPy arrays, as numpy.savez writes): {_what_it_is(head)}"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in keys if k not in archive.files]
@@ -95,8 +96,10 @@ def load_standard(name: str, root: str, source: str, download: bool):
     """
     root_path = Path(root).expanduser()
     if root_path.is_file():
-        raise DataError(f"data.root={root} is a file; it must be the folder that holds {NPZ_FILES[name]} "
-                        f"(or torchvision's {TORCHVISION_CLASSES[name]} files)")
+        raise DataError(
+            f"data.root={root} is a file; it must be the folder that holds {NPZ_FILES[name]} "
+            f"(or torchvision's {TORCHVISION_CLASSES[name]} files)"
+        )
     npz_path = root_path / NPZ_FILES[name]
     looked = []
     if source in ("auto", "npz"):

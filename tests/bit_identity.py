@@ -23,20 +23,37 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-CASES = {f"{rule}-{schedule}": (rule, schedule)
-         for rule in ("dtp", "sdtp", "aosdtp", "ddtp", "ldrl") for schedule in ("parallel", "alternating")}
+CASES = {
+    f"{rule}-{schedule}": (rule, schedule)
+    for rule in ("dtp", "sdtp", "aosdtp", "ddtp", "ldrl")
+    for schedule in ("parallel", "alternating")
+}
 
-TOKENS = ("data=digits", "data.limit_train=256", "model=mnist_fc", "trainer.batch_size=64", "trainer.epochs=2",
-          "trainer.progress=false", "trainer.log_every=4", "trainer.threads=1", "trainer.device=cpu",
-          "trainer.checkpoint=false", "seed=0", "observers.console.enabled=false")
+TOKENS = (
+    "data=digits",
+    "data.limit_train=256",
+    "model=mnist_fc",
+    "trainer.batch_size=64",
+    "trainer.epochs=2",
+    "trainer.progress=false",
+    "trainer.log_every=4",
+    "trainer.threads=1",
+    "trainer.device=cpu",
+    "trainer.checkpoint=false",
+    "seed=0",
+    "observers.console.enabled=false",
+)
 
 
 def machine() -> dict:
     """What the floating-point results depend on besides the code."""
     from bioscale.architectures import activations
 
-    return {"torch": torch.__version__, "cpu": activations.cpuinfo_field("model name") or platform.processor(),
-            "cpu_tanh": activations.CPU_TANH}
+    return {
+        "torch": torch.__version__,
+        "cpu": activations.cpuinfo_field("model name") or platform.processor(),
+        "cpu_tanh": activations.CPU_TANH,
+    }
 
 
 def _flat_tokens(prefix: str, node) -> list[str]:
@@ -63,8 +80,10 @@ def train(name: str, out_dir, rule_settings: dict | None = None) -> dict:
         trainer.fit()
     finally:
         torch.set_num_threads(threads)
-    params = {k: hashlib.sha256(v.detach().contiguous().numpy().tobytes()).hexdigest()
-              for k, v in trainer.model.state_dict().items()}
+    params = {
+        k: hashlib.sha256(v.detach().contiguous().numpy().tobytes()).hexdigest()
+        for k, v in trainer.model.state_dict().items()
+    }
     return {"rule_settings": OmegaConf.to_container(spec.config, enum_to_str=True), "params": params}
 
 

@@ -40,5 +40,7 @@ def offenders(folders=FOLDERS, root: Path = ROOT) -> list[str]:
 
 if __name__ == "__main__":
     bad = offenders(sys.argv[1:] or FOLDERS)
-    print("\n".join(bad) if bad else f"no file over {MAX_FILE_LINES} lines, no function over {MAX_FUNCTION_LINES} lines")
+    print(
+        "\n".join(bad) if bad else f"no file over {MAX_FILE_LINES} lines, no function over {MAX_FUNCTION_LINES} lines"
+    )
     sys.exit(1 if bad else 0)

@@ -30,7 +30,9 @@ class FakeSite:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
-    def add_distribution(self, dist: str, version: str, module: str, source: str, entry_points: dict[str, dict[str, str]]):
+    def add_distribution(
+        self, dist: str, version: str, module: str, source: str, entry_points: dict[str, dict[str, str]]
+    ):
         (self.root / f"{module}.py").write_text(textwrap.dedent(source))
         info = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
@@ -76,7 +78,6 @@ def save_signed(state: dict, path) -> None:
     """Write a (tampered) checkpoint ``state`` with a valid checksum, as a bug in the writer or
     an edited file with a recomputed digest would: the checks past the checksum get to see it."""
     import torch
-
     from bioscale.checkpoint import state_digest
 
     torch.save({**state, "sha256": state_digest(state)}, path)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from bit_identity import CASES, machine, train
 
 REFERENCE = json.loads((Path(__file__).parent / "bit_identity_reference.json").read_text())

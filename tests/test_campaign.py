@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from bioscale.commands import reproduce
 from bioscale.errors import ConfigError
 
@@ -41,8 +40,10 @@ def test_a_spec_trains_its_cells_writes_the_table_and_a_rerun_trains_nothing(tmp
     assert cells_trained(capsys.readouterr().err) == 3  # bp seeds 0 and 1, fa_wd seed 0
     folder = tmp_path / "out" / "reproduce" / "question"
     doc = json.loads((folder / "table.json").read_text())
-    assert [(r["row"], r["rule"], r["seeds"], len(r["run_dirs"])) for r in doc["rows"]] == [("bp", "bp", [0, 1], 2),
-                                                                                          ("fa_wd", "fa", [0], 1)]
+    assert [(r["row"], r["rule"], r["seeds"], len(r["run_dirs"])) for r in doc["rows"]] == [
+        ("bp", "bp", [0, 1], 2),
+        ("fa_wd", "fa", [0], 1),
+    ]
     assert all(r["status"] == ["completed"] and r["epochs"] == 1 for r in doc["rows"])
     assert doc["rows"][0]["best_test_error"][1] is not None  # two seeds give a spread
     fa_run = Path(doc["rows"][1]["run_dirs"][0])
@@ -67,15 +68,17 @@ def test_cells_picks_rows_and_a_new_setting_is_a_new_cell(tmp_path, capsys):
     assert row["best_val_error"][0] is not None  # a validation split gives the validation column
 
 
-BAD = [("cells: [{rule: nope}]", "cell 'nope'.*nope"),
-       ("cells: [{rule: bp, model: mlp9}]", "cell 'bp'.*unknown model preset 'mlp9'"),
-       ("cells: [{rule: bp, settings: {trainer.epoch: 1}}]", "cell 'bp'.*trainer.epoch"),
-       ("cells: [{rule: bp, seed: 1}]", "cell 'bp'.*unknown key 'seed'; valid: name, rule"),
-       ("cells: [{rule: bp, seeds: [a]}]", "seeds must be"),
-       ("cells: [{rule: bp}, {rule: bp}]", "two cells are named 'bp'"),
-       ("cells: []", "non-empty list of cells"),
-       ("cell: [{rule: bp}]", "unknown key 'cell'; valid: title"),
-       ("cells: [{rule: bp", "not valid YAML")]
+BAD = [
+    ("cells: [{rule: nope}]", "cell 'nope'.*nope"),
+    ("cells: [{rule: bp, model: mlp9}]", "cell 'bp'.*unknown model preset 'mlp9'"),
+    ("cells: [{rule: bp, settings: {trainer.epoch: 1}}]", "cell 'bp'.*trainer.epoch"),
+    ("cells: [{rule: bp, seed: 1}]", "cell 'bp'.*unknown key 'seed'; valid: name, rule"),
+    ("cells: [{rule: bp, seeds: [a]}]", "seeds must be"),
+    ("cells: [{rule: bp}, {rule: bp}]", "two cells are named 'bp'"),
+    ("cells: []", "non-empty list of cells"),
+    ("cell: [{rule: bp}]", "unknown key 'cell'; valid: title"),
+    ("cells: [{rule: bp", "not valid YAML"),
+]
 
 
 @pytest.mark.parametrize("text, message", BAD)
@@ -103,8 +106,9 @@ def test_the_cli_exits_2_naming_the_culprit(tmp_path):
     assert done.returncode == 2 and "mlp9" in done.stderr and "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("spec", sorted(Path(__file__).resolve().parents[1].glob("results/*/spec.yaml")),
-                         ids=lambda p: p.parent.name)
+@pytest.mark.parametrize(
+    "spec", sorted(Path(__file__).resolve().parents[1].glob("results/*/spec.yaml")), ids=lambda p: p.parent.name
+)
 def test_every_shipped_spec_validates(spec):
     from bioscale.commands.campaign import load_spec
 

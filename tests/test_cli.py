@@ -11,25 +11,55 @@ def test_train_writes_a_complete_run_folder_and_prints_it_last(tmp_path):
     assert result.returncode == 0, result.stderr
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     assert run_dir.parent == tmp_path and run_dir.is_dir()
-    assert {p.name for p in run_dir.iterdir()} - {"tensorboard"} == {"config.yaml", "metrics.jsonl", "summary.json", "checkpoint.pt", ".lock"}
+    assert {p.name for p in run_dir.iterdir()} - {"tensorboard"} == {
+        "config.yaml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoint.pt",
+        ".lock",
+    }
     metrics = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]
     for key in ("train_loss", "train_error", "test_error", "seconds"):
         assert key in metrics[0]
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("rule", "data", "model", "epochs", "best_test_error", "final_test_error", "final_train_error", "seconds_per_epoch"):
+    for key in (
+        "rule",
+        "data",
+        "model",
+        "epochs",
+        "best_test_error",
+        "final_test_error",
+        "final_train_error",
+        "seconds_per_epoch",
+    ):
         assert summary[key] is not None, key
     assert summary["rule"] == "fa" and summary["epochs"] == 2 and summary["status"] == "completed"
     assert summary["best_test_error"] == min(m["test_error"] for m in metrics)
     config = (run_dir / "config.yaml").read_text()
-    for fragment in ("rule: fa", "seed: 3", "distribution: bioscale-fa", "torch_version:", "device: cpu", "normalization:"):
+    for fragment in (
+        "rule: fa",
+        "seed: 3",
+        "distribution: bioscale-fa",
+        "torch_version:",
+        "device: cpu",
+        "normalization:",
+    ):
         assert fragment in config
     assert "[bioscale] epoch 2/2" in result.stderr
 
 
 def test_compare_trains_each_rule_and_writes_table_and_plot(tmp_path):
-    result = run_cli("compare", "bp", "fa", "bp:optimizer.lr=0.01", *TINY, "trainer.epochs=2", f"output_dir={tmp_path}",
-                     "observers.console.enabled=false")
+    result = run_cli(
+        "compare",
+        "bp",
+        "fa",
+        "bp:optimizer.lr=0.01",
+        *TINY,
+        "trainer.epochs=2",
+        f"output_dir={tmp_path}",
+        "observers.console.enabled=false",
+    )
     assert result.returncode == 0, result.stderr
     out = Path(result.stdout.strip().splitlines()[-1])
     assert (out / "comparison.png").stat().st_size > 10_000
@@ -100,11 +130,19 @@ def test_core_names_no_built_in_rule_outside_docs():
     found = []
     for path in Path(bioscale.__file__).parent.rglob("*.py"):
         tree = ast.parse(path.read_text())
-        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
-                      if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
-                      and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
-        docstrings |= {id(n.value) for n in ast.walk(tree)  # the command line's help examples are docs too
-                       if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "EPILOG" for t in n.targets)}
+        docstrings = {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and n.body
+            and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)
+        }
+        docstrings |= {
+            id(n.value)
+            for n in ast.walk(tree)  # the command line's help examples are docs too
+            if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "EPILOG" for t in n.targets)
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                 words = set(node.value.replace(":", " ").replace(".", " ").replace("=", " ").split())
@@ -119,8 +157,21 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeping_checkpoint_and_summary(tmp_path
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "bioscale", "train", "rule=dtp", *TINY, "trainer.epochs=100000",
-                             f"output_dir={tmp_path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bioscale",
+            "train",
+            "rule=dtp",
+            *TINY,
+            "trainer.epochs=100000",
+            f"output_dir={tmp_path}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         metrics = []

@@ -17,5 +17,7 @@ def test_the_check_names_a_long_function_and_a_long_file(tmp_path):
     (tmp_path / "lib" / "long_file.py").write_text("x = 1\n" * (MAX_FILE_LINES + 1))
     (tmp_path / "lib" / "fine.py").write_text("def g():\n" + "\n".join(f"    y{i} = {i}" for i in range(59)) + "\n")
     found = offenders(("lib",), tmp_path)
-    assert found == [f"lib/long_file.py: {MAX_FILE_LINES + 1} lines (file limit {MAX_FILE_LINES})",
-                     f"lib/long_function.py:1: f is {MAX_FUNCTION_LINES + 1} lines (limit {MAX_FUNCTION_LINES})"]
+    assert found == [
+        f"lib/long_file.py: {MAX_FILE_LINES + 1} lines (file limit {MAX_FILE_LINES})",
+        f"lib/long_function.py:1: f is {MAX_FUNCTION_LINES + 1} lines (limit {MAX_FUNCTION_LINES})",
+    ]

@@ -2,10 +2,8 @@
 listing what is valid, and no run folder written."""
 
 import pytest
-
 from bioscale.config import build_run_config, resolve_observers, resolve_rule
 from bioscale.errors import ConfigError, DataError, PluginError
-
 from conftest import run_cli
 
 

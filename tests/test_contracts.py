@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.resolve import ObserverSpec
 from bioscale.errors import PluginError, RuleContractError
@@ -177,6 +176,7 @@ def test_wrapped_per_step_hook_goes_through_pluggy(tmp_path):
 
 # -- rules that learn from the forward step; probes change nothing ---------------------------------
 
+
 class DriftingFeedbackRule:
     """FA whose feedback weights move on every feedback call: probes change its training."""
 
@@ -244,9 +244,16 @@ class RecordingRule:
     def bioscale_after_forward_grads(self, step, grads):
         op = self.model.ops[0]
         expected = op.param_grads(step.h[0], grads[1])["weight"]
-        RecordingRule.calls.append({"index": step.index, "probe": step.is_probe, "grad_mode": torch.is_grad_enabled(),
-                                    "grad_matches": torch.allclose(op.weight.grad, expected),
-                                    "weight": op.weight.detach().clone(), "n_signals": len(grads)})
+        RecordingRule.calls.append(
+            {
+                "index": step.index,
+                "probe": step.is_probe,
+                "grad_mode": torch.is_grad_enabled(),
+                "grad_matches": torch.allclose(op.weight.grad, expected),
+                "weight": op.weight.detach().clone(),
+                "n_signals": len(grads),
+            }
+        )
 
 
 def test_after_forward_grads_sees_this_steps_gradients_before_the_optimiser_step(tmp_path):

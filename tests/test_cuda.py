@@ -4,9 +4,7 @@ CUDA device; ``benchmarks/device_check.sh`` runs them on a lent GPU (``pytest -m
 
 import pytest
 import torch
-
 from bioscale.testing import new_trainer
-
 from test_no_host_sync import STEPS, HostReads
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
@@ -14,8 +12,14 @@ pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available()
 CUDA = ["trainer.device=cuda"]
 NETS = {
     "fc": ["model.widths=[32,32]"],
-    "lc": ["model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2}, {type: lc, channels: 6, kernel: 3, stride: 1}]", "model.widths=[16]"],
-    "conv": ["model.blocks=[{type: conv, channels: 4, kernel: 3, stride: 2}, {type: conv, channels: 6, kernel: 3, stride: 1}]", "model.widths=[16]"],
+    "lc": [
+        "model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2}, {type: lc, channels: 6, kernel: 3, stride: 1}]",
+        "model.widths=[16]",
+    ],
+    "conv": [
+        "model.blocks=[{type: conv, channels: 4, kernel: 3, stride: 2}, {type: conv, channels: 6, kernel: 3, stride: 1}]",
+        "model.widths=[16]",
+    ],
 }
 IDS = [f"{r}-{'-'.join(t) or 'default'}" for r, t in STEPS]
 
@@ -85,10 +89,9 @@ def test_compiled_cuda_step_matches_eager(tmp_path):
 
 def test_device_decoding_on_cuda_matches_the_workers_path(tmp_path):
     import numpy as np
-    from PIL import Image
-
     from bioscale.config import build_run_config
     from bioscale.datasets import load_data
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     for split in ("train", "val"):
@@ -102,8 +105,16 @@ def test_device_decoding_on_cuda_matches_the_workers_path(tmp_path):
                 Image.fromarray(img).save(folder / f"{i}.jpg", quality=95)
     out = {}
     for decode, device in (("workers", "cpu"), ("device", "cuda")):
-        cfg = build_run_config(["data=imagenet", f"data.root={tmp_path}", "data.image_size=32", "data.resize=40",
-                                "data.workers=1", f"data.decode={decode}"])
+        cfg = build_run_config(
+            [
+                "data=imagenet",
+                f"data.root={tmp_path}",
+                "data.image_size=32",
+                "data.resize=40",
+                "data.workers=1",
+                f"data.decode={decode}",
+            ]
+        )
         batches = list(load_data(cfg.data, device).test.batches(4))
         assert all(x.device.type == device for x, _ in batches)
         out[decode] = torch.cat([x.cpu() for x, _ in batches])

@@ -4,11 +4,9 @@ batching by indexing, and batched augmentation."""
 import numpy as np
 import pytest
 import torch
-
 from bioscale.config import build_run_config
 from bioscale.datasets import Augmentation, load_data
 from bioscale.errors import DataError
-
 from conftest import run_cli
 
 
@@ -74,12 +72,15 @@ def test_garbage_npz_is_named(tmp_path):
         load(tmp_path, "mnist")
 
 
-@pytest.mark.parametrize("content, fragment", [
-    (b"x_train,y_train\n1,2\n", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it looks like"),
-    (b"", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it is empty"),
-    (b"\x93NUMPY\x01\x00", "it is a single .npy array"),
-    (None, "an array holds Python objects, not numbers"),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"x_train,y_train\n1,2\n", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it looks like"),
+        (b"", "is not an npz file (a zip of NumPy arrays, as numpy.savez writes): it is empty"),
+        (b"\x93NUMPY\x01\x00", "it is a single .npy array"),
+        (None, "an array holds Python objects, not numbers"),
+    ],
+)
 def test_a_file_that_is_not_an_npz_of_numbers_gets_a_plain_message(tmp_path, content, fragment):
     path = tmp_path / "mnist.npz"
     if content is None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from bioscale.config.schema import Normalization
 from bioscale.datasets.normalize import KINDS, channel_norm
 from bioscale.errors import DataError
@@ -58,7 +57,11 @@ def test_the_three_kinds():
     scaled = channel_norm("scale", 2, 255, stats)
     assert scaled.mean.tolist() == [0, 0] and scaled.std.tolist() == [1, 1]
     raw = channel_norm("none", 2, 16, stats)
-    assert raw.std.tolist() == [1 / 16, 1 / 16] and raw.record() == {"kind": "none", "max_value": 16.0,
-                                                                      "mean": [0.0, 0.0], "std": [0.0625, 0.0625]}
+    assert raw.std.tolist() == [1 / 16, 1 / 16] and raw.record() == {
+        "kind": "none",
+        "max_value": 16.0,
+        "mean": [0.0, 0.0],
+        "std": [0.0625, 0.0625],
+    }
     with pytest.raises(DataError, match="data.normalize='zscore'; valid: standardize, scale, none"):
         channel_norm("zscore", 2, 255, stats)

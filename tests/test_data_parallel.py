@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-
 from bioscale.distributed import DataParallel, share
 from bioscale.testing import TINY_TOKENS, check_data_parallel, model_weights, resume_trainer
 
@@ -31,17 +30,25 @@ def _with_tests_on_path(monkeypatch):
 
 
 def test_every_paper_rule_trains_the_same_in_two_processes(tmp_path):
-    rules = ["bp", "fa", "dfa", ("dtp", ["rules.dtp.schedule=parallel"]), ("dtp", ["rules.dtp.schedule=alternating"]),
-             "aosdtp",
-             ("bp", ["trainer.batch_size=63"]),  # unequal shares (31 / 32 rows; the last batch 25 / 26)
-             ("sdtp", ["data.augment=true", "rules.sdtp.shared_noise=false"])]  # augmentation, per-unit noise
+    rules = [
+        "bp",
+        "fa",
+        "dfa",
+        ("dtp", ["rules.dtp.schedule=parallel"]),
+        ("dtp", ["rules.dtp.schedule=alternating"]),
+        "aosdtp",
+        ("bp", ["trainer.batch_size=63"]),  # unequal shares (31 / 32 rows; the last batch 25 / 26)
+        ("sdtp", ["data.augment=true", "rules.sdtp.shared_noise=false"]),
+    ]  # augmentation, per-unit noise
     reports = check_data_parallel(rules, tmp_path)
     assert len(reports) == len(rules)
     for job in range(len(rules)):  # rank 0 alone wrote: one run folder per job, in each world
         assert len([p for p in (tmp_path / "2_processes" / f"{job:02d}").iterdir() if p.is_dir()]) == 1
     # a checkpoint does not depend on the world size: the 2-process run resumed in one process
     # continues the one-process run (here: a third epoch on top of each)
-    one, two = (next(p for p in (tmp_path / world / "00").iterdir() if p.is_dir()) for world in ("one_process", "2_processes"))
+    one, two = (
+        next(p for p in (tmp_path / world / "00").iterdir() if p.is_dir()) for world in ("one_process", "2_processes")
+    )
     a, b = (resume_trainer(run, ["trainer.epochs=3"]) for run in (one, two))
     a.fit()
     b.fit()
@@ -65,7 +72,13 @@ def _free_port() -> int:
 
 
 def _bioscale_tokens(out: Path, epochs: int = 2) -> list[str]:
-    return [*TINY_TOKENS, "rule=dtp", f"trainer.epochs={epochs}", f"output_dir={out}", "observers.console.enabled=false"]
+    return [
+        *TINY_TOKENS,
+        "rule=dtp",
+        f"trainer.epochs={epochs}",
+        f"output_dir={out}",
+        "observers.console.enabled=false",
+    ]
 
 
 def _torchrun(*args) -> list[str]:
@@ -76,16 +89,35 @@ def test_two_nodes_on_this_machine_train_the_one_process_run(tmp_path):
     port = _free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1")
     logs = [tmp_path / f"node{rank}.log" for rank in (0, 1)]  # files, not pipes: a full pipe would stall a node
-    nodes = [subprocess.Popen(_torchrun("--nnodes=2", f"--node_rank={rank}", "--nproc_per_node=1",
-                                        "--master_addr=127.0.0.1", f"--master_port={port}", "--no-python",
-                                        "bioscale", "train", *_bioscale_tokens(tmp_path / "two_nodes")),
-                              env=env, stdout=logs[rank].open("w"), stderr=subprocess.STDOUT)
-             for rank in (0, 1)]
+    nodes = [
+        subprocess.Popen(
+            _torchrun(
+                "--nnodes=2",
+                f"--node_rank={rank}",
+                "--nproc_per_node=1",
+                "--master_addr=127.0.0.1",
+                f"--master_port={port}",
+                "--no-python",
+                "bioscale",
+                "train",
+                *_bioscale_tokens(tmp_path / "two_nodes"),
+            ),
+            env=env,
+            stdout=logs[rank].open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        for rank in (0, 1)
+    ]
     for node, log in zip(nodes, logs):
         node.wait(timeout=300)
         assert node.returncode == 0, log.read_text()[-3000:]
-    single = subprocess.run([sys.executable, "-m", "bioscale", "train", *_bioscale_tokens(tmp_path / "one")],
-                            env=env, capture_output=True, text=True, timeout=300)
+    single = subprocess.run(
+        [sys.executable, "-m", "bioscale", "train", *_bioscale_tokens(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     (run2,), (run1,) = ([p for p in (tmp_path / d).iterdir() if p.is_dir()] for d in ("two_nodes", "one"))
     w2, w1 = (torch.load(r / "checkpoint.pt", weights_only=True)["model"] for r in (run2, run1))
@@ -105,9 +137,20 @@ def _children(pid: int) -> list[int]:
 def test_a_rank_that_dies_ends_the_run_with_its_last_checkpoint(tmp_path):
     out = tmp_path / "runs"
     log = tmp_path / "torchrun.log"
-    launcher = subprocess.Popen(_torchrun("--standalone", "--nproc_per_node=2", "--no-python", "bioscale", "train",
-                                          *_bioscale_tokens(out, epochs=400), "trainer.batch_size=16"),
-                                env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=log.open("w"), stderr=subprocess.STDOUT)
+    launcher = subprocess.Popen(
+        _torchrun(
+            "--standalone",
+            "--nproc_per_node=2",
+            "--no-python",
+            "bioscale",
+            "train",
+            *_bioscale_tokens(out, epochs=400),
+            "trainer.batch_size=16",
+        ),
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("*/checkpoint.pt")):
         time.sleep(0.2)
@@ -159,6 +202,12 @@ def test_collectives_weight_by_rows_and_catch_ranks_that_differ(tmp_path):
 def test_the_newer_rules_train_the_same_in_two_processes(tmp_path):
     # learned feedback (kp through after_forward_grads, wm's mirror noise, ddtp's and ldrl's feedback
     # training), per-batch random magnitudes (brsf) and a mixed net: the same run in 2 processes as in 1
-    rules = ["kp", "wm", "ddtp", "ldrl", ("signsym", ["rules.signsym.variant=brsf"]),
-             ("mix", ["rules.mix.layers=[fa,dtp,dtp]", "rules.dtp.schedule=parallel"])]
+    rules = [
+        "kp",
+        "wm",
+        "ddtp",
+        "ldrl",
+        ("signsym", ["rules.signsym.variant=brsf"]),
+        ("mix", ["rules.mix.layers=[fa,dtp,dtp]", "rules.dtp.schedule=parallel"]),
+    ]
     assert len(check_data_parallel(rules, tmp_path)) == len(rules)

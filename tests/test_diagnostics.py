@@ -3,7 +3,6 @@
 import json
 
 import torch
-
 from bioscale.config import build_run_config, resolve_observers
 from bioscale.testing import model_weights, new_trainer
 from bioscale_diagnostics import Diagnostics, angle_degrees

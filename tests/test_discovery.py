@@ -6,11 +6,9 @@ import os
 import sys
 
 import pytest
-
 from bioscale.config import build_run_config, resolve_rule
 from bioscale.discovery import RULES_GROUP, discover
 from bioscale.errors import PluginError
-
 from conftest import TINY, FakeSite, run_cli
 
 THIRD_PARTY_RULE = """
@@ -45,8 +43,13 @@ def test_builtin_rules_come_from_their_own_distributions():
 
 
 def test_a_third_party_rule_is_discovered_and_trains(fake_site, tmp_path):
-    fake_site.add_distribution("bioscale-sign", "2.5", "bioscale_sign", THIRD_PARTY_RULE,
-                               {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}})
+    fake_site.add_distribution(
+        "bioscale-sign",
+        "2.5",
+        "bioscale_sign",
+        THIRD_PARTY_RULE,
+        {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}},
+    )
     rules = discover(RULES_GROUP)
     assert rules["sign"].distribution == "bioscale-sign" and rules["sign"].version == "2.5"
     spec = resolve_rule(build_run_config(["rule=sign", "rules.sign.scale=0.5"]))
@@ -60,7 +63,9 @@ def test_a_third_party_rule_is_discovered_and_trains(fake_site, tmp_path):
 
 def test_two_distributions_with_one_rule_name_block_only_that_name(fake_site, tmp_path):
     for dist, version, module in (("sign-a", "1.0", "sign_a"), ("sign-b", "3.0", "sign_b")):
-        fake_site.add_distribution(dist, version, module, THIRD_PARTY_RULE, {"bioscale.rules": {"sign": f"{module}:SignSymmetry"}})
+        fake_site.add_distribution(
+            dist, version, module, THIRD_PARTY_RULE, {"bioscale.rules": {"sign": f"{module}:SignSymmetry"}}
+        )
     rules = discover(RULES_GROUP)
     assert "bp" in rules and "sign" in rules
     with pytest.raises(PluginError) as info:
@@ -90,8 +95,9 @@ def test_two_distributions_with_one_observer_name_block_only_that_observer(fake_
     blocked = run_cli("train", "rule=bp", *TINY, "trainer.epochs=1", f"output_dir={tmp_path / 'a'}")
     assert blocked.returncode == 2 and "quiet-a 1.0" in blocked.stderr
     assert "observers.quiet.enabled=false" in blocked.stderr  # the way out
-    off = run_cli("train", "rule=bp", *TINY, "trainer.epochs=1", "observers.quiet.enabled=false",
-                  f"output_dir={tmp_path / 'b'}")
+    off = run_cli(
+        "train", "rule=bp", *TINY, "trainer.epochs=1", "observers.quiet.enabled=false", f"output_dir={tmp_path / 'b'}"
+    )
     assert off.returncode == 0, off.stderr
 
 
@@ -102,10 +108,16 @@ class SignSymmetry:
 
 
 @pytest.mark.parametrize("owner", ["other-dist", None], ids=["another_distribution", "a_loose_module"])
-def test_an_entry_point_whose_module_is_shadowed_is_refused_naming_both(fake_site, tmp_path, monkeypatch, request,
-                                                                        owner):
-    fake_site.add_distribution("bioscale-sign", "2.5", "bioscale_sign", THIRD_PARTY_RULE,
-                               {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}})
+def test_an_entry_point_whose_module_is_shadowed_is_refused_naming_both(
+    fake_site, tmp_path, monkeypatch, request, owner
+):
+    fake_site.add_distribution(
+        "bioscale-sign",
+        "2.5",
+        "bioscale_sign",
+        THIRD_PARTY_RULE,
+        {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}},
+    )
     sys.modules.pop("bioscale_sign", None)  # both sites hold a module of this name: start and end without it
     request.addfinalizer(lambda: sys.modules.pop("bioscale_sign", None))
     shadow = FakeSite(tmp_path / "shadow")  # earlier on sys.path than the declaring distribution
@@ -134,8 +146,9 @@ def test_installed_plugins_pass_the_origin_check():
 
 
 def test_a_broken_plugin_is_listed_as_broken_and_does_not_break_the_listing(fake_site):
-    fake_site.add_distribution("bioscale-broken", "0.1", "bioscale_broken", BROKEN_RULE,
-                               {"bioscale.rules": {"broken": "bioscale_broken:Rule"}})
+    fake_site.add_distribution(
+        "bioscale-broken", "0.1", "bioscale_broken", BROKEN_RULE, {"bioscale.rules": {"broken": "bioscale_broken:Rule"}}
+    )
     result = run_cli("rules")
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.startswith("broken"))
@@ -152,8 +165,13 @@ def test_a_broken_plugin_is_listed_as_broken_and_does_not_break_the_listing(fake
 
 
 def test_a_rule_without_a_config_dataclass_is_rejected(fake_site):
-    fake_site.add_distribution("bioscale-noconf", "0.1", "bioscale_noconf", "class Rule:\n    pass\n",
-                               {"bioscale.rules": {"noconf": "bioscale_noconf:Rule"}})
+    fake_site.add_distribution(
+        "bioscale-noconf",
+        "0.1",
+        "bioscale_noconf",
+        "class Rule:\n    pass\n",
+        {"bioscale.rules": {"noconf": "bioscale_noconf:Rule"}},
+    )
     with pytest.raises(PluginError, match="bioscale-noconf 0.1.*Config"):
         resolve_rule(build_run_config(["rule=noconf"]))
 

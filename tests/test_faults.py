@@ -14,13 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.resolve import ObserverSpec
 from bioscale.errors import CheckpointError, DataError, PluginFailure, StorageError, UsageError
 from bioscale.run_lock import RunFolderBusy, RunLock
 from bioscale.testing import fake_entry, model_weights, new_trainer, resume_trainer
-
 from conftest import TINY, run_cli, save_signed
 
 
@@ -29,6 +27,7 @@ def summary_of(run_dir) -> dict:
 
 
 # -- the disk ------------------------------------------------------------------------------
+
 
 def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_good_one(tmp_path, monkeypatch):
     trainer = new_trainer("fa", tmp_path, ["trainer.epochs=3"])
@@ -59,14 +58,16 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_last_good_one(tmp_path,
 
 
 def test_a_full_disk_exits_5_naming_the_file(tmp_path):
-    script = ("import errno, os, sys, bioscale.checkpoint as c\n"
-              "real = os.fsync\n"
-              "def full(fd):\n"
-              "    if os.fstat(fd).st_size > 8_000: raise OSError(errno.ENOSPC, 'No space left on device')\n"
-              "    return real(fd)\n"
-              "c.os.fsync = full\n"
-              "from bioscale.cli import main\n"
-              f"sys.exit(main(['train', 'rule=bp', *{TINY!r}, 'trainer.epochs=1', 'output_dir={tmp_path}']))\n")
+    script = (
+        "import errno, os, sys, bioscale.checkpoint as c\n"
+        "real = os.fsync\n"
+        "def full(fd):\n"
+        "    if os.fstat(fd).st_size > 8_000: raise OSError(errno.ENOSPC, 'No space left on device')\n"
+        "    return real(fd)\n"
+        "c.os.fsync = full\n"
+        "from bioscale.cli import main\n"
+        f"sys.exit(main(['train', 'rule=bp', *{TINY!r}, 'trainer.epochs=1', 'output_dir={tmp_path}']))\n"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 5, result.stderr
     assert "No space left on device" in result.stderr and "Traceback" not in result.stderr
@@ -77,8 +78,9 @@ def test_a_full_disk_exits_5_naming_the_file(tmp_path):
 def test_an_unwritable_output_folder_is_refused_before_the_data_is_read(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = run_cli("train", "rule=bp", "data=mnist", f"data.root={tmp_path / 'no-data-here'}",
-                     f"output_dir={blocker / 'runs'}")
+    result = run_cli(
+        "train", "rule=bp", "data=mnist", f"data.root={tmp_path / 'no-data-here'}", f"output_dir={blocker / 'runs'}"
+    )
     assert result.returncode == 2, result.stderr
     assert f"output_dir={blocker / 'runs'}: cannot write there" in result.stderr
     assert "Traceback" not in result.stderr and "mnist" not in result.stderr  # refused before the data
@@ -95,6 +97,7 @@ def test_stale_temp_files_of_killed_writers_are_removed_at_resume(tmp_path):
 
 
 # -- plugins that raise or return what cannot be saved --------------------------------------
+
 
 @dataclass
 class FlakyConfig(RuleConfig):
@@ -134,8 +137,12 @@ def test_a_rule_that_raises_mid_run_is_named_and_the_run_says_failed(tmp_path):
 
 
 def test_rule_state_that_cannot_load_is_refused_at_save_time(tmp_path):
-    trainer = new_trainer(fake_entry(FlakyRule, "flaky"), tmp_path, ["rules.flaky.fail_at_step=-5", "rules.flaky.bad_state=true"])
-    with pytest.raises(PluginFailure, match=r"rule 'flaky'.*bioscale_state_dict returned state that cannot be loaded back"):
+    trainer = new_trainer(
+        fake_entry(FlakyRule, "flaky"), tmp_path, ["rules.flaky.fail_at_step=-5", "rules.flaky.bad_state=true"]
+    )
+    with pytest.raises(
+        PluginFailure, match=r"rule 'flaky'.*bioscale_state_dict returned state that cannot be loaded back"
+    ):
         trainer.fit()
     assert not (trainer.run_dir / "checkpoint.pt").exists()
     assert summary_of(trainer.run_dir)["status"] == "failed" and summary_of(trainer.run_dir)["epochs"] == 0
@@ -150,28 +157,39 @@ class RaisingObserver:
 def test_an_observer_that_raises_is_named(tmp_path):
     spec = ObserverSpec("loud", fake_entry(RaisingObserver, "loud", "bioscale-loud", "0.3"), RaisingObserver, None)
     trainer = new_trainer("bp", tmp_path, observers=[spec])
-    with pytest.raises(PluginFailure, match=r"observer 'loud' \(bioscale-loud 0.3\) raised in bioscale_epoch_end: ValueError: cannot log"):
+    with pytest.raises(
+        PluginFailure,
+        match=r"observer 'loud' \(bioscale-loud 0.3\) raised in bioscale_epoch_end: ValueError: cannot log",
+    ):
         trainer.fit()
     assert summary_of(trainer.run_dir)["status"] == "failed"
 
 
 # -- bad data ------------------------------------------------------------------------------
 
+
 def _npz(path, **override):
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 256, (50, 8, 8), dtype=np.uint8), "y_train": np.arange(50) % 10,
-              "x_test": rng.integers(0, 256, (20, 8, 8), dtype=np.uint8), "y_test": np.arange(20) % 10}
+    arrays = {
+        "x_train": rng.integers(0, 256, (50, 8, 8), dtype=np.uint8),
+        "y_train": np.arange(50) % 10,
+        "x_test": rng.integers(0, 256, (20, 8, 8), dtype=np.uint8),
+        "y_test": np.arange(20) % 10,
+    }
     arrays.update(override)
     np.savez(path / "mnist.npz", **arrays)
 
 
-@pytest.mark.parametrize("override, fragment", [
-    ({"y_train": np.r_[-1, np.arange(49) % 10]}, "y_train[0] = -1 is not a class of mnist (0..9)"),
-    ({"y_test": np.r_[100000, np.arange(19) % 10]}, "y_test[0] = 100000 is not a class of mnist"),
-    ({"y_train": (np.arange(50) % 10).astype(np.float32)}, "y_train must hold integer class labels; got float32"),
-    ({"y_train": np.arange(50) % 9}, "the test split has classes the training split lacks: [9]"),
-    ({"x_test": np.zeros((0, 8, 8), np.uint8), "y_test": np.zeros(0, np.int64)}, "the test split is empty"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ({"y_train": np.r_[-1, np.arange(49) % 10]}, "y_train[0] = -1 is not a class of mnist (0..9)"),
+        ({"y_test": np.r_[100000, np.arange(19) % 10]}, "y_test[0] = 100000 is not a class of mnist"),
+        ({"y_train": (np.arange(50) % 10).astype(np.float32)}, "y_train must hold integer class labels; got float32"),
+        ({"y_train": np.arange(50) % 9}, "the test split has classes the training split lacks: [9]"),
+        ({"x_test": np.zeros((0, 8, 8), np.uint8), "y_test": np.zeros(0, np.int64)}, "the test split is empty"),
+    ],
+)
 def test_bad_labels_and_empty_splits_are_refused_before_training(tmp_path, override, fragment):
     _npz(tmp_path, **override)
     result = run_cli("train", "rule=bp", "data=mnist", f"data.root={tmp_path}", f"output_dir={tmp_path / 'runs'}")
@@ -186,18 +204,31 @@ def test_a_data_error_is_a_usage_error():
 
 # -- bad input at the command line ---------------------------------------------------------
 
-@pytest.mark.parametrize("args, fragment", [
-    (["model.widths=[256,"], "cannot parse model.widths"),
-    (["name=!!python/object/apply:os.system [echo hacked]"], "cannot parse name"),
-    (["name=${nope}"], "Interpolation key 'nope' not found"),
-    (["model=mnist_lc", "model.blocks.0.kernel=0"], "model.blocks[0].kernel must be >= 1, got 0"),
-    (["model=mnist_lc", "model.blocks.0.strides=2"], "valid keys under 'model.blocks.0': type, channels, kernel, stride, padding"),
-    (["seed=99999999999999999999"], "seed must be in [0, "),
-    (["rules.bp.optimizer.lr=inf"], "rules.bp.optimizer.lr must be a finite number, got inf"),
-    (["trainer.label_smoothing=nan"], "trainer.label_smoothing must be a finite number"),
-    (["model.blocks=[{type: conv, channels: 8, kernel: 9, stride: 1, padding: 0}]"], "convolution: input 8x8 too small for kernel 9"),
-    (["model.blocks=[{type: lc, channels: 8, kernel: 9, stride: 1, padding: 0}]"], "locally connected layer: input 8x8 too small for kernel 9"),
-])
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["model.widths=[256,"], "cannot parse model.widths"),
+        (["name=!!python/object/apply:os.system [echo hacked]"], "cannot parse name"),
+        (["name=${nope}"], "Interpolation key 'nope' not found"),
+        (["model=mnist_lc", "model.blocks.0.kernel=0"], "model.blocks[0].kernel must be >= 1, got 0"),
+        (
+            ["model=mnist_lc", "model.blocks.0.strides=2"],
+            "valid keys under 'model.blocks.0': type, channels, kernel, stride, padding",
+        ),
+        (["seed=99999999999999999999"], "seed must be in [0, "),
+        (["rules.bp.optimizer.lr=inf"], "rules.bp.optimizer.lr must be a finite number, got inf"),
+        (["trainer.label_smoothing=nan"], "trainer.label_smoothing must be a finite number"),
+        (
+            ["model.blocks=[{type: conv, channels: 8, kernel: 9, stride: 1, padding: 0}]"],
+            "convolution: input 8x8 too small for kernel 9",
+        ),
+        (
+            ["model.blocks=[{type: lc, channels: 8, kernel: 9, stride: 1, padding: 0}]"],
+            "locally connected layer: input 8x8 too small for kernel 9",
+        ),
+    ],
+)
 def test_bad_input_exits_2_naming_the_culprit_with_nothing_written(tmp_path, args, fragment):
     result = run_cli("train", "rule=bp", *args, f"output_dir={tmp_path / 'runs'}")
     assert result.returncode == 2, result.stderr
@@ -206,6 +237,7 @@ def test_bad_input_exits_2_naming_the_culprit_with_nothing_written(tmp_path, arg
 
 
 # -- damaged run folders and resume --------------------------------------------------------
+
 
 @pytest.fixture
 def paused_run(tmp_path):
@@ -218,12 +250,15 @@ def _files(run_dir) -> dict:
     return {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("rule: [unclosed\n", "is unreadable"),
-    ("rule: !!python/object/apply:os.system [echo hacked]\n", "is unreadable"),
-    ("", "is not a run's config"),
-    ("just a string\n", "is not a run's config"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("rule: [unclosed\n", "is unreadable"),
+        ("rule: !!python/object/apply:os.system [echo hacked]\n", "is unreadable"),
+        ("", "is not a run's config"),
+        ("just a string\n", "is not a run's config"),
+    ],
+)
 def test_a_damaged_config_yaml_is_refused_on_resume(paused_run, text, fragment):
     (paused_run / "config.yaml").write_text(text)
     before = _files(paused_run)
@@ -294,10 +329,16 @@ def test_extending_a_run_warns_that_the_schedule_is_re_planned(paused_run, capsy
 
 
 def test_a_second_process_cannot_resume_a_run_folder_in_use(paused_run):
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; from bioscale.run_lock import RunLock; "
-                               f"lock = RunLock({str(paused_run)!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from bioscale.run_lock import RunLock; "
+            f"lock = RunLock({str(paused_run)!r}); lock.acquire(); print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         before = _files(paused_run)
@@ -321,9 +362,13 @@ def test_the_lock_of_a_killed_process_is_taken_over_with_a_message(paused_run, c
 
 # -- output --------------------------------------------------------------------------------
 
+
 def test_a_closed_stdout_does_not_stop_the_run(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "bioscale", "train", "rule=bp", *TINY, "trainer.epochs=2",
-                             f"output_dir={tmp_path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bioscale", "train", "rule=bp", *TINY, "trainer.epochs=2", f"output_dir={tmp_path}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # like `| head -0`: the reader is gone before the first line
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -335,9 +380,19 @@ def test_a_closed_stdout_does_not_stop_the_run(tmp_path):
 def test_compare_skips_a_broken_plugin_and_lists_it(fake_site, tmp_path, capsys):
     from bioscale.commands import compare
 
-    fake_site.add_distribution("bioscale-broken", "0.1", "bioscale_broken", "import this_module_does_not_exist\n",
-                               {"bioscale.rules": {"broken": "bioscale_broken:Rule"}})
-    assert compare.main([*TINY, "trainer.epochs=1", f"output_dir={tmp_path / 'out'}", "observers.diagnostics.enabled=false"]) == 0
+    fake_site.add_distribution(
+        "bioscale-broken",
+        "0.1",
+        "bioscale_broken",
+        "import this_module_does_not_exist\n",
+        {"bioscale.rules": {"broken": "bioscale_broken:Rule"}},
+    )
+    assert (
+        compare.main(
+            [*TINY, "trainer.epochs=1", f"output_dir={tmp_path / 'out'}", "observers.diagnostics.enabled=false"]
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert "skipping rule 'broken'" in out.err and "Not run (broken plugins): broken" in out.out
     assert "| bp |" in out.out and "| aosdtp |" in out.out

@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from bioscale.architectures import build_network
 from bioscale.architectures.presets import PRESETS
 from bioscale.config import build_run_config
 from bioscale.datasets import load_data
 from bioscale.errors import DataError
 from bioscale.testing import new_trainer
-
 from conftest import run_cli
 
 
@@ -21,10 +19,17 @@ def write_batches(root, side=32, train=(60, 60), val=30, seed=0, labels_high=5):
     root.mkdir(parents=True, exist_ok=True)
     for k, n in enumerate(train, start=1):
         labels = np.arange(n) % labels_high + 1  # 1-based, every class in every batch
-        np.savez(root / f"train_data_batch_{k}.npz", data=rng.integers(0, 256, (n, 3 * side * side), dtype=np.uint8),
-                 labels=labels, mean=np.zeros(3 * side * side))
-    np.savez(root / "val_data.npz", data=rng.integers(0, 256, (val, 3 * side * side), dtype=np.uint8),
-             labels=np.arange(val) % labels_high + 1)
+        np.savez(
+            root / f"train_data_batch_{k}.npz",
+            data=rng.integers(0, 256, (n, 3 * side * side), dtype=np.uint8),
+            labels=labels,
+            mean=np.zeros(3 * side * side),
+        )
+    np.savez(
+        root / "val_data.npz",
+        data=rng.integers(0, 256, (val, 3 * side * side), dtype=np.uint8),
+        labels=np.arange(val) % labels_high + 1,
+    )
     return root
 
 
@@ -50,8 +55,18 @@ def test_batches_are_read_in_order_kept_as_bytes_and_normalised_per_batch(tmp_pa
 
 def test_a_run_on_imagenet32_reports_top5_and_holds_out_validation(tmp_path):
     root = write_batches(tmp_path / "data")
-    trainer = new_trainer("bp", tmp_path / "runs", ["data=imagenet32", f"data.root={root}", "model.widths=[16]",
-                                                    "trainer.epochs=1", "data.validation=20", "data.augment=true"])
+    trainer = new_trainer(
+        "bp",
+        tmp_path / "runs",
+        [
+            "data=imagenet32",
+            f"data.root={root}",
+            "model.widths=[16]",
+            "trainer.epochs=1",
+            "data.validation=20",
+            "data.augment=true",
+        ],
+    )
     summary = trainer.fit()
     assert summary["status"] == "completed" and "best_test_top5_error" in summary and "best_val_error" in summary
     assert len(trainer.data.train) == 100 and len(trainer.data.val) == 20
@@ -60,8 +75,15 @@ def test_a_run_on_imagenet32_reports_top5_and_holds_out_validation(tmp_path):
 @pytest.mark.parametrize("side,preset", [(32, "imagenet32_conv"), (64, "imagenet64_conv")])
 def test_the_scaled_nets_end_at_4x4_and_give_1000_logits(side, preset):
     assert PRESETS[preset.replace("conv", "lc")]["blocks"][1:] == PRESETS["imagenet_lc"]["blocks"][1:]
-    net = build_network((3, side, side), 1000, blocks=PRESETS[preset]["blocks"], widths=[], activation="tanh",
-                        generator=torch.Generator().manual_seed(0), name=preset)
+    net = build_network(
+        (3, side, side),
+        1000,
+        blocks=PRESETS[preset]["blocks"],
+        widths=[],
+        activation="tanh",
+        generator=torch.Generator().manual_seed(0),
+        name=preset,
+    )
     _, h = net.forward_layers(torch.zeros(2, 3, side, side))
     assert tuple(h[-2].shape) == (2, 384, 4, 4) and tuple(h[-1].shape) == (2, 1000)
 

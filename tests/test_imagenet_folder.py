@@ -5,13 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from bioscale.config import build_run_config
 from bioscale.datasets import load_data
 from bioscale.testing import model_weights, new_trainer
-
 from conftest import run_cli
+from PIL import Image
 
 CLASSES = ("ant", "bee", "cat", "dog", "eel", "fox", "gnu")
 
@@ -32,8 +30,14 @@ def image_folder(tmp_path_factory):
     return root
 
 
-TOKENS = ["data.image_size=16", "data.resize=20", "data.workers=2", "trainer.batch_size=8",
-          "model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2}]", "model.widths=[16]"]
+TOKENS = [
+    "data.image_size=16",
+    "data.resize=20",
+    "data.workers=2",
+    "trainer.batch_size=8",
+    "model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2}]",
+    "model.widths=[16]",
+]
 
 
 def test_folder_loads_with_workers_crops_and_classes(image_folder):
@@ -47,8 +51,14 @@ def test_folder_loads_with_workers_crops_and_classes(image_folder):
 
 
 def test_training_reports_top1_and_top5_and_is_deterministic(image_folder, tmp_path):
-    tokens = ["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.augment=true", "trainer.epochs=2",
-              "rules.bp.optimizer.lr=0.01"]
+    tokens = [
+        "data=imagenet",
+        f"data.root={image_folder}",
+        *TOKENS,
+        "data.augment=true",
+        "trainer.epochs=2",
+        "rules.bp.optimizer.lr=0.01",
+    ]
     a = new_trainer("bp", tmp_path / "a", tokens)
     a.fit()
     b = new_trainer("bp", tmp_path / "b", tokens)
@@ -79,6 +89,7 @@ def test_imagenet_lc_builds_for_224_inputs(image_folder):
 
 # -- data.decode=device: reader threads, batched decoding, crops on the device -------------------
 
+
 def test_device_decoding_gives_the_workers_crops_and_classes(image_folder):
     batches = {}
     for decode in ("workers", "device"):
@@ -96,8 +107,15 @@ def test_device_decoding_gives_the_workers_crops_and_classes(image_folder):
 def test_device_decoding_trains_deterministically_and_resumes_exactly(image_folder, tmp_path):
     from bioscale.testing import resume_trainer
 
-    tokens = ["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.decode=device", "data.augment=true",
-              "trainer.epochs=2", "rules.bp.optimizer.lr=0.01"]
+    tokens = [
+        "data=imagenet",
+        f"data.root={image_folder}",
+        *TOKENS,
+        "data.decode=device",
+        "data.augment=true",
+        "trainer.epochs=2",
+        "rules.bp.optimizer.lr=0.01",
+    ]
     a = new_trainer("bp", tmp_path / "a", tokens)
     a.fit()
     b = new_trainer("bp", tmp_path / "b", tokens)
@@ -109,11 +127,17 @@ def test_device_decoding_trains_deterministically_and_resumes_exactly(image_fold
 
 
 def test_device_decoding_draws_crops_for_the_global_batch_and_ranks_keep_their_rows(image_folder):
-    cfg = build_run_config(["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.decode=device", "data.augment=true"])
+    cfg = build_run_config(
+        ["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.decode=device", "data.augment=true"]
+    )
     split = load_data(cfg.data).train
     whole = list(split.batches(8, torch.Generator().manual_seed(3)))
-    halves = [list(split.batches(8, torch.Generator().manual_seed(3), rows=lambda n, r=r: slice(r * n // 2, (r + 1) * n // 2)))
-              for r in (0, 1)]
+    halves = [
+        list(
+            split.batches(8, torch.Generator().manual_seed(3), rows=lambda n, r=r: slice(r * n // 2, (r + 1) * n // 2))
+        )
+        for r in (0, 1)
+    ]
     for (x, y), (x0, y0), (x1, y1) in zip(whole, *halves):
         assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
     again = list(split.batches(8, torch.Generator().manual_seed(4)))

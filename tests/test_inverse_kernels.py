@@ -3,14 +3,13 @@ kernels compute, and the flat parameter storage it reads the forward weights thr
 
 import pytest
 import torch
-from omegaconf import OmegaConf
-
 from bioscale.architectures import activations
 from bioscale.flat_parameters import can_flatten, flatten_parameters
-from bioscale.rulekit.noise import NoiseSource
 from bioscale.rulekit.inverse_kernels import StackedReader, stacked_view
+from bioscale.rulekit.noise import NoiseSource
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
+from omegaconf import OmegaConf
 
 INVERSE = frozenset({"inverse"})
 EQUAL_WIDTHS = ["model.widths=[24,24,24,24,24]"]
@@ -78,7 +77,9 @@ def test_shared_noise_gives_stacked_and_single_kernels_the_same_update(tmp_path,
     data = trainer.data.train
     step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)
     grouped_losses, grouped = inverse_update(rule, step, rule.units, shared_noise(3))
-    single_losses, single = inverse_update(rule, step, rule._training_units(trainer.model, stack=False), shared_noise(3))
+    single_losses, single = inverse_update(
+        rule, step, rule._training_units(trainer.model, stack=False), shared_noise(3)
+    )
     assert single.abs().sum() > 0
     torch.testing.assert_close(grouped, single, rtol=1e-5, atol=1e-7)
     for l in single_losses:
@@ -112,6 +113,7 @@ def test_a_rule_overriding_read_must_declare_stackable():
     from bioscale.rulekit import TargetPropagation
 
     with pytest.raises(TypeError, match="overrides read: declare stackable"):
+
         class Forgetful(TargetPropagation):
             def read(self, l, h_out, h_in):
                 return 2 * h_out
@@ -149,6 +151,7 @@ def test_a_group_shares_one_noise_std(tmp_path, sigma_of_layer_3, groups):
     assert [u.layers for u in rule.units if u.stacked] == groups
     assert [u.layers[0] for u in rule.units if not u.stacked] == ([6] if groups else [2, 3, 4, 5, 6])
     seen = []
+
     class Recorder(NoiseSource):
         def perturb(self, clean, std, stacked=False):
             seen.append(std)
@@ -231,6 +234,7 @@ def test_trainer_keeps_a_mixed_dtype_model_as_it_is(tmp_path, monkeypatch):
     """A model whose parameters cannot share one storage is built with separate storages
     instead of failing (the trainer flattens only what ``can_flatten``)."""
     from bioscale import trainer as trainer_module
+
     real = trainer_module.build_network
 
     def output_layer_in_float64(*args, **kwargs):

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from bioscale.checkpoint import load_checkpoint
 from bioscale.testing import model_weights, new_trainer, resume_trainer
 
@@ -42,8 +41,9 @@ sys.exit(main(["train", "rule=bp", *sys.argv[3:]]))
 EXIT = {signal.SIGKILL: -signal.SIGKILL, signal.SIGTERM: 143, signal.SIGINT: 130}
 TRIALS = [(sig, kill_at) for kill_at in (2, 3) for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)]
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(),
-                                reason="needs /proc/self/fd to name the fsynced file")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd to name the fsynced file"
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,18 @@ def straight(tmp_path_factory):
 
 
 def _killed_run(out: Path, sig: signal.Signals, kill_at: int) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-c", CHILD, str(int(sig)), str(kill_at), "data=digits", "trainer.batch_size=64",
-            "trainer.progress=false", *TOKENS, f"output_dir={out}"]
+    args = [
+        sys.executable,
+        "-c",
+        CHILD,
+        str(int(sig)),
+        str(kill_at),
+        "data=digits",
+        "trainer.batch_size=64",
+        "trainer.progress=false",
+        *TOKENS,
+        f"output_dir={out}",
+    ]
     return subprocess.run(args, capture_output=True, text=True, timeout=300)
 
 

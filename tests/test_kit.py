@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-
 from bioscale import RuleConfig, hookimpl
 from bioscale.config import bounded
 from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
@@ -32,7 +31,9 @@ class GainFA:
 
     @hookimpl
     def bioscale_setup(self, model, generator):
-        self.feedback = {l: model.ops[l - 1].new_weight(generator) * self.config.gain for l in range(2, model.num_layers + 1)}
+        self.feedback = {
+            l: model.ops[l - 1].new_weight(generator) * self.config.gain for l in range(2, model.num_layers + 1)
+        }
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):

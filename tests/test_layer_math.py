@@ -4,12 +4,12 @@ weight gradients, activation derivatives from outputs, the closed-form loss grad
 import pytest
 import torch
 import torch.nn.functional as F
-
 from bioscale.architectures import Conv2dOp, LinearOp, LocallyConnected2d, activations, make_activation
 from bioscale.architectures.ops import AffineOp
 from bioscale.step import cross_entropy_and_grad
 
 torch.manual_seed(0)
+
 
 def initialised(op):
     op.reset_parameters(torch.Generator().manual_seed(0))
@@ -140,8 +140,15 @@ def test_tanh_is_tanh_in_both_grad_modes(monkeypatch, form):
     assert torch.equal(fast, torch.tanh(a)) == (form == "torch")
 
 
-@pytest.mark.parametrize("vendor, mkl, form", [("GenuineIntel", True, "torch"), ("AuthenticAMD", True, "sigmoid"),
-                                               ("GenuineIntel", False, "sigmoid"), ("", True, "sigmoid")])
+@pytest.mark.parametrize(
+    "vendor, mkl, form",
+    [
+        ("GenuineIntel", True, "torch"),
+        ("AuthenticAMD", True, "sigmoid"),
+        ("GenuineIntel", False, "sigmoid"),
+        ("", True, "sigmoid"),
+    ],
+)
 def test_cpu_tanh_form_follows_vendor_and_mkl(vendor, mkl, form):
     """torch's CPU tanh is MKL's, fast on Intel CPUs only: the sigmoid form everywhere else."""
     assert activations.choose_cpu_tanh(vendor, mkl) == form

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from bioscale.architectures import LocallyConnected2d, build_network
 from bioscale.architectures.locally_connected import naive_locally_connected
 from bioscale.architectures.presets import PRESETS
@@ -96,8 +95,13 @@ def forward_macs(net) -> int:
     [
         ("mnist_lc", (1, 28, 28), 10, [(32, 14, 14), (64, 7, 7), (1024,), (10,)], 4.2e6),
         ("cifar_lc", (3, 32, 32), 10, [(64, 16, 16), (128, 8, 8), (256, 8, 8), (1024,), (10,)], 50e6),
-        ("imagenet_lc", (3, 224, 224), 1000,
-         [(48, 56, 56), (48, 28, 28), (96, 28, 28), (96, 14, 14), (192, 14, 14), (192, 7, 7), (384, 7, 7), (1000,)], None),
+        (
+            "imagenet_lc",
+            (3, 224, 224),
+            1000,
+            [(48, 56, 56), (48, 28, 28), (96, 28, 28), (96, 14, 14), (192, 14, 14), (192, 7, 7), (384, 7, 7), (1000,)],
+            None,
+        ),
         ("mnist_conv", (1, 28, 28), 10, [(32, 14, 14), (64, 7, 7), (1024,), (10,)], 4.2e6),
         ("cifar_conv", (3, 32, 32), 10, [(64, 16, 16), (128, 8, 8), (256, 8, 8), (1024,), (10,)], 50e6),
     ],

@@ -5,9 +5,8 @@ that would stall the device queue once per step): every ``.item()``, ``bool(t)``
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-
 from bioscale.testing import new_trainer
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 class HostReads(TorchDispatchMode):
@@ -27,8 +26,20 @@ def test_the_probe_sees_a_host_read():
     assert probe.count == 1
 
 
-STEPS = [("bp", ()), ("fa", ()), ("dfa", ()), ("signsym", ("rules.signsym.variant=brsf",)), ("kp", ()), ("wm", ()), ("ddtp", ()), ("ldrl", ()), ("mix", ("rules.mix.layers=[fa,dtp,dtp]", "rules.dtp.schedule=parallel"))] + [
-    (rule, (f"rules.{rule}.schedule={schedule}",)) for rule in ("dtp", "sdtp", "aosdtp") for schedule in ("parallel", "alternating")
+STEPS = [
+    ("bp", ()),
+    ("fa", ()),
+    ("dfa", ()),
+    ("signsym", ("rules.signsym.variant=brsf",)),
+    ("kp", ()),
+    ("wm", ()),
+    ("ddtp", ()),
+    ("ldrl", ()),
+    ("mix", ("rules.mix.layers=[fa,dtp,dtp]", "rules.dtp.schedule=parallel")),
+] + [
+    (rule, (f"rules.{rule}.schedule={schedule}",))
+    for rule in ("dtp", "sdtp", "aosdtp")
+    for schedule in ("parallel", "alternating")
 ]
 
 

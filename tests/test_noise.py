@@ -3,7 +3,6 @@ shape (``rules.<tp>.shared_noise``, the default) and independent draws per call.
 
 import pytest
 import torch
-
 from bioscale.rulekit.noise import NoiseSource
 from bioscale.step import forward_step
 from bioscale.testing import new_trainer, rule_plugin
@@ -72,8 +71,12 @@ def test_unshared_noise_is_a_fresh_draw_per_call_from_the_rule_generator():
     first = noise.perturb(clean, 0.2, stacked=True)
     second = noise.perturb(clean, 0.2, stacked=True)
     # exactly what the per-layer draws were before shared noise: normal_(0, std) then + clean
-    torch.testing.assert_close(first, torch.empty(4, 6, 5).normal_(0.0, 0.2, generator=reference).add_(clean), rtol=0, atol=0)
-    torch.testing.assert_close(second, torch.empty(4, 6, 5).normal_(0.0, 0.2, generator=reference).add_(clean), rtol=0, atol=0)
+    torch.testing.assert_close(
+        first, torch.empty(4, 6, 5).normal_(0.0, 0.2, generator=reference).add_(clean), rtol=0, atol=0
+    )
+    torch.testing.assert_close(
+        second, torch.empty(4, 6, 5).normal_(0.0, 0.2, generator=reference).add_(clean), rtol=0, atol=0
+    )
     assert not torch.equal(first[0], first[1])  # the layers of a stack get different draws
 
 
@@ -98,7 +101,11 @@ def test_shared_noise_is_drawn_once_per_inverse_update(tmp_path, monkeypatch):
     rule = rule_plugin(trainer)
     draws = []
     real = NoiseSource._draw
-    monkeypatch.setattr(NoiseSource, "_draw", lambda self, shape, like, dim, fill: draws.append(tuple(shape)) or real(self, shape, like, dim, fill))
+    monkeypatch.setattr(
+        NoiseSource,
+        "_draw",
+        lambda self, shape, like, dim, fill: draws.append(tuple(shape)) or real(self, shape, like, dim, fill),
+    )
     data = trainer.data.train
     for _ in range(2):
         step = forward_step(trainer.model, data.x[:32], data.y[:32], 0, 0, INVERSE)

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from bioscale import RuleConfig, hookimpl
 from bioscale.checkpoint import UnloadableState, check_loadable
 from bioscale.errors import PluginFailure
 from bioscale.testing import fake_entry, new_trainer
-
 from conftest import run_cli, save_signed
 
 

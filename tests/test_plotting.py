@@ -8,12 +8,11 @@ import json
 import re
 
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
-
 from bioscale.plotting import draw_curves, plot_curves, runs_title
 from bioscale.plotting.axes import error_axis
 from bioscale.plotting.styles import label_styles
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 
 PLAIN_PERCENT = re.compile(r"^\d+(\.\d+)?%$")
 
@@ -24,7 +23,7 @@ def synthetic_curves(n: int, epochs: int = 6, diagnostics: bool = False) -> dict
     for i in range(n):
         lines = []
         for e in range(1, epochs + 1):
-            test = 2 + 88 / e ** 1.5 + 0.1 * i
+            test = 2 + 88 / e**1.5 + 0.1 * i
             line = {"epoch": e, "test_error": test, "train_error": test * 0.8}
             if diagnostics:
                 line["angle_to_bp"] = {"fc1": 60 - e - i, "fc2": 50 - e}
@@ -98,8 +97,9 @@ def test_errors_within_one_decade_read_as_plain_percent_not_powers_of_ten():
 
 def test_errors_over_decades_get_a_log_axis_with_plain_percent_ticks():
     falling = [90, 30, 8, 2, 0.8]
-    curves = {r: [{"epoch": e, "test_error": v + i} for e, v in enumerate(falling, 1)]
-              for i, r in enumerate(["BP", "FA"])}
+    curves = {
+        r: [{"epoch": e, "test_error": v + i} for e, v in enumerate(falling, 1)] for i, r in enumerate(["BP", "FA"])
+    }
     ax = panel(drawn(draw_curves(curves, "t")), "test error")
     texts = tick_texts(ax.yaxis)
     assert ax.get_yscale() == "log"
@@ -108,8 +108,13 @@ def test_errors_over_decades_get_a_log_axis_with_plain_percent_ticks():
 
 
 def test_epochs_are_whole_numbers_and_an_inverse_loss_within_a_decade_reads_plainly():
-    curves = {r: [{"epoch": e, "test_error": 50.0 - e, "inverse_error": {"fc1": 0.55 - 0.05 * e - 0.01 * i}}
-                  for e in range(1, 4)] for i, r in enumerate(["DTP", "SDTP"])}
+    curves = {
+        r: [
+            {"epoch": e, "test_error": 50.0 - e, "inverse_error": {"fc1": 0.55 - 0.05 * e - 0.01 * i}}
+            for e in range(1, 4)
+        ]
+        for i, r in enumerate(["DTP", "SDTP"])
+    }
     fig = drawn(draw_curves(curves, "t"))
     ax = panel(fig, "inverse models")
     texts = tick_texts(ax.yaxis)
@@ -150,7 +155,8 @@ def test_runs_title_comes_from_what_the_runs_recorded(tmp_path):
     (tmp_path / "unfinished").mkdir()  # no summary: left out
     runs = [tmp_path / "a", tmp_path / "b", tmp_path / "unfinished"]
     assert runs_title(runs) == "data digits, model mnist_fc, 1 epoch, seed 0"
-    (tmp_path / "b" / "summary.json").write_text(json.dumps({"data": "digits", "model": "mnist_fc", "epochs": 3,
-                                                             "epochs_planned": 5, "seed": 0}))
+    (tmp_path / "b" / "summary.json").write_text(
+        json.dumps({"data": "digits", "model": "mnist_fc", "epochs": 3, "epochs_planned": 5, "seed": 0})
+    )
     assert runs_title(runs) == "data digits, model mnist_fc, 1, 5 epochs, seed 0"
     assert runs_title([tmp_path / "unfinished"]) == ""

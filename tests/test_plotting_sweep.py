@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-
 from bioscale.plotting import draw_sweep, plot_sweep
 from bioscale.plotting.sweep import parse_declared, rule_of
 from bioscale.sweep.report import write_report
 from bioscale.sweep.space import parse_spec
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-SPECS = {"rules.dtp.optimizer.lr": "loguniform:1e-5:3e-4", "rules.dtp.optimizer.beta2": "choice:0.99,0.999",
-         "rules.dtp.optimizer.eps": "choice:1e-4,1e-6,1e-8", "rules.dtp.alpha": "uniform:0.01:0.2",
-         "rules.dtp.schedule": "choice:parallel,alternating", "trainer.batch_size": "int:16:128"}
+SPECS = {
+    "rules.dtp.optimizer.lr": "loguniform:1e-5:3e-4",
+    "rules.dtp.optimizer.beta2": "choice:0.99,0.999",
+    "rules.dtp.optimizer.eps": "choice:1e-4,1e-6,1e-8",
+    "rules.dtp.alpha": "uniform:0.01:0.2",
+    "rules.dtp.schedule": "choice:parallel,alternating",
+    "trainer.batch_size": "int:16:128",
+}
 COMMAND = "bioscale sweep rule=dtp data=digits trainer.epochs=2 sweep.trials=6"
 
 
@@ -27,9 +31,14 @@ def declared() -> dict[str, str]:
 def trial_rows(n: int = 6) -> list[dict]:
     rows = []
     for i in range(n):
-        settings = {"rules.dtp.optimizer.lr": 1e-5 * 3 ** (i % 4), "rules.dtp.optimizer.beta2": (0.99, 0.999)[i % 2],
-                    "rules.dtp.optimizer.eps": (1e-4, 1e-6, 1e-8)[i % 3], "rules.dtp.alpha": 0.02 + 0.03 * i,
-                    "rules.dtp.schedule": ("parallel", "alternating")[i % 2], "trainer.batch_size": 16 + 20 * i}
+        settings = {
+            "rules.dtp.optimizer.lr": 1e-5 * 3 ** (i % 4),
+            "rules.dtp.optimizer.beta2": (0.99, 0.999)[i % 2],
+            "rules.dtp.optimizer.eps": (1e-4, 1e-6, 1e-8)[i % 3],
+            "rules.dtp.alpha": 0.02 + 0.03 * i,
+            "rules.dtp.schedule": ("parallel", "alternating")[i % 2],
+            "trainer.batch_size": 16 + 20 * i,
+        }
         rows.append({"trial": i, "status": "complete", "settings": settings, "best_val_error": 9.0 - i})
     rows.append({"trial": n, "status": "pruned", "settings": rows[0]["settings"], "best_val_error": None})
     return rows
@@ -86,10 +95,23 @@ def test_write_report_draws_the_png_from_a_study(tmp_path):
     study = optuna.create_study(study_name="s1")
     dist = optuna.distributions.FloatDistribution(1e-5, 3e-4, log=True)
     for i, lr in enumerate((1e-5, 1e-4, 2e-4)):
-        study.add_trial(optuna.trial.create_trial(params={"rules.bp.optimizer.lr": lr},
-                                                  distributions={"rules.bp.optimizer.lr": dist}, value=5.0 - i,
-                                                  user_attrs={"tokens": ["rule=bp"]}))
-    meta = {"command": "bioscale sweep rule=bp", "commit": "abc", "machine": "m", "started": "now", "validation": "100",
-            "sampler": "random", "pruner": "none", "space": {"rules.bp.optimizer.lr": "loguniform:(1e-05, 0.0003)"}}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"rules.bp.optimizer.lr": lr},
+                distributions={"rules.bp.optimizer.lr": dist},
+                value=5.0 - i,
+                user_attrs={"tokens": ["rule=bp"]},
+            )
+        )
+    meta = {
+        "command": "bioscale sweep rule=bp",
+        "commit": "abc",
+        "machine": "m",
+        "started": "now",
+        "validation": "100",
+        "sampler": "random",
+        "pruner": "none",
+        "space": {"rules.bp.optimizer.lr": "loguniform:(1e-05, 0.0003)"},
+    }
     write_report(tmp_path, study, meta)
     assert (tmp_path / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,8 +8,15 @@ import subprocess
 import sys
 
 from bioscale import provenance
-from bioscale.provenance import (code_changes, code_fingerprint, core_fingerprint, cpu_model, git_state, hash_files,
-                                 package_files)
+from bioscale.provenance import (
+    code_changes,
+    code_fingerprint,
+    core_fingerprint,
+    cpu_model,
+    git_state,
+    hash_files,
+    package_files,
+)
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -96,5 +103,8 @@ def test_the_core_hash_is_the_same_in_a_fresh_process():
 def test_a_plugin_without_importable_sources_has_no_hash():
     entry = type("Entry", (), {"distribution": "made-at-run-time", "version": "1"})()
     cls = type("Made", (), {"__module__": "no_such_module_anywhere"})
-    assert provenance.plugin_fingerprint(entry, cls) == {"distribution": "made-at-run-time", "version": "1",
-                                                          "source_hash": None}
+    assert provenance.plugin_fingerprint(entry, cls) == {
+        "distribution": "made-at-run-time",
+        "version": "1",
+        "source_hash": None,
+    }

@@ -3,7 +3,6 @@
 from dataclasses import dataclass
 
 import pytest
-
 from bioscale.config.resolve import rule_config
 from bioscale.errors import PluginError
 from bioscale.rulekit import TPConfig
@@ -64,8 +63,12 @@ class PerSchedule:
     Config = Cfg
     from bioscale.rulekit import per_schedule_recipes as _make
 
-    recipes = _make(Cfg, ["net"], {"alpha": 0.1, "sigma": 0.3, "optimizer": {"lr": 1e-3, "beta2": 0.99}},
-                    {"alpha": 0.2, "optimizer": {"lr": 5e-4}})
+    recipes = _make(
+        Cfg,
+        ["net"],
+        {"alpha": 0.1, "sigma": 0.3, "optimizer": {"lr": 1e-3, "beta2": 0.99}},
+        {"alpha": 0.2, "optimizer": {"lr": 5e-4}},
+    )
 
 
 def test_per_schedule_recipes_keep_the_alternating_settings_out_of_parallel():
@@ -85,12 +88,13 @@ def test_tp_rules_parallel_recipe_is_exactly_their_parallel_settings(rule):
     over the config defaults (the runs in results/ were made with those settings)."""
     import importlib
 
-    from omegaconf import OmegaConf
-
     from bioscale.discovery import load_rule_class
+    from omegaconf import OmegaConf
 
     entry, cls = load_rule_class(rule)
     module = importlib.import_module(cls.__module__)
     par = rule_config(rule, cls, entry, "mnist_fc", {"schedule": "parallel"})
     expected = OmegaConf.merge(OmegaConf.structured(cls.Config), module.PARALLEL, {"schedule": "parallel"})
-    assert OmegaConf.to_container(OmegaConf.structured(par), enum_to_str=True) == OmegaConf.to_container(expected, enum_to_str=True)
+    assert OmegaConf.to_container(OmegaConf.structured(par), enum_to_str=True) == OmegaConf.to_container(
+        expected, enum_to_str=True
+    )

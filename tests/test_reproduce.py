@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from bioscale.commands import reproduce
 from bioscale.errors import ConfigError
 from bioscale.reference import paper_results
 
-TINY_BUDGET = ["data=digits", "trainer.epochs=1", "data.limit_train=200", "model.widths=[32,32]",
-               "observers.diagnostics.enabled=false", "observers.console.enabled=false"]
+TINY_BUDGET = [
+    "data=digits",
+    "trainer.epochs=1",
+    "data.limit_train=200",
+    "model.widths=[32,32]",
+    "observers.diagnostics.enabled=false",
+    "observers.console.enabled=false",
+]
 
 
 @pytest.mark.slow
@@ -38,10 +43,20 @@ def test_table1a_has_every_paper_row_with_its_figure_and_a_rerun_trains_nothing(
 def test_extra_rules_get_their_own_row_and_seeds_give_a_spread(tmp_path, fake_site):
     from test_discovery import THIRD_PARTY_RULE
 
-    fake_site.add_distribution("bioscale-sign", "1.0", "bioscale_sign", THIRD_PARTY_RULE,
-                               {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}})
+    fake_site.add_distribution(
+        "bioscale-sign",
+        "1.0",
+        "bioscale_sign",
+        THIRD_PARTY_RULE,
+        {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}},
+    )
     budget = [t for t in TINY_BUDGET if not t.startswith("model.")]
-    assert reproduce.main(["table1a", "rules=[bp,sign]", "seeds=2", *budget, "model.widths=[16]", f"output_dir={tmp_path}"]) == 0
+    assert (
+        reproduce.main(
+            ["table1a", "rules=[bp,sign]", "seeds=2", *budget, "model.widths=[16]", f"output_dir={tmp_path}"]
+        )
+        == 0
+    )
     rows = json.loads((tmp_path / "reproduce" / "table1a" / "table.json").read_text())["rows"]
     fc = [(r["row"], r["paper"] is not None) for r in rows if r["net"] == "fc"]
     assert fc == [("BP", True), ("sign", False)]
@@ -55,10 +70,16 @@ def test_nets_picks_the_tables_nets(tmp_path):
     assert [(r["net"], r["row"]) for r in rows] == [("fc", "BP"), ("conv", "BP")]  # the paper's order
 
 
-@pytest.mark.parametrize("args, message", [([], "name a table"), (["table9"], "unknown table"),
-                                           (["table1a", "seeds=0"], "seeds=0 must be >= 1"),
-                                           (["table1a", "rules=[nope]"], "nope"),
-                                           (["table1a", "nets=[fc,mlp]"], "no net 'mlp'; valid: fc, lc, conv")])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "name a table"),
+        (["table9"], "unknown table"),
+        (["table1a", "seeds=0"], "seeds=0 must be >= 1"),
+        (["table1a", "rules=[nope]"], "nope"),
+        (["table1a", "nets=[fc,mlp]"], "no net 'mlp'; valid: fc, lc, conv"),
+    ],
+)
 def test_bad_reproduce_arguments_are_refused(args, message, tmp_path):
     with pytest.raises(Exception, match=message) as info:
         reproduce.main([*args, f"output_dir={tmp_path}"] if args else [])
@@ -68,8 +89,17 @@ def test_bad_reproduce_arguments_are_refused(args, message, tmp_path):
 def test_a_diverging_cell_is_a_row_with_its_status_and_is_not_retried(tmp_path, fake_site, capsys):
     from test_sweep import NAN_RULE
 
-    fake_site.add_distribution("bioscale-nan", "1.0", "bioscale_nan", NAN_RULE, {"bioscale.rules": {"nan": "bioscale_nan:NanRule"}})
-    args = ["table1a", "rules=[nan]", *TINY_BUDGET, "trainer.log_every=1", "trainer.batch_size=16", f"output_dir={tmp_path}"]
+    fake_site.add_distribution(
+        "bioscale-nan", "1.0", "bioscale_nan", NAN_RULE, {"bioscale.rules": {"nan": "bioscale_nan:NanRule"}}
+    )
+    args = [
+        "table1a",
+        "rules=[nan]",
+        *TINY_BUDGET,
+        "trainer.log_every=1",
+        "trainer.batch_size=16",
+        f"output_dir={tmp_path}",
+    ]
     assert reproduce.main(args) == 0
     rows = json.loads((tmp_path / "reproduce" / "table1a" / "table.json").read_text())["rows"]
     assert {r["net"] for r in rows} == {"fc", "lc"} and all(r["status"] == ["diverged"] for r in rows)

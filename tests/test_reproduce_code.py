@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from bioscale.commands import reproduce
 from bioscale.errors import ConfigError
 

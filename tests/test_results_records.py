@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from omegaconf import OmegaConf
-
 from bioscale.config import build_run_config, resolve_rule
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -19,7 +18,9 @@ NEWER = sorted(p.parent for p in RESULTS.glob("newer_rules/*_*ep/*/config.yaml")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
-@pytest.mark.parametrize("run", [r for r in NEWER if "-mix-" not in r.name], ids=lambda p: p.name.split("-s0-")[-1] + "@" + p.parent.name)
+@pytest.mark.parametrize(
+    "run", [r for r in NEWER if "-mix-" not in r.name], ids=lambda p: p.name.split("-s0-")[-1] + "@" + p.parent.name
+)
 def test_the_plain_command_resolves_to_the_recorded_newer_rule_settings(run):
     """``bioscale train rule=R model=M`` (the rule's recipe) gives the rule section the README's run used."""
     recorded = yaml.safe_load((run / "config.yaml").read_text())
@@ -44,7 +45,11 @@ def test_results_keep_answers_not_artefacts():
     assert len(files) < 300
     assert not [f for f in files if f.endswith((".log", ".db", ".pt"))]
     runs = {Path(f).parent for f in files if f.endswith("summary.json")}
-    extra = [f for f in files if Path(f).parent in runs and Path(f).name not in ("config.yaml", "metrics.jsonl", "summary.json")]
+    extra = [
+        f
+        for f in files
+        if Path(f).parent in runs and Path(f).name not in ("config.yaml", "metrics.jsonl", "summary.json")
+    ]
     assert not extra  # a kept run folder holds its config, metrics and summary only
 
 

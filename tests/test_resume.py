@@ -4,10 +4,8 @@ import json
 
 import pytest
 import torch
-
 from bioscale.errors import CheckpointError, ConfigError
 from bioscale.testing import model_weights, new_trainer, resume_trainer
-
 from conftest import TINY, run_cli, save_signed
 
 
@@ -108,7 +106,9 @@ def test_resume_of_a_folder_without_a_run(tmp_path):
 
 
 def test_cli_resume_continues_and_prints_the_folder(tmp_path):
-    first = run_cli("train", "rule=bp", *TINY, "trainer.epochs=1", f"output_dir={tmp_path}", "observers.console.enabled=false")
+    first = run_cli(
+        "train", "rule=bp", *TINY, "trainer.epochs=1", f"output_dir={tmp_path}", "observers.console.enabled=false"
+    )
     assert first.returncode == 0, first.stderr
     run_dir = first.stdout.strip().splitlines()[-1]
     second = run_cli("resume", run_dir, "trainer.epochs=2")
@@ -125,6 +125,8 @@ def test_a_checkpoint_of_another_format_version_is_refused_naming_both(tmp_path)
     state = torch.load(path, weights_only=True)
     save_signed({**state, "version": state["version"] + 1}, path)
     before = path.read_bytes()
-    with pytest.raises(CheckpointError, match=rf"format version {state['version'] + 1}; this bioscale reads {state['version']}"):
+    with pytest.raises(
+        CheckpointError, match=rf"format version {state['version'] + 1}; this bioscale reads {state['version']}"
+    ):
         resume_trainer(trainer.run_dir)
     assert path.read_bytes() == before

@@ -5,7 +5,6 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-
 from bioscale.credit import assign_credit, write_weight_grads
 from bioscale.errors import ConfigError
 from bioscale.step import forward_step

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from bioscale.testing import check_rule_contract, make_step, new_trainer, rule_plugin
 
 
@@ -22,11 +21,19 @@ def test_targets_are_the_output_step_sent_down_by_q(tmp_path):
 
 
 def test_trained_feedback_is_the_pseudo_inverse_of_the_output_jacobian_on_a_linear_net(tmp_path):
-    trainer = new_trainer("ddtp", tmp_path, ["model.activation=identity", "model.widths=[12,12]", "rules.ddtp.sigma=0.05",
-                                             "rules.ddtp.inverse_optimizer.lr=0.03"])
+    trainer = new_trainer(
+        "ddtp",
+        tmp_path,
+        [
+            "model.activation=identity",
+            "model.widths=[12,12]",
+            "rules.ddtp.sigma=0.05",
+            "rules.ddtp.inverse_optimizer.lr=0.03",
+        ],
+    )
     rule = rule_plugin(trainer)
     x, y = trainer.data.train.x[:256], trainer.data.train.y[:256]
-    for i in range(1300):  # feedback training only: the forward weights stay fixed
+    for _ in range(1300):  # feedback training only: the forward weights stay fixed
         trainer.train_step(x, y, 0, frozenset({"inverse"}), 0.0)
     ops = trainer.model.ops
     for l in (1, 2):

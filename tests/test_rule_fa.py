@@ -1,7 +1,6 @@
 """Feedback alignment: B = W gives BP exactly; random B is fixed, seeded, checkpointed, and learns."""
 
 import torch
-
 from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
 
 

@@ -3,7 +3,6 @@
 import math
 
 import torch
-
 from bioscale.optim import scheduled_lr
 from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
 
@@ -27,7 +26,9 @@ def test_each_step_shrinks_w_minus_b_by_exactly_the_decay(tmp_path):
         trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
         shrink = 1 - scheduled_lr(cfg, 0.0) * cfg.weight_decay
         for l, b in rule.feedback.weights.items():  # the same Adam step on both: only the decay differs
-            torch.testing.assert_close(trainer.model.ops[l - 1].weight.detach() - b, shrink * gaps[l], rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(
+                trainer.model.ops[l - 1].weight.detach() - b, shrink * gaps[l], rtol=1e-4, atol=1e-6
+            )
 
 
 def test_the_output_layers_lr_scale_applies_to_its_feedback_weight_too(tmp_path):
@@ -38,9 +39,17 @@ def test_the_output_layers_lr_scale_applies_to_its_feedback_weight_too(tmp_path)
 
 
 def test_feedback_aligns_with_the_forward_weights_on_a_small_linear_problem(tmp_path):
-    trainer = new_trainer("kp", tmp_path, ["model.activation=identity", "trainer.epochs=15",
-                                           "rules.kp.optimizer.lr=0.01", "rules.kp.optimizer.weight_decay=1.0",
-                                           "rules.kp.optimizer.schedule=constant"])
+    trainer = new_trainer(
+        "kp",
+        tmp_path,
+        [
+            "model.activation=identity",
+            "trainer.epochs=15",
+            "rules.kp.optimizer.lr=0.01",
+            "rules.kp.optimizer.weight_decay=1.0",
+            "rules.kp.optimizer.schedule=constant",
+        ],
+    )
     rule = rule_plugin(trainer)
     start = {l: _angle(b, trainer.model.ops[l - 1].weight) for l, b in rule.feedback.weights.items()}
     trainer.fit()

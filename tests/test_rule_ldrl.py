@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from bioscale.testing import check_rule_contract, make_step, new_trainer, rule_plugin
 
 
@@ -27,8 +26,16 @@ def test_targets_are_the_difference_correction_of_the_output_step(tmp_path):
 
 
 def test_the_feedback_jacobian_becomes_the_forward_jacobians_transpose_on_a_linear_pair(tmp_path):
-    trainer = new_trainer("ldrl", tmp_path, ["model.activation=identity", "rules.ldrl.inverse_activation=identity",
-                                             "rules.ldrl.sigma=0.5", "rules.ldrl.inverse_optimizer.lr=0.01"])
+    trainer = new_trainer(
+        "ldrl",
+        tmp_path,
+        [
+            "model.activation=identity",
+            "rules.ldrl.inverse_activation=identity",
+            "rules.ldrl.sigma=0.5",
+            "rules.ldrl.inverse_optimizer.lr=0.01",
+        ],
+    )
     rule = rule_plugin(trainer)
     x, y = trainer.data.train.x[:256], trainer.data.train.y[:256]
     for _ in range(600):  # feedback training only: the forward weights stay fixed

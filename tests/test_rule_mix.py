@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from bioscale.errors import ConfigError
 from bioscale.testing import check_rule_contract, model_weights, new_trainer, rule_plugin
 
@@ -13,9 +12,20 @@ NET = ["model.widths=[32,32,32]"]  # L = 4
 def test_a_mix_of_one_rule_trains_exactly_as_that_rule(tmp_path, rule, tokens):
     plain = new_trainer(rule, tmp_path / "plain", [*NET, *tokens])
     plain.fit()
-    mixed = new_trainer("mix", tmp_path / "mix", [*NET, *tokens, f"rules.mix.layers=[{rule},{rule},{rule},{rule}]",
-                                                  *(["rules.mix.optimizer.weight_decay=0.1", "rules.mix.optimizer.decoupled_weight_decay=true"]
-                                                    if rule == "kp" else [])])
+    mixed = new_trainer(
+        "mix",
+        tmp_path / "mix",
+        [
+            *NET,
+            *tokens,
+            f"rules.mix.layers=[{rule},{rule},{rule},{rule}]",
+            *(
+                ["rules.mix.optimizer.weight_decay=0.1", "rules.mix.optimizer.decoupled_weight_decay=true"]
+                if rule == "kp"
+                else []
+            ),
+        ],
+    )
     mixed.fit()
     for name, value in model_weights(plain).items():
         assert torch.equal(value, model_weights(mixed)[name]), name
@@ -29,7 +39,9 @@ def test_each_rule_builds_state_for_its_own_layers_only(tmp_path):
     assert sorted(int(k) for k in inner["dtp"].inverses) == [3]  # g_3: the target of layer 2 (layer 3's is DTP's top)
 
 
-@pytest.mark.parametrize("layers", ["[fa,dtp,dtp,dtp]", "[dtp,fa,fa,fa]", "[dtp,sdtp,fa,sdtp]", "[fa,kp,ldrl,fa]", "[fa,fa,sdtp,bp]"])
+@pytest.mark.parametrize(
+    "layers", ["[fa,dtp,dtp,dtp]", "[dtp,fa,fa,fa]", "[dtp,sdtp,fa,sdtp]", "[fa,kp,ldrl,fa]", "[fa,fa,sdtp,bp]"]
+)
 def test_mixed_blocks_keep_the_contract_and_learn(tmp_path, layers):
     tokens = [*NET, f"rules.mix.layers={layers}", "rules.dtp.schedule=parallel", "rules.sdtp.schedule=parallel"]
     summary = check_rule_contract("mix", tmp_path, tokens)
@@ -37,8 +49,8 @@ def test_mixed_blocks_keep_the_contract_and_learn(tmp_path, layers):
 
 
 def test_a_target_under_a_signal_is_the_target_that_signal_stands_for(tmp_path):
-    from bioscale.testing import make_step
     from bioscale.credit import assign_credit
+    from bioscale.testing import make_step
 
     trainer = new_trainer("mix", tmp_path, [*NET, "rules.mix.layers=[dtp,bp,bp,bp]"])
     step = make_step(trainer)
@@ -53,14 +65,19 @@ def test_a_target_under_a_signal_is_the_target_that_signal_stands_for(tmp_path):
     torch.testing.assert_close(2 * (step.h[2] - t_2) / step.batch_size, signal_2)  # the local loss gives it back
 
 
-@pytest.mark.parametrize("tokens, message", [
-    (["rules.mix.layers=[fa,fa]"], "names 2 rule\\(s\\) for a net of 4 layers"),
-    (["rules.mix.layers=[fa,nope,fa,fa]"], "no installed rule is called 'nope'"),
-    (["rules.mix.layers=[fa,mix,fa,fa]"], "itself"),
-    ([], "name one installed rule per layer"),
-    (["rules.mix.layers=[dtp,sdtp,sdtp,sdtp]", "rules.dtp.schedule=parallel", "rules.sdtp.schedule=alternating"],
-     "ask for different passes"),
-])
+@pytest.mark.parametrize(
+    "tokens, message",
+    [
+        (["rules.mix.layers=[fa,fa]"], "names 2 rule\\(s\\) for a net of 4 layers"),
+        (["rules.mix.layers=[fa,nope,fa,fa]"], "no installed rule is called 'nope'"),
+        (["rules.mix.layers=[fa,mix,fa,fa]"], "itself"),
+        ([], "name one installed rule per layer"),
+        (
+            ["rules.mix.layers=[dtp,sdtp,sdtp,sdtp]", "rules.dtp.schedule=parallel", "rules.sdtp.schedule=alternating"],
+            "ask for different passes",
+        ),
+    ],
+)
 def test_a_mix_that_cannot_work_is_refused_naming_it(tmp_path, tokens, message):
     with pytest.raises(ConfigError, match=message):
         new_trainer("mix", tmp_path, [*NET, *tokens])
@@ -77,8 +94,11 @@ def test_compare_takes_a_mix_with_its_layer_list():
     from bioscale.commands.compare import split_args
 
     entries, tokens = split_args(["mix:layers=[fa,dtp,dtp],optimizer.lr=0.01", "fa", "trainer.epochs=2"])
-    assert entries[0] == ("mix:layers=[fa,dtp,dtp],optimizer.lr=0.01", "mix",
-                          ["rules.mix.layers=[fa,dtp,dtp]", "rules.mix.optimizer.lr=0.01"])
+    assert entries[0] == (
+        "mix:layers=[fa,dtp,dtp],optimizer.lr=0.01",
+        "mix",
+        ["rules.mix.layers=[fa,dtp,dtp]", "rules.mix.optimizer.lr=0.01"],
+    )
     assert entries[1][1] == "fa" and tokens == ["trainer.epochs=2"]
 
 

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from bioscale.testing import check_rule_contract, make_step, new_trainer, rule_plugin
 
 VARIANTS = ("usf", "brsf", "frsf")
@@ -22,8 +21,9 @@ def test_with_the_forward_weights_own_magnitudes_sign_symmetry_is_backprop(tmp_p
         m.copy_(trainer.model.ops[l - 1].weight.detach().abs())  # |W| ⊙ sign(W) = W
     step = make_step(trainer)
     grad = torch.randn_like(step.h[3])
-    torch.testing.assert_close(rule.bioscale_feedback_signal(step=step, layer=3, grad_above=grad),
-                               step.layer_vjp(3, grad), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        rule.bioscale_feedback_signal(step=step, layer=3, grad_above=grad), step.layer_vjp(3, grad), rtol=0, atol=1e-6
+    )
 
 
 def test_usf_uses_one_scale_per_layer_times_the_current_signs(tmp_path):

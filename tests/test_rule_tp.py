@@ -3,12 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from bioscale.credit import assign_credit
 from bioscale.errors import CheckpointError, ConfigError
 from bioscale.step import StepContext, forward_step
 from bioscale.testing import check_rule_contract, model_weights, new_trainer, resume_trainer, rule_plugin
-
 from conftest import save_signed
 
 FORWARD = frozenset({"forward"})
@@ -49,7 +47,9 @@ def set_linear_dtp(trainer, weights):
 
 def cosines(trainer, step, targets):
     grads = bp_grads_wrt_hidden(trainer.model, step.x, step.y)
-    return {l: F.cosine_similarity((targets[l] - step.h[l]).flatten(), -grads[l].flatten(), dim=0).item() for l in targets}
+    return {
+        l: F.cosine_similarity((targets[l] - step.h[l]).flatten(), -grads[l].flatten(), dim=0).item() for l in targets
+    }
 
 
 def test_dtp_targets_follow_bp_for_orthogonal_linear_layers_with_exact_inverses(tmp_path):
@@ -115,7 +115,9 @@ def test_dtp_does_take_one_layer_of_bp_for_its_penultimate_target(tmp_path, monk
     trainer = new_trainer("dtp", tmp_path)
     calls = []
     original = StepContext.layer_vjp
-    monkeypatch.setattr(StepContext, "layer_vjp", lambda self, l, g, weight=None: calls.append(l) or original(self, l, g, weight))
+    monkeypatch.setattr(
+        StepContext, "layer_vjp", lambda self, l, g, weight=None: calls.append(l) or original(self, l, g, weight)
+    )
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
     trainer.train_step(x, y, 0, FORWARD, 0.0)
     assert calls == [trainer.model.num_layers]
@@ -147,9 +149,11 @@ def test_aosdtp_top_sigma_sets_the_noise_of_the_top_inverse_only(tmp_path):
     """One inverse step on the same batch: the top inverse sees only ``top_sigma``'s noise
     (the same draws whatever ``sigma`` is), the lower inverses only ``sigma``'s."""
     base = ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel"]
-    runs = {"a": ["rules.aosdtp.sigma=0.5", "rules.aosdtp.top_sigma=0.0"],
-            "b": ["rules.aosdtp.sigma=0.0", "rules.aosdtp.top_sigma=0.0"],
-            "c": ["rules.aosdtp.sigma=0.5"]}
+    runs = {
+        "a": ["rules.aosdtp.sigma=0.5", "rules.aosdtp.top_sigma=0.0"],
+        "b": ["rules.aosdtp.sigma=0.0", "rules.aosdtp.top_sigma=0.0"],
+        "c": ["rules.aosdtp.sigma=0.5"],
+    }
     after = {}
     for name, extra in runs.items():
         trainer = new_trainer("aosdtp", tmp_path / name, base + extra)
@@ -166,7 +170,11 @@ def test_aosdtp_top_sigma_sets_the_noise_of_the_top_inverse_only(tmp_path):
 def test_aosdtp_top_inverse_lr_scale_scales_only_the_top_inverse_step(tmp_path):
     """Adam's first step is ``lr · g / (|g| + eps)``: scaling g_L's lr by 3 triples its
     weight change and leaves every lower inverse's change as it was."""
-    base = ["rules.aosdtp.aux_units=40", "rules.aosdtp.schedule=parallel", "rules.aosdtp.inverse_optimizer.schedule=constant"]
+    base = [
+        "rules.aosdtp.aux_units=40",
+        "rules.aosdtp.schedule=parallel",
+        "rules.aosdtp.inverse_optimizer.schedule=constant",
+    ]
     change = {}
     for scale in ("1.0", "3.0"):
         trainer = new_trainer("aosdtp", tmp_path / scale, base + [f"rules.aosdtp.top_inverse_lr_scale={scale}"])
@@ -196,13 +204,24 @@ def _inverse_adam_state_as(state: dict, layout: str, sizes: list, top_scale: flo
     parts = {i: {"step": step, **{k: v.split(sizes)[i] for k, v in joined.items()}} for i in range(2)}
     if layout == "one_group":
         return {"state": parts, "param_groups": [{**group, "params": [0, 1]}]}
-    return {"state": parts, "param_groups": [{**group, "params": [0], "lr_scale": 1.0},
-                                             {**group, "params": [1], "lr_scale": top_scale}]}
+    return {
+        "state": parts,
+        "param_groups": [{**group, "params": [0], "lr_scale": 1.0}, {**group, "params": [1], "lr_scale": top_scale}],
+    }
 
 
-@pytest.mark.parametrize("rule, extra, top_scale, layouts", [
-    ("sdtp", [], 1.0, ["one_flat", "two_groups"]),
-    ("aosdtp", ["rules.aosdtp.aux_units=40", "rules.aosdtp.top_inverse_lr_scale=0.3"], 0.3, ["one_flat", "one_group"])])
+@pytest.mark.parametrize(
+    "rule, extra, top_scale, layouts",
+    [
+        ("sdtp", [], 1.0, ["one_flat", "two_groups"]),
+        (
+            "aosdtp",
+            ["rules.aosdtp.aux_units=40", "rules.aosdtp.top_inverse_lr_scale=0.3"],
+            0.3,
+            ["one_flat", "one_group"],
+        ),
+    ],
+)
 def test_tp_inverse_adam_state_of_another_grouping_is_refused(tmp_path, rule, extra, top_scale, layouts):
     """A checkpoint whose inverse Adam state groups the flat parameters otherwise than this
     version does (no migration between layouts) is refused as a checkpoint error on resume,
@@ -225,14 +244,16 @@ def test_tp_inverse_adam_groups_follow_the_top_lr_scale(tmp_path):
     """One Adam group over both flat parameters when the top inverse's lr is not scaled
     (one fused kernel call per step), two when it is."""
     plain = rule_plugin(new_trainer("sdtp", tmp_path / "a", []))
-    scaled = rule_plugin(new_trainer("aosdtp", tmp_path / "b", ["rules.aosdtp.aux_units=40",
-                                                                "rules.aosdtp.top_inverse_lr_scale=0.3"]))
+    scaled = rule_plugin(
+        new_trainer("aosdtp", tmp_path / "b", ["rules.aosdtp.aux_units=40", "rules.aosdtp.top_inverse_lr_scale=0.3"])
+    )
     assert [len(g["params"]) for g in plain.optimizer.adam.param_groups] == [2]
     assert [(len(g["params"]), g["lr_scale"]) for g in scaled.optimizer.adam.param_groups] == [(1, 1.0), (1, 0.3)]
 
 
-@pytest.mark.parametrize("key, value, message", [("top_sigma", "-0.1", "must be >= 0"),
-                                                 ("top_inverse_lr_scale", "0.0", "must be > 0")])
+@pytest.mark.parametrize(
+    "key, value, message", [("top_sigma", "-0.1", "must be >= 0"), ("top_inverse_lr_scale", "0.0", "must be > 0")]
+)
 def test_aosdtp_bad_top_inverse_setting_is_refused_before_training(tmp_path, key, value, message):
     with pytest.raises(ConfigError, match=f"rules.aosdtp.{key} {message}"):
         new_trainer("aosdtp", tmp_path, [f"rules.aosdtp.{key}={value}"])
@@ -241,7 +262,9 @@ def test_aosdtp_bad_top_inverse_setting_is_refused_before_training(tmp_path, key
 
 @pytest.mark.parametrize("activation", ["tanh", "identity"])
 def test_aosdtp_aux_features_use_aux_activation(tmp_path, activation):
-    trainer = new_trainer("aosdtp", tmp_path, ["rules.aosdtp.aux_units=40", f"rules.aosdtp.aux_activation={activation}"])
+    trainer = new_trainer(
+        "aosdtp", tmp_path, ["rules.aosdtp.aux_units=40", f"rules.aosdtp.aux_activation={activation}"]
+    )
     plugin = rule_plugin(trainer)
     h = torch.randn(16, 32)
     linear = h @ plugin.aux_weight.t()
@@ -302,7 +325,9 @@ def test_dfa_with_exact_downstream_products_is_bp_for_a_linear_network(tmp_path)
 
 def test_dfa_sends_the_output_error_directly(tmp_path, monkeypatch):
     trainer = new_trainer("dfa", tmp_path)
-    monkeypatch.setattr(StepContext, "layer_vjp", lambda *a, **k: (_ for _ in ()).throw(AssertionError("backward pass")))
+    monkeypatch.setattr(
+        StepContext, "layer_vjp", lambda *a, **k: (_ for _ in ()).throw(AssertionError("backward pass"))
+    )
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
     step = forward_step(trainer.model, x, y, 0, 0, FORWARD)
     trace = {}
@@ -366,11 +391,16 @@ def test_inverse_models_closed_form_gradients_match_autograd(kind):
     from bioscale.rulekit import DenseInverse, LayerInverse
 
     gen = torch.Generator().manual_seed(0)
-    op = {"linear": lambda: LinearOp((12,), 7), "conv": lambda: Conv2dOp((3, 8, 8), 4, 3, 2),
-          "lc": lambda: LocallyConnected2d(3, 4, 3, 2, None, (8, 8))}[kind]()
+    op = {
+        "linear": lambda: LinearOp((12,), 7),
+        "conv": lambda: Conv2dOp((3, 8, 8), 4, 3, 2),
+        "lc": lambda: LocallyConnected2d(3, 4, 3, 2, None, (8, 8)),
+    }[kind]()
     op.reset_parameters(gen)
-    for g, inp in ((LayerInverse(op, "tanh", gen), torch.randn(5, *op.out_shape)),
-                   (DenseInverse(6, op.in_shape, "tanh", gen), torch.randn(5, 6))):
+    for g, inp in (
+        (LayerInverse(op, "tanh", gen), torch.randn(5, *op.out_shape)),
+        (DenseInverse(6, op.in_shape, "tanh", gen), torch.randn(5, 6)),
+    ):
         with torch.no_grad():
             g.bias.normal_(generator=gen)
         out = g(inp)

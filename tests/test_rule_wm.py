@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
 
 
@@ -17,9 +16,14 @@ def test_wm_keeps_the_contract_resumes_and_ignores_probes(tmp_path):
     check_rule_contract("wm", tmp_path)
 
 
-@pytest.mark.parametrize("net", [["model.widths=[32,32]"],
-                                 ["model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2, padding: 0}]", "model.widths=[16]"]],
-                         ids=["fc", "lc"])
+@pytest.mark.parametrize(
+    "net",
+    [
+        ["model.widths=[32,32]"],
+        ["model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2, padding: 0}]", "model.widths=[16]"],
+    ],
+    ids=["fc", "lc"],
+)
 def test_feedback_aligns_with_the_forward_weights(tmp_path, net):
     trainer = new_trainer("wm", tmp_path, [*net, "model.activation=identity"])
     rule = rule_plugin(trainer)
@@ -30,10 +34,17 @@ def test_feedback_aligns_with_the_forward_weights(tmp_path, net):
     assert all(a < 10 for a in end.values()), end
 
 
-@pytest.mark.parametrize("net", [["model.widths=[32,32]"],
-                                 ["model.blocks=[{type: conv, channels: 4, kernel: 3, stride: 1}, {type: conv, channels: 4, kernel: 3, stride: 1}]",
-                                  "model.widths=[16]"]],
-                         ids=["fc", "conv"])
+@pytest.mark.parametrize(
+    "net",
+    [
+        ["model.widths=[32,32]"],
+        [
+            "model.blocks=[{type: conv, channels: 4, kernel: 3, stride: 1}, {type: conv, channels: 4, kernel: 3, stride: 1}]",
+            "model.widths=[16]",
+        ],
+    ],
+    ids=["fc", "conv"],
+)
 def test_the_default_decay_makes_w_itself_the_fixed_point(tmp_path, net):
     # a shared conv weight meets every output position: its mirror update is divided by that count
     trainer = new_trainer("wm", tmp_path, [*net, "rules.wm.mirror_batch=4096"])

@@ -8,15 +8,19 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from bioscale.config.schema import AdamConfig, LRSchedule
 from bioscale.rulekit import NoiseSource, RuleOptimizer, targets
 
 
 def _step(progress=0.0, is_probe=False, rows=8):
     reduced = []
-    step = SimpleNamespace(progress=progress, is_probe=is_probe, rows=slice(0, rows), global_batch_size=rows,
-                           reduce_gradients=lambda tensors: reduced.append(list(tensors)))
+    step = SimpleNamespace(
+        progress=progress,
+        is_probe=is_probe,
+        rows=slice(0, rows),
+        global_batch_size=rows,
+        reduce_gradients=lambda tensors: reduced.append(list(tensors)),
+    )
     return step, reduced
 
 

@@ -8,7 +8,6 @@ import ast
 from pathlib import Path
 
 import torch
-
 from bioscale import hookimpl
 from bioscale.config.resolve import ObserverSpec
 from bioscale.run import Run
@@ -46,7 +45,9 @@ def test_run_offers_three_things_only():
 
 def test_run_start_gets_the_folder_and_the_config(tmp_path):
     recorder, plain = Recorder(), OnlyRun()
-    trainer = new_trainer("bp", tmp_path, ["trainer.epochs=1"], observers=[_spec("rec", recorder), _spec("plain", plain)])
+    trainer = new_trainer(
+        "bp", tmp_path, ["trainer.epochs=1"], observers=[_spec("rec", recorder), _spec("plain", plain)]
+    )
     trainer.fit()
     assert plain.called
     assert recorder.seen["run"] is trainer.run and recorder.seen["run_dir"] == trainer.run_dir

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import hashlib
 
-from omegaconf import OmegaConf
-
 from bioscale.cli import main
 from bioscale.provenance import code_fingerprint, cpu_model
 from bioscale.testing import new_trainer, resume_trainer
-
 from conftest import TINY
+from omegaconf import OmegaConf
 
-QUIET = [*TINY, "observers.console.enabled=false", "observers.tensorboard.enabled=false",
-         "observers.diagnostics.enabled=false"]
+QUIET = [
+    *TINY,
+    "observers.console.enabled=false",
+    "observers.tensorboard.enabled=false",
+    "observers.diagnostics.enabled=false",
+]
 
 
 def _run_info(run_dir) -> dict:

@@ -4,14 +4,27 @@ step trains the same weights as the eager one."""
 
 import pytest
 import torch
-
-from bioscale.testing import new_trainer
 from bioscale import step_modes
+from bioscale.testing import new_trainer
 
-LC_NET = ["model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2}, {type: conv, channels: 4, kernel: 3, stride: 1}]", "model.widths=[32]"]
-RULES = [("bp", ()), ("fa", ()), ("dfa", ()), ("signsym", ("rules.signsym.variant=brsf",)), ("kp", ()), ("wm", ()),
-         ("ddtp", ()), ("ldrl", ()), ("mix", ("rules.mix.layers=[fa,ldrl,ddtp,ddtp]",))] + [
-    (rule, (f"rules.{rule}.schedule={schedule}",)) for rule in ("dtp", "sdtp", "aosdtp") for schedule in ("parallel", "alternating")
+LC_NET = [
+    "model.blocks=[{type: lc, channels: 4, kernel: 3, stride: 2}, {type: conv, channels: 4, kernel: 3, stride: 1}]",
+    "model.widths=[32]",
+]
+RULES = [
+    ("bp", ()),
+    ("fa", ()),
+    ("dfa", ()),
+    ("signsym", ("rules.signsym.variant=brsf",)),
+    ("kp", ()),
+    ("wm", ()),
+    ("ddtp", ()),
+    ("ldrl", ()),
+    ("mix", ("rules.mix.layers=[fa,ldrl,ddtp,ddtp]",)),
+] + [
+    (rule, (f"rules.{rule}.schedule={schedule}",))
+    for rule in ("dtp", "sdtp", "aosdtp")
+    for schedule in ("parallel", "alternating")
 ]
 
 
@@ -52,7 +65,7 @@ def test_bf16_evaluation_is_autocast_too_and_a_run_learns_like_float32(tmp_path)
     for precision in ("fp32", "bf16"):
         trainer = new_trainer("bp", tmp_path / precision, [f"trainer.precision={precision}", "trainer.epochs=3"])
         seen = []
-        trainer.model.ops[0].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+        trainer.model.ops[0].register_forward_hook(lambda mod, inp, out, seen=seen: seen.append(out.dtype))
         summary = trainer.fit()
         assert summary["status"] == "completed" and seen
         assert set(seen) == {torch.bfloat16 if precision == "bf16" else torch.float32}  # training and evaluation
@@ -73,7 +86,9 @@ def test_the_compiled_step_trains_the_same_weights_as_the_eager_one(tmp_path, mo
     # (inductor's code generation is exercised on the GPU by benchmarks/device_check.sh)
     from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(step_modes, "maybe_compile", lambda fn, enabled: torch.compile(fn, backend="eager") if enabled else fn)
+    monkeypatch.setattr(
+        step_modes, "maybe_compile", lambda fn, enabled: torch.compile(fn, backend="eager") if enabled else fn
+    )
     monkeypatch.setattr("bioscale.trainer.maybe_compile", step_modes.maybe_compile)
     torch._dynamo.reset()
     counters.clear()

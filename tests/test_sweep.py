@@ -9,12 +9,10 @@ import subprocess
 import sys
 
 import pytest
-
 from bioscale.commands.train import prepare
 from bioscale.config import build_run_config
 from bioscale.errors import ConfigError
 from bioscale.sweep.space import parse_spec
-
 from conftest import TINY, run_cli
 
 BASE = ["rule=bp", *TINY, "trainer.epochs=2", "observers.diagnostics.enabled=false"]
@@ -45,7 +43,16 @@ def test_two_workers_share_one_study_and_the_best_command_reproduces_the_best_tr
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_without_running_a_finished_trial_twice(tmp_path):
     folder = tmp_path / "sweep"
-    args = [sys.executable, "-m", "bioscale", "sweep", *BASE, "trainer.epochs=40", "sweep.trials=3", f"sweep.dir={folder}"]
+    args = [
+        sys.executable,
+        "-m",
+        "bioscale",
+        "sweep",
+        *BASE,
+        "trainer.epochs=40",
+        "sweep.trials=3",
+        f"sweep.dir={folder}",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen_first = False
     for line in proc.stderr:
@@ -62,7 +69,9 @@ def test_a_killed_sweep_resumes_without_running_a_finished_trial_twice(tmp_path)
     assert len(complete) == 3
     assert [t["trial"] for t in complete][0] == 0 and sum(t["trial"] == 0 for t in trials) == 1
     died = [t for t in trials if t["status"] == "worker died"]
-    assert len(died) == 1 and any(t["retry_of"] == died[0]["trial"] and t["settings"] == died[0]["settings"] for t in complete)
+    assert len(died) == 1 and any(
+        t["retry_of"] == died[0]["trial"] and t["settings"] == died[0]["settings"] for t in complete
+    )
     assert len({json.dumps(t["settings"], sort_keys=True) for t in complete}) == 3
     doc = report(folder)  # the report keeps the first sitting's provenance and lists both sittings
     assert len(doc["sessions"]) == 2 and doc["started"] == doc["sessions"][0]["started"]
@@ -70,7 +79,9 @@ def test_a_killed_sweep_resumes_without_running_a_finished_trial_twice(tmp_path)
 
 
 def test_a_space_outside_a_config_range_is_refused_before_any_trial(tmp_path):
-    result = run_cli("sweep", *BASE, "sweep.space.rules.bp.optimizer.beta2=uniform:0.9:1.5", f"sweep.dir={tmp_path / 's'}")
+    result = run_cli(
+        "sweep", *BASE, "sweep.space.rules.bp.optimizer.beta2=uniform:0.9:1.5", f"sweep.dir={tmp_path / 's'}"
+    )
     assert result.returncode == 2
     assert "sweep space rules.bp.optimizer.beta2" in result.stderr and "must be in [0, 1)" in result.stderr
     assert not (tmp_path / "s" / "trials").exists()
@@ -79,14 +90,27 @@ def test_a_space_outside_a_config_range_is_refused_before_any_trial(tmp_path):
 def test_a_rule_without_a_space_is_told_how_to_give_one(tmp_path, fake_site):
     from test_discovery import THIRD_PARTY_RULE
 
-    fake_site.add_distribution("bioscale-sign", "1.0", "bioscale_sign", THIRD_PARTY_RULE,
-                               {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}})
+    fake_site.add_distribution(
+        "bioscale-sign",
+        "1.0",
+        "bioscale_sign",
+        THIRD_PARTY_RULE,
+        {"bioscale.rules": {"sign": "bioscale_sign:SignSymmetry"}},
+    )
     result = run_cli("sweep", "rule=sign", *TINY, f"sweep.dir={tmp_path / 's'}")
     assert result.returncode == 2 and "declares no search space" in result.stderr and "sweep.space=" in result.stderr
 
 
-@pytest.mark.parametrize("spec, message", [("normal:0:1", "unknown kind"), ("loguniform:0:1", "LOW > 0"),
-                                           ("uniform:2:1", "LOW < HIGH"), ("int:a:b", "LOW:HIGH numbers"), ("choice:", "at least one")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("normal:0:1", "unknown kind"),
+        ("loguniform:0:1", "LOW > 0"),
+        ("uniform:2:1", "LOW < HIGH"),
+        ("int:a:b", "LOW:HIGH numbers"),
+        ("choice:", "at least one"),
+    ],
+)
 def test_bad_space_specs_name_the_key(spec, message):
     with pytest.raises(ConfigError, match=message) as info:
         parse_spec("rules.bp.optimizer.lr", spec)
@@ -124,7 +148,9 @@ class NanRule:
 
 @pytest.mark.slow
 def test_a_diverging_trial_counts_as_failed_and_the_sweep_goes_on(tmp_path, fake_site):
-    fake_site.add_distribution("bioscale-nan", "1.0", "bioscale_nan", NAN_RULE, {"bioscale.rules": {"nan": "bioscale_nan:NanRule"}})
+    fake_site.add_distribution(
+        "bioscale-nan", "1.0", "bioscale_nan", NAN_RULE, {"bioscale.rules": {"nan": "bioscale_nan:NanRule"}}
+    )
     folder = tmp_path / "sweep"
     result = run_cli("sweep", "rule=nan", *BASE[1:], "sweep.trials=2", "trainer.log_every=1", f"sweep.dir={folder}")
     assert result.returncode == 0, result.stderr
@@ -174,6 +200,13 @@ def test_a_study_searched_over_another_space_is_refused(tmp_path):
     folder = tmp_path / "s"
     assert sweep.main([*BASE, "trainer.epochs=1", "sweep.trials=1", f"sweep.dir={folder}"]) == 0
     with pytest.raises(ConfigError, match="searched over another space"):
-        sweep.main([*BASE, "trainer.epochs=1", "sweep.trials=2", "sweep.space.rules.bp.optimizer.lr=choice:1e-4",
-                    f"sweep.dir={folder}"])
+        sweep.main(
+            [
+                *BASE,
+                "trainer.epochs=1",
+                "sweep.trials=2",
+                "sweep.space.rules.bp.optimizer.lr=choice:1e-4",
+                f"sweep.dir={folder}",
+            ]
+        )
     assert len(report(folder)["trials"]) == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bioscale.testing import new_trainer
 
 pytest.importorskip("tensorboard")
@@ -15,8 +14,12 @@ def test_every_epoch_metric_and_angle_reaches_tensorboard(tmp_path):
 
     names = [o.name for o in resolve_observers(build_run_config([]))]
     assert names.index("diagnostics") < names.index("tensorboard")  # so it sees the angles
-    trainer = new_trainer("fa", tmp_path, ["trainer.epochs=2"],
-                          observers=resolve_observers(build_run_config(["observers.console.enabled=false"])))
+    trainer = new_trainer(
+        "fa",
+        tmp_path,
+        ["trainer.epochs=2"],
+        observers=resolve_observers(build_run_config(["observers.console.enabled=false"])),
+    )
     trainer.fit()
     events = EventAccumulator(str(trainer.run_dir / "tensorboard"))
     events.Reload()

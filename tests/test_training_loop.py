@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.resolve import ObserverSpec
 from bioscale.errors import DivergenceError
@@ -96,8 +95,12 @@ class InterruptingObserver(EventObserver):
 def test_hook_order_phases_and_observer_events(tmp_path):
     observer = EventObserver()
     obs_spec = ObserverSpec("events", fake_entry(EventObserver, "events"), lambda: observer, None)
-    trainer = new_trainer(fake_entry(RecordingRule, "recorder"), tmp_path,
-                          ["trainer.epochs=1", "data.limit_train=128"], observers=[obs_spec])
+    trainer = new_trainer(
+        fake_entry(RecordingRule, "recorder"),
+        tmp_path,
+        ["trainer.epochs=1", "data.limit_train=128"],
+        observers=[obs_spec],
+    )
     rule = rule_plugin(trainer)
     trainer.fit()
     L = trainer.model.num_layers  # 3
@@ -109,7 +112,10 @@ def test_hook_order_phases_and_observer_events(tmp_path):
     assert all(c[0] != "inverse" for c in calls[first_forward:])  # a whole inverse pass, then forward
     expected_step = [("output_target", 2)]
     for layer in range(L, 1, -1):
-        expected_step += [("layer_target", layer, True), ("feedback", layer, (64, *trainer.model.layer(layer).out_shape))]
+        expected_step += [
+            ("layer_target", layer, True),
+            ("feedback", layer, (64, *trainer.model.layer(layer).out_shape)),
+        ]
     assert calls[first_forward : first_forward + len(expected_step)] == expected_step
     assert observer.events[0] == "run_start" and observer.events.count("step") == 4
     assert observer.events[-2:] == [("epoch_end", 1, True), ("run_end", 1)]
@@ -119,11 +125,16 @@ def test_hook_order_phases_and_observer_events(tmp_path):
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-    trainer = new_trainer(fake_entry(RecordingRule, "recorder"), tmp_path,
-                          ["trainer.epochs=3", "rules.recorder.nan_after_steps=30"])
+    trainer = new_trainer(
+        fake_entry(RecordingRule, "recorder"), tmp_path, ["trainer.epochs=3", "rules.recorder.nan_after_steps=30"]
+    )
     with pytest.raises(DivergenceError) as info:
         trainer.fit()
-    assert "nan" in str(info.value) and "epoch 2" in str(info.value) and "last good checkpoint (epoch 1)" in str(info.value)
+    assert (
+        "nan" in str(info.value)
+        and "epoch 2" in str(info.value)
+        and "last good checkpoint (epoch 1)" in str(info.value)
+    )
     state = torch.load(trainer.run_dir / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values())

@@ -3,7 +3,6 @@ seeded, with Glorot as the unchanged default; bad names are refused."""
 
 import pytest
 import torch
-
 from bioscale.architectures import Conv2dOp, LinearOp, LocallyConnected2d, build_network
 from bioscale.config import build_run_config
 from bioscale.testing.harness import new_trainer

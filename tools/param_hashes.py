@@ -21,10 +21,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the benchmarks' shared helpers
-from common import REPO, add_tanh_option, apply_tanh_option, step_bench_tokens  # noqa: E402
-
 from bioscale.architectures import activations  # noqa: E402
 from bioscale.commands.train import prepare  # noqa: E402
+from common import REPO, add_tanh_option, apply_tanh_option, step_bench_tokens  # noqa: E402
 
 RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
 TP = ("dtp", "sdtp", "aosdtp")
@@ -34,20 +33,25 @@ PHASES = (frozenset({"forward", "inverse"}), frozenset({"inverse"}), frozenset({
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--tp-setting", action="append", default=[], metavar="KEY=VALUE",
-                        help="rules.<tp>.KEY=VALUE for every TP rule (repeatable)")
+    parser.add_argument(
+        "--tp-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="rules.<tp>.KEY=VALUE for every TP rule (repeatable)",
+    )
     add_tanh_option(parser)
     args = parser.parse_args()
     apply_tanh_option(args)
     common = step_bench_tokens("mnist", args.root, "mnist_fc", 128, 0)
     for rule in RULES:
-        for schedule in (("parallel", "alternating") if rule in TP else (None,)):
+        for schedule in ("parallel", "alternating") if rule in TP else (None,):
             extra = [f"rules.{rule}.{s}" for s in (f"schedule={schedule}", *args.tp_setting)] if schedule else []
             trainer = prepare([*common, f"rule={rule}", *extra])
             data = trainer.data.train
             for i in range(12):
                 phases = PHASES[i % 3] if schedule else PHASES[2]
-                trainer.train_step(data.x[128 * i:128 * (i + 1)], data.y[128 * i:128 * (i + 1)], 0, phases, i / 12)
+                trainer.train_step(data.x[128 * i : 128 * (i + 1)], data.y[128 * i : 128 * (i + 1)], 0, phases, i / 12)
             digest = hashlib.sha1()
             for p in trainer.model.parameters():
                 digest.update(p.detach().cpu().numpy().tobytes())

@@ -44,8 +44,10 @@ def table(groups: dict[str, list[dict]]) -> str:
     for name, runs in sorted(groups.items(), key=lambda item: statistics.mean(r["best_test_error"] for r in item[1])):
         seeds = ",".join(str(r["seed"]) for r in sorted(runs, key=lambda r: r["seed"]))
         seconds = statistics.mean(r["seconds_per_epoch"] for r in runs)
-        rows.append(f"| {name} | {seeds} | {spread([r['best_test_error'] for r in runs])} | "
-                    f"{spread([r['final_test_error'] for r in runs])} | {seconds:.1f} |")
+        rows.append(
+            f"| {name} | {seeds} | {spread([r['best_test_error'] for r in runs])} | "
+            f"{spread([r['final_test_error'] for r in runs])} | {seconds:.1f} |"
+        )
     return "\n".join(rows)
 
 

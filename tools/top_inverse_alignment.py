@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from bioscale.checkpoint import load_checkpoint
 from bioscale.commands.resume import load_run_config
 from bioscale.run_dir import CHECKPOINT

@@ -20,9 +20,26 @@ import re
 import sys
 from pathlib import Path
 
-COLUMNS = ["run", "rule", "data", "model", "seed", "status", "epochs", "best_test_error", "best_epoch",
-           "final_test_error", "final_train_error", "best_val_error", "test_error_at_best_val",
-           "seconds_per_epoch", "command", "commit", "machine", "launched"]
+COLUMNS = [
+    "run",
+    "rule",
+    "data",
+    "model",
+    "seed",
+    "status",
+    "epochs",
+    "best_test_error",
+    "best_epoch",
+    "final_test_error",
+    "final_train_error",
+    "best_val_error",
+    "test_error_at_best_val",
+    "seconds_per_epoch",
+    "command",
+    "commit",
+    "machine",
+    "launched",
+]
 NUMBERS = COLUMNS[5:14]  # the numeric columns a sweep record may carry
 
 
@@ -55,8 +72,13 @@ def _sweep_rows(path: Path, base: Path) -> tuple[list[dict], set[Path]]:
         row = {**{k: summary.get(k, "") for k in COLUMNS}, **{k: t[k] for k in NUMBERS if t.get(k) is not None}}
         if "seconds" in t and not row.get("seconds_per_epoch"):
             row["seconds_per_epoch"] = round(t["seconds"] / max(int(t.get("epochs") or 1), 1), 2)
-        row.update(run=os.path.relpath(folder, base), command=command, commit=doc.get("commit", ""),
-                   machine=_machine(doc.get("machine")), launched=_launched(t.get("run_dir") or summary.get("run_dir")))
+        row.update(
+            run=os.path.relpath(folder, base),
+            command=command,
+            commit=doc.get("commit", ""),
+            machine=_machine(doc.get("machine")),
+            launched=_launched(t.get("run_dir") or summary.get("run_dir")),
+        )
         rows.append(row)
     return rows, covered
 
@@ -65,8 +87,14 @@ def _loose_row(folder: Path, base: Path, records: dict) -> dict:
     summary = json.loads((folder / "summary.json").read_text())
     rel = os.path.relpath(folder, base)
     record = next((text for prefix, text in records.items() if rel.startswith(prefix)), "")
-    return {**{k: summary.get(k, "") for k in COLUMNS}, "run": rel, "command": "", "commit": record,
-            "machine": "", "launched": _launched(summary.get("run_dir") or folder.name)}
+    return {
+        **{k: summary.get(k, "") for k in COLUMNS},
+        "run": rel,
+        "command": "",
+        "commit": record,
+        "machine": "",
+        "launched": _launched(summary.get("run_dir") or folder.name),
+    }
 
 
 def trials(folder: Path, base: Path, records: dict) -> list[dict]:

@@ -41,7 +41,7 @@ def _repo_paths(output: str, paths: dict[str, str]) -> str:
     for line in output.splitlines(keepends=True):
         for tree_path, repo_path in sorted(paths.items(), key=lambda item: -len(item[0])):
             if line.startswith(tree_path + "/"):
-                line = repo_path + line[len(tree_path):]
+                line = repo_path + line[len(tree_path) :]
                 break
         lines.append(line)
     return "".join(lines)

@@ -88,8 +88,16 @@ def _cell(raw, index: int, doc: dict, extra: list[str]) -> dict:
         spec = resolve_rule(cfg)
     except BioscaleError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    return {"row": name, "net": cfg.model.preset, "rule": raw["rule"], "data": cfg.data.name, "tokens": settings,
-            "seeds": _seeds(raw.get("seeds", doc.get("seeds", [0])), where), "cfg": cfg, "spec": spec}
+    return {
+        "row": name,
+        "net": cfg.model.preset,
+        "rule": raw["rule"],
+        "data": cfg.data.name,
+        "tokens": settings,
+        "seeds": _seeds(raw.get("seeds", doc.get("seeds", [0])), where),
+        "cfg": cfg,
+        "spec": spec,
+    }
 
 
 def load_spec(path: Path, extra: list[str], only: list[str] | None = None) -> tuple[dict, list[dict]]:

@@ -29,30 +29,44 @@ def spec_name(path: Path) -> str:
 def _row(cell: dict, summaries: list[dict]) -> dict:
     from .reproduce import _mean_sd, code_changes_of
 
-    return {"row": cell["row"], "rule": cell["rule"], "data": cell["data"], "model": cell["net"],
-            "settings": cell["tokens"], "seeds": cell["seeds"],
-            "status": sorted({s["status"] for s in summaries}), "epochs": summaries[0]["epochs"],
-            "best_test_error": _mean_sd([s["best_test_error"] for s in summaries]),
-            "final_test_error": _mean_sd([s["final_test_error"] for s in summaries]),
-            "final_train_error": _mean_sd([s["final_train_error"] for s in summaries]),
-            "best_val_error": _mean_sd([s.get("best_val_error") for s in summaries]),  # with data.validation
-            "run_dirs": [s["run_dir"] for s in summaries], "code_changes": code_changes_of(summaries)}
+    return {
+        "row": cell["row"],
+        "rule": cell["rule"],
+        "data": cell["data"],
+        "model": cell["net"],
+        "settings": cell["tokens"],
+        "seeds": cell["seeds"],
+        "status": sorted({s["status"] for s in summaries}),
+        "epochs": summaries[0]["epochs"],
+        "best_test_error": _mean_sd([s["best_test_error"] for s in summaries]),
+        "final_test_error": _mean_sd([s["final_test_error"] for s in summaries]),
+        "final_train_error": _mean_sd([s["final_train_error"] for s in summaries]),
+        "best_val_error": _mean_sd([s.get("best_val_error") for s in summaries]),  # with data.validation
+        "run_dirs": [s["run_dir"] for s in summaries],
+        "code_changes": code_changes_of(summaries),
+    }
 
 
 def write_table(folder: Path, title: str, rows: list[dict], overrides: str) -> None:
     """``table.md`` (one line per cell) and ``table.json`` (the rows, run folders included)."""
     from .reproduce import _fmt
 
-    lines = [f"# {title}", "", f"Command-line overrides: `{overrides or 'none'}`; mean ± standard deviation over "
-             "each cell's seeds.", "",
-             "| cell | rule | data | model | seeds | best test err % | final test err % | final train err % | best val err % | epochs |",
-             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Command-line overrides: `{overrides or 'none'}`; mean ± standard deviation over each cell's seeds.",
+        "",
+        "| cell | rule | data | model | seeds | best test err % | final test err % | final train err % | best val err % | epochs |",
+        "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
         status = ("" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})") + note(r["code_changes"])
         seeds = ",".join(map(str, r["seeds"]))
-        lines.append(f"| {r['row']}{status} | {r['rule']} | {r['data']} | {r['model']} | {seeds} | "
-                     f"{_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
-                     f"{_fmt(*r['final_train_error'])} | {_fmt(*r['best_val_error'])} | {r['epochs']} |")
+        lines.append(
+            f"| {r['row']}{status} | {r['rule']} | {r['data']} | {r['model']} | {seeds} | "
+            f"{_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
+            f"{_fmt(*r['final_train_error'])} | {_fmt(*r['best_val_error'])} | {r['epochs']} |"
+        )
     write_text(folder / "table.md", "\n".join(lines) + "\n")
     write_json(folder / "table.json", {"title": title, "overrides": overrides, "rows": rows})
 

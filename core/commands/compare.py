@@ -107,7 +107,9 @@ def main(args: list[str]) -> int:
     if not entries:
         entries = [(name, name, []) for name in default_rules()]
         if not entries:
-            raise ConfigError("no rules installed; install a rule distribution (pip install -e plugins/<rule>) or name a rule")
+            raise ConfigError(
+                "no rules installed; install a rule distribution (pip install -e plugins/<rule>) or name a rule"
+            )
     # validate every entry before any work; with no rule named, a broken plugin is listed and skipped
     planned, broken = [], []
     for label, name, extra in entries:
@@ -118,7 +120,9 @@ def main(args: list[str]) -> int:
             if chosen:
                 raise
             broken.append((name, str(exc)))
-            print(f"bioscale: warning: skipping rule {name!r}, its plugin is broken: {exc}", file=sys.stderr, flush=True)
+            print(
+                f"bioscale: warning: skipping rule {name!r}, its plugin is broken: {exc}", file=sys.stderr, flush=True
+            )
     if not planned:
         raise PluginError("no installed rule loads: " + "; ".join(f"{n}: {e}" for n, e in broken))
     first = planned[0][1]
@@ -139,11 +143,22 @@ def main(args: list[str]) -> int:
         table += "\n\nNot run (broken plugins): " + "; ".join(f"{name}: {error}" for name, error in broken)
     title = f"{first.data.name} / {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}"
     write_text(out / "comparison.md", f"# {title}\n\n{table}\n\nOverrides: {' '.join(tokens) or '(none)'}\n")
-    write_json(out / "comparison.json", {"title": title, "overrides": tokens, "rows": rows,
-                                          "broken": [{"rule": n, "error": e} for n, e in broken],
-                                          "config": config_dict(first, enum_to_str=True)})
-    plot_curves(curves, out / "comparison.png", f"Learning curves of {len(curves)} rules: data {first.data.name}, "
-                f"model {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}")
+    write_json(
+        out / "comparison.json",
+        {
+            "title": title,
+            "overrides": tokens,
+            "rows": rows,
+            "broken": [{"rule": n, "error": e} for n, e in broken],
+            "config": config_dict(first, enum_to_str=True),
+        },
+    )
+    plot_curves(
+        curves,
+        out / "comparison.png",
+        f"Learning curves of {len(curves)} rules: data {first.data.name}, "
+        f"model {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}",
+    )
     print(table)
     print(f"plot: {out / 'comparison.png'}")
     print(out, flush=True)

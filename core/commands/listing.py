@@ -71,7 +71,9 @@ def format_table(rows: list[dict], kind: str) -> str:
     if not rows:
         return f"no {kind} installed"
     headers = ("name", "distribution", "version", "status", "description")
-    table = [[r["name"], r["distribution"], r["version"], r["status"], r.get("error") or r["description"]] for r in rows]
+    table = [
+        [r["name"], r["distribution"], r["version"], r["status"], r.get("error") or r["description"]] for r in rows
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *table)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]

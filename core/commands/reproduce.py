@@ -60,8 +60,18 @@ def plan_cells(table: dict, rules: list[str], installed: dict, tokens: list[str]
                 paper = paper_result(table["data"], preset, spec.paper_row)
                 if paper is None and net == "conv":
                     continue  # the paper trained only BP on its conv nets
-                cells.append({"net": net, "preset": preset, "row": row, "rule": name, "tokens": [*tokens, *extra],
-                              "cfg": cfg, "spec": spec, "paper": paper})
+                cells.append(
+                    {
+                        "net": net,
+                        "preset": preset,
+                        "row": row,
+                        "rule": name,
+                        "tokens": [*tokens, *extra],
+                        "cfg": cfg,
+                        "spec": spec,
+                        "paper": paper,
+                    }
+                )
     return sorted(cells, key=lambda c: (list(table["nets"]).index(c["net"]), row_rank(c["spec"].paper_row), c["row"]))
 
 
@@ -131,7 +141,9 @@ def main(args: list[str]) -> int:
 
         return campaign_table.main(args[0], args[1:])
     if not args or "=" in args[0]:
-        raise ConfigError(f"name a table or a spec file: bioscale reproduce {'|'.join(paper_results()['tables'])}|SPEC.yaml [key=value ...]")
+        raise ConfigError(
+            f"name a table or a spec file: bioscale reproduce {'|'.join(paper_results()['tables'])}|SPEC.yaml [key=value ...]"
+        )
     name, tokens = args[0], args[1:]
     tables = paper_results()["tables"]
     if name not in tables:
@@ -145,7 +157,9 @@ def main(args: list[str]) -> int:
         nets = _names_arg("nets", options["nets"])
         unknown = [n for n in nets if n not in table["nets"]]
         if unknown:
-            raise ConfigError(f"nets={options['nets']}: {name} has no net {unknown[0]!r}; valid: {', '.join(table['nets'])}")
+            raise ConfigError(
+                f"nets={options['nets']}: {name} has no net {unknown[0]!r}; valid: {', '.join(table['nets'])}"
+            )
         table = {**table, "nets": {n: p for n, p in table["nets"].items() if n in nets}}
     rules = _names_arg("rules", options["rules"]) if "rules" in options else None
     if rules is None:
@@ -168,11 +182,24 @@ def main(args: list[str]) -> int:
         best = _mean_sd([s["best_test_error"] for s in summaries])
         final = _mean_sd([s["final_test_error"] for s in summaries])
         train = _mean_sd([s["final_train_error"] for s in summaries])
-        rows.append({"net": cell["net"], "model": cell["preset"], "row": cell["row"], "rule": cell["rule"],
-                     "status": sorted({s["status"] for s in summaries}),
-                     "settings": cell["tokens"], "seeds": seeds, "best_test_error": best, "final_test_error": final,
-                     "final_train_error": train, "paper": cell["paper"], "epochs": summaries[0]["epochs"],
-                     "run_dirs": [s["run_dir"] for s in summaries], "code_changes": code_changes_of(summaries)})
+        rows.append(
+            {
+                "net": cell["net"],
+                "model": cell["preset"],
+                "row": cell["row"],
+                "rule": cell["rule"],
+                "status": sorted({s["status"] for s in summaries}),
+                "settings": cell["tokens"],
+                "seeds": seeds,
+                "best_test_error": best,
+                "final_test_error": final,
+                "final_train_error": train,
+                "paper": cell["paper"],
+                "epochs": summaries[0]["epochs"],
+                "run_dirs": [s["run_dir"] for s in summaries],
+                "code_changes": code_changes_of(summaries),
+            }
+        )
         curves.setdefault(cell["net"], {})[cell["row"]] = read_metrics(Path(summaries[0]["run_dir"]))
     budget = " ".join(run_tokens) or "each rule's recipe and the default budget"
     _write(folder, name, table, rows, curves, budget, seeds)
@@ -191,16 +218,29 @@ def _has_paper_row(name: str, installed: dict) -> bool:
 
 def _write(folder: Path, name: str, table: dict, rows: list, curves: dict, budget: str, seeds: int) -> None:
     paper = lambda r, k: "-" if not r["paper"] or r["paper"].get(k) is None else f"{r['paper'][k]:.2f}"  # noqa: E731
-    lines = [f"# {name}: {table['title']}", "", f"Budget and overrides: `{budget}`; {seeds} seed(s) per cell "
-             f"(mean ± standard deviation over seeds; the paper reports single runs).", "",
-             "| net | row | best test err % | final test err % | paper test err % | final train err % | paper train err % | epochs |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"# {name}: {table['title']}",
+        "",
+        f"Budget and overrides: `{budget}`; {seeds} seed(s) per cell "
+        f"(mean ± standard deviation over seeds; the paper reports single runs).",
+        "",
+        "| net | row | best test err % | final test err % | paper test err % | final train err % | paper train err % | epochs |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
-        status = ("" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})") + cell_code.note(r["code_changes"])
-        lines.append(f"| {r['net']} | {r['row']}{status} | {_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
-                     f"{paper(r, 'test_error')} | {_fmt(*r['final_train_error'])} | {paper(r, 'train_error')} | {r['epochs']} |")
+        status = ("" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})") + cell_code.note(
+            r["code_changes"]
+        )
+        lines.append(
+            f"| {r['net']} | {r['row']}{status} | {_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
+            f"{paper(r, 'test_error')} | {_fmt(*r['final_train_error'])} | {paper(r, 'train_error')} | {r['epochs']} |"
+        )
     write_text(folder / "table.md", "\n".join(lines) + "\n")
-    write_json(folder / "table.json", {"table": name, "title": table["title"], "budget": budget, "seeds": seeds, "rows": rows})
+    write_json(
+        folder / "table.json", {"table": name, "title": table["title"], "budget": budget, "seeds": seeds, "rows": rows}
+    )
     for net, by_row in curves.items():  # each row's first seed, titled from what the runs recorded
         runs = [r["run_dirs"][0] for r in rows if r["net"] == net]
-        plot_curves(by_row, folder / f"curves_{net}.png", f"{name}, {net} net, each row's learning curves: {runs_title(runs)}")
+        plot_curves(
+            by_row, folder / f"curves_{net}.png", f"{name}, {net} net, each row's learning curves: {runs_title(runs)}"
+        )

@@ -62,8 +62,10 @@ def main(tokens: list[str]) -> int:
     _, cls = load_rule_class(spec.name, discover(RULES_GROUP))
     space = {**rule_space(spec.name, cls), **user_space(settings.space, space_tokens)}
     if not space:
-        raise ConfigError(f"rule {spec.name!r} declares no search space; give one with sweep.space=FILE.yaml "
-                          f"or sweep.space.<key>=<spec> (e.g. sweep.space.rules.{spec.name}.optimizer.lr=loguniform:1e-5:3e-4)")
+        raise ConfigError(
+            f"rule {spec.name!r} declares no search space; give one with sweep.space=FILE.yaml "
+            f"or sweep.space.<key>=<spec> (e.g. sweep.space.rules.{spec.name}.optimizer.lr=loguniform:1e-5:3e-4)"
+        )
     base = [*run_tokens]
     if not any(t.startswith("trainer.threads=") for t in base):
         base.append("trainer.threads=1")
@@ -73,24 +75,45 @@ def main(tokens: list[str]) -> int:
     folder = Path(settings.dir or Path(cfg.output_dir) / "sweeps" / name)
     folder.mkdir(parents=True, exist_ok=True)
     url = settings.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
-    study = open_study(url, name, settings.sampler, settings.pruner, settings.prune_warmup, settings.seed, settings.heartbeat,
-                       shared=bool(settings.storage))
+    study = open_study(
+        url,
+        name,
+        settings.sampler,
+        settings.pruner,
+        settings.prune_warmup,
+        settings.seed,
+        settings.heartbeat,
+        shared=bool(settings.storage),
+    )
     declared = {k: f"{p.kind}:{p.values}" for k, p in space.items()}
     if study.user_attrs.get("space", declared) != declared:
-        raise ConfigError(f"study {name!r} in {url} was searched over another space ({study.user_attrs['space']}); "
-                          f"this command's space is {declared}: name a new study with sweep.study=...")
+        raise ConfigError(
+            f"study {name!r} in {url} was searched over another space ({study.user_attrs['space']}); "
+            f"this command's space is {declared}: name a new study with sweep.study=..."
+        )
     study.set_user_attr("space", declared)
-    meta = {"command": "bioscale sweep " + " ".join(shlex.quote(t) for t in tokens), "commit": _commit(),
-            "machine": f"{cpuinfo_field('model name') or platform.machine()}, {os.cpu_count()} cores", "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "validation": next((t.split("=", 1)[1] for t in base if t.startswith("data.validation=")), "?"),
-            "sampler": settings.sampler, "pruner": settings.pruner, "trials_planned": settings.trials,
-            "workers": settings.workers, "storage": url, "space": {k: f"{p.kind}:{p.values}" for k, p in space.items()}}
+    meta = {
+        "command": "bioscale sweep " + " ".join(shlex.quote(t) for t in tokens),
+        "commit": _commit(),
+        "machine": f"{cpuinfo_field('model name') or platform.machine()}, {os.cpu_count()} cores",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "validation": next((t.split("=", 1)[1] for t in base if t.startswith("data.validation=")), "?"),
+        "sampler": settings.sampler,
+        "pruner": settings.pruner,
+        "trials_planned": settings.trials,
+        "workers": settings.workers,
+        "storage": url,
+        "space": {k: f"{p.kind}:{p.values}" for k, p in space.items()},
+    }
     if not os.environ.get("BIOSCALE_SWEEP_WORKER"):  # each sitting of the sweep: its commit, machine and start
         session = {k: meta[k] for k in ("commit", "machine", "started")}
         study.set_user_attr("sessions", [*study.user_attrs.get("sessions", []), session])
     work = SweepWork(study, folder, space, base, settings.trials, report=lambda: write_report(folder, study, meta))
-    print(f"[bioscale] sweep {name}: {settings.trials} trials, {settings.workers} worker(s), study in {url}, folder {folder}",
-          file=sys.stderr, flush=True)
+    print(
+        f"[bioscale] sweep {name}: {settings.trials} trials, {settings.workers} worker(s), study in {url}, folder {folder}",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         if settings.workers == 1 or os.environ.get("BIOSCALE_SWEEP_WORKER"):
             run_worker(work)
@@ -108,11 +131,23 @@ def main(tokens: list[str]) -> int:
 def _run_workers(tokens: list[str], workers: int, folder: Path, name: str, url: str) -> None:
     """``workers`` processes running this same sweep (one worker each); Ctrl-C stops them all."""
     pinned = [t for t in tokens if not t.startswith(("sweep.workers=", "sweep.dir=", "sweep.study=", "sweep.storage="))]
-    args = [sys.executable, "-m", "bioscale", "sweep", *pinned, "sweep.workers=1", f"sweep.dir={folder}",
-            f"sweep.study={name}", f"sweep.storage={url}"]
-    procs = [subprocess.Popen(args, env={**os.environ, "BIOSCALE_SWEEP_WORKER": str(i + 1)}, stdout=sys.stderr,
-                              start_new_session=True)  # a terminal's Ctrl-C reaches them once, from here
-             for i in range(workers)]
+    args = [
+        sys.executable,
+        "-m",
+        "bioscale",
+        "sweep",
+        *pinned,
+        "sweep.workers=1",
+        f"sweep.dir={folder}",
+        f"sweep.study={name}",
+        f"sweep.storage={url}",
+    ]
+    procs = [
+        subprocess.Popen(
+            args, env={**os.environ, "BIOSCALE_SWEEP_WORKER": str(i + 1)}, stdout=sys.stderr, start_new_session=True
+        )  # a terminal's Ctrl-C reaches them once, from here
+        for i in range(workers)
+    ]
     try:
         codes = [proc.wait() for proc in procs]
     except KeyboardInterrupt:
@@ -123,8 +158,10 @@ def _run_workers(tokens: list[str], workers: int, folder: Path, name: str, url: 
         raise
     failed = [c for c in codes if c != 0]
     if failed:
-        raise SweepWorkerError(f"{len(failed)} of {workers} sweep workers failed (exit statuses {failed}); "
-                               f"their errors are above", exit_status=failed[0] if failed[0] > 0 else 1)
+        raise SweepWorkerError(
+            f"{len(failed)} of {workers} sweep workers failed (exit statuses {failed}); their errors are above",
+            exit_status=failed[0] if failed[0] > 0 else 1,
+        )
 
 
 class SweepWorkerError(BioscaleError):
@@ -136,7 +173,9 @@ class SweepWorkerError(BioscaleError):
 def _commit() -> str:
     try:
         here = Path(__file__).resolve().parents[2]
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"

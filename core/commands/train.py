@@ -15,8 +15,12 @@ def prepare(tokens: list[str], data=None) -> Trainer:
     rule_spec = resolve_rule(cfg)
     observers = resolve_observers(cfg)
     for name in unused_rule_sections(cfg, rule_spec):  # a config file may keep several rules' sections
-        print(f"bioscale: warning: rules.{name}: settings for rule {name!r}, which this run (rule={cfg.rule}) does not use; "
-              f"they were checked and are ignored", file=sys.stderr, flush=True)
+        print(
+            f"bioscale: warning: rules.{name}: settings for rule {name!r}, which this run (rule={cfg.rule}) does not use; "
+            f"they were checked and are ignored",
+            file=sys.stderr,
+            flush=True,
+        )
     return Trainer.create(cfg, rule_spec, observers, data=data)
 
 

@@ -47,11 +47,19 @@ class Bounds:
         return f"{'<' if self.high_open else '<='} {self.high}"
 
 
-def bounded(default=dataclasses.MISSING, *, default_factory=dataclasses.MISSING, low=None, high=None,
-            low_open: bool = False, high_open: bool = False):
+def bounded(
+    default=dataclasses.MISSING,
+    *,
+    default_factory=dataclasses.MISSING,
+    low=None,
+    high=None,
+    low_open: bool = False,
+    high_open: bool = False,
+):
     """A dataclass field whose value (or, for a list, each element) must lie in the range."""
-    return dataclasses.field(default=default, default_factory=default_factory,
-                             metadata={"bounds": Bounds(low, high, low_open, high_open)})
+    return dataclasses.field(
+        default=default, default_factory=default_factory, metadata={"bounds": Bounds(low, high, low_open, high_open)}
+    )
 
 
 def check_bounds(cfg: DictConfig, where: str) -> None:

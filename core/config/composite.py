@@ -17,10 +17,14 @@ def companion_specs(name: str, cls, config: DictConfig, rules: dict, preset: str
     companions = {}
     for used in _used_rules(name, cls, config):
         if used not in rules:
-            raise ConfigError(f"rules.{name}: no installed rule is called {used!r}; installed: {', '.join(sorted(rules))}")
+            raise ConfigError(
+                f"rules.{name}: no installed rule is called {used!r}; installed: {', '.join(sorted(rules))}"
+            )
         c_entry, c_cls = load_rule_class(used, rules)
         if getattr(c_cls, "uses_rules", None) is not None:
-            raise ConfigError(f"rules.{name}: {used!r} is itself made of other rules; a composite rule cannot contain one")
+            raise ConfigError(
+                f"rules.{name}: {used!r} is itself made of other rules; a composite rule cannot contain one"
+            )
         companions[used] = RuleSpec(used, c_entry, c_cls, rule_config(used, c_cls, c_entry, preset, sections.get(used)))
     return companions
 
@@ -39,7 +43,7 @@ def _used_rules(name: str, cls, config: DictConfig) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def unused_rule_sections(cfg: DictConfig, spec: "RuleSpec | None" = None) -> list[str]:
+def unused_rule_sections(cfg: DictConfig, spec: RuleSpec | None = None) -> list[str]:
     """The ``rules.<name>`` sections of rules the run does not use (checked, but ignored):
     neither its rule nor one that rule is made of (``spec.companions``)."""
     used = {cfg.rule, *(spec.companions if spec is not None else ())}

@@ -7,8 +7,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import ConfigError
-from .messages import explain, keys_of
 from .list_items import check_list_entries
+from .messages import explain, keys_of
 
 
 def split_tokens(tokens: list[str]) -> list[tuple[str, str]]:
@@ -57,12 +57,16 @@ def _check_list_path(cfg: DictConfig, key: str, where: str) -> None:
         walked.append(part)
         if isinstance(node, ListConfig):
             if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"{where}: {'.'.join(walked)} does not exist: {'.'.join(walked[:-1])} has {len(node)} entries")
+                raise ConfigError(
+                    f"{where}: {'.'.join(walked)} does not exist: {'.'.join(walked[:-1])} has {len(node)} entries"
+                )
             node = node[int(part)]
         elif isinstance(node, DictConfig) and part in node:
             node = node[part]
         else:
-            raise ConfigError(f"{where}: unknown key {'.'.join(walked)!r}; valid keys under {'.'.join(walked[:-1]) or 'the top level'!r}: {keys_of(node)}")
+            raise ConfigError(
+                f"{where}: unknown key {'.'.join(walked)!r}; valid keys under {'.'.join(walked[:-1]) or 'the top level'!r}: {keys_of(node)}"
+            )
     leaf = key.split(".")[-1]
     if isinstance(node, DictConfig) and leaf not in node:
         parent = ".".join(key.split(".")[:-1])

@@ -40,8 +40,9 @@ def check_list_entries(cfg: DictConfig, key: str, override: DictConfig, where: s
         label = f"{key}[{index}]" + (f" ({kind})" if kind is not None else "")
         unknown = [str(k) for k in entry if k not in valid]
         if unknown:
-            raise ConfigError(f"{where}: {label}: unknown key {unknown[0]!r}; "
-                              f"valid keys of a {key} entry: {', '.join(valid)}")
+            raise ConfigError(
+                f"{where}: {label}: unknown key {unknown[0]!r}; valid keys of a {key} entry: {', '.join(valid)}"
+            )
         try:
             OmegaConf.merge(OmegaConf.structured(element), entry)
         except OmegaConfBaseException as exc:

@@ -46,6 +46,8 @@ def resolve_observers(cfg: DictConfig, observers: dict[str, PluginEntry] | None 
             check_bounds(merged, f"observers.{name}")
             obs_cfg = OmegaConf.to_object(merged)
         elif section:
-            raise ConfigError(f"observers.{name} ({entry.origin}) takes no settings besides 'enabled'; got {sorted(section)}")
+            raise ConfigError(
+                f"observers.{name} ({entry.origin}) takes no settings besides 'enabled'; got {sorted(section)}"
+            )
         specs.append(ObserverSpec(name, entry, cls, obs_cfg))
     return specs

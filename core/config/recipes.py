@@ -57,8 +57,11 @@ def rule_config(name: str, cls, entry: PluginEntry, model_preset: str, user: dic
         return cfg
 
     cfg = build([])
-    conditional = [(label, recipe) for label, key, value, recipe in _conditional_recipes(recipes, model_preset)
-                   if str(plain_value(OmegaConf.select(cfg, key))) == value]
+    conditional = [
+        (label, recipe)
+        for label, key, value, recipe in _conditional_recipes(recipes, model_preset)
+        if str(plain_value(OmegaConf.select(cfg, key))) == value
+    ]
     cfg = build(conditional) if conditional else cfg
     check_bounds(cfg, f"rules.{name}")
     return cfg

@@ -26,8 +26,17 @@ from .schema import RunConfig, config_dict
 from .specs import ObserverSpec, RuleSpec
 
 __all__ = [  # the names importers of this module used before it was split by job
-    "ObserverSpec", "RuleSpec", "apply_dotlist", "build_run_config", "check_resolvable", "companion_specs",
-    "resolve_observers", "resolve_rule", "rule_config", "split_tokens", "unused_rule_sections",
+    "ObserverSpec",
+    "RuleSpec",
+    "apply_dotlist",
+    "build_run_config",
+    "check_resolvable",
+    "companion_specs",
+    "resolve_observers",
+    "resolve_rule",
+    "rule_config",
+    "split_tokens",
+    "unused_rule_sections",
 ]
 
 SELECTORS = {"data": DATA_PRESETS, "model": MODEL_PRESETS}
@@ -70,7 +79,9 @@ def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -
     user_sections = config_dict(cfg.rules, resolve=True) if cfg.rules else {}
     for other in user_sections:
         if other not in rules:
-            raise ConfigError(f"rules.{other}: no installed rule is called {other!r}; installed: {', '.join(sorted(rules))}")
+            raise ConfigError(
+                f"rules.{other}: no installed rule is called {other!r}; installed: {', '.join(sorted(rules))}"
+            )
     entry, cls = load_rule_class(cfg.rule, rules)
     config = rule_config(cfg.rule, cls, entry, cfg.model.preset, user_sections.get(cfg.rule))
     companions = companion_specs(cfg.rule, cls, config, rules, cfg.model.preset, user_sections)

@@ -36,8 +36,10 @@ def read_saved_config(run_dir: Path) -> dict:
     except Exception as exc:  # YAML syntax, unknown tags (!!python/...), unreadable file
         raise CheckpointError(f"{config_path} is unreadable: {str(exc).splitlines()[0]}") from exc
     if not isinstance(saved, dict) or not REQUIRED_SECTIONS <= set(saved):
-        raise CheckpointError(f"{config_path} is not a run's config: it lacks "
-                              f"{sorted(REQUIRED_SECTIONS - set(saved if isinstance(saved, dict) else {}))}")
+        raise CheckpointError(
+            f"{config_path} is not a run's config: it lacks "
+            f"{sorted(REQUIRED_SECTIONS - set(saved if isinstance(saved, dict) else {}))}"
+        )
     return saved
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
@@ -97,7 +97,9 @@ class DataConfig:
     download: bool = False
     normalize: Normalization = Normalization.standardize
     validation: int = bounded(0, low=0)  # training examples held out as a validation split
-    split_seed: int = bounded(0, low=0, high=2**62)  # chooses the validation / limit_train subsets, independent of the run seed
+    split_seed: int = bounded(
+        0, low=0, high=2**62
+    )  # chooses the validation / limit_train subsets, independent of the run seed
     limit_train: int = bounded(0, low=0)  # > 0: train on this many examples only (recorded, never silent)
     augment: bool = False  # random crops (zero padding) and horizontal flips
     crop_padding: int = bounded(4, low=0)
@@ -116,14 +118,14 @@ class BlockConfig:
     channels: int = bounded(32, low=1)
     kernel: int = bounded(3, low=1)
     stride: int = bounded(1, low=1)
-    padding: Optional[int] = bounded(None, low=0)  # None: kernel // 2 (size kept at stride 1)
+    padding: int | None = bounded(None, low=0)  # None: kernel // 2 (size kept at stride 1)
 
 
 @dataclass
 class ModelConfig:
     preset: str = "digits_fc"  # the preset these values came from ("custom" if edited freely)
-    blocks: List[BlockConfig] = field(default_factory=list)
-    widths: List[int] = bounded(default_factory=lambda: [256, 256, 256], low=1)
+    blocks: list[BlockConfig] = field(default_factory=list)
+    widths: list[int] = bounded(default_factory=lambda: [256, 256, 256], low=1)
     activation: str = "tanh"
     weight_init: WeightInit = WeightInit.glorot  # initial forward weights; rule-owned weights stay Glorot
 
@@ -136,9 +138,11 @@ class TrainerConfig:
     device: str = "auto"  # auto: cuda when available, else cpu
     threads: int = bounded(0, low=0)  # CPU threads for torch; 0 keeps torch's default
     log_every: int = bounded(100, low=1)  # steps between host syncs (progress bar, NaN check)
-    progress: Optional[bool] = None  # None: on when stderr is a terminal
+    progress: bool | None = None  # None: on when stderr is a terminal
     checkpoint: bool = True
-    label_smoothing: float = bounded(0.0, low=0, high=1, high_open=True)  # ε: the task loss is cross-entropy against (1 - ε) onehot(y) + ε / classes
+    label_smoothing: float = bounded(
+        0.0, low=0, high=1, high_open=True
+    )  # ε: the task loss is cross-entropy against (1 - ε) onehot(y) + ε / classes
     precision: Precision = Precision.fp32  # bf16: autocast of the step and of evaluation (core/step_modes.py)
     compile: bool = False  # torch.compile of the forward pass and the credit assignment (core/step_modes.py)
 
@@ -152,5 +156,5 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     output_dir: str = "runs"
     name: str = ""  # appended to the run folder's name
-    rules: Dict[str, Any] = field(default_factory=dict)  # rules.<name>.<key>: validated by each rule's Config
-    observers: Dict[str, Any] = field(default_factory=dict)  # observers.<name>.enabled / settings
+    rules: dict[str, Any] = field(default_factory=dict)  # rules.<name>.<key>: validated by each rule's Config
+    observers: dict[str, Any] = field(default_factory=dict)  # observers.<name>.enabled / settings

@@ -47,7 +47,10 @@ class RuleSpec:
         config_obj = OmegaConf.to_object(self.config)
         try:
             if self.companions:  # a composite rule gets the rules it uses, built, behind checked facades
-                return self.cls(config_obj, {name: rule_hooks_for(spec, spec.instantiate()) for name, spec in self.companions.items()})
+                return self.cls(
+                    config_obj,
+                    {name: rule_hooks_for(spec, spec.instantiate()) for name, spec in self.companions.items()},
+                )
             return self.cls(config_obj)
         except ConfigError as exc:
             raise ConfigError(f"rules.{self.name}.{exc}") from exc

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import importlib
 
-_HOME = {"draw_curves": "curves", "plot_curves": "curves", "draw_sweep": "sweep", "plot_sweep": "sweep",
-         "runs_title": "titles"}
+_HOME = {
+    "draw_curves": "curves",
+    "plot_curves": "curves",
+    "draw_sweep": "sweep",
+    "plot_sweep": "sweep",
+    "runs_title": "titles",
+}
 __all__ = sorted(_HOME)
 
 

@@ -22,7 +22,7 @@ def _steps(low: float, high: float) -> list[float]:
     mantissas = (1, 2, 5) if decades <= 2 else (1, 3) if decades <= 3 else (1,)
     ticks = []
     for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
-        ticks += [m * 10.0 ** exponent for m in mantissas]
+        ticks += [m * 10.0**exponent for m in mantissas]
     return ticks
 
 

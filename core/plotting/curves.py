@@ -24,10 +24,18 @@ def _mean(values) -> float | None:
 PANELS = (
     ("test error", "test error", lambda m: m.get("test_error"), "error"),
     ("train error", "train error", lambda m: m.get("train_error"), "error"),
-    ("update alignment with BP", "mean angle to BP gradient (degrees)",
-     lambda m: _mean((m.get("angle_to_bp") or {}).values()), "linear"),
-    ("inverse models", "mean inverse reconstruction error (MSE)",
-     lambda m: _mean((m.get("inverse_error") or {}).values()), "loss"),
+    (
+        "update alignment with BP",
+        "mean angle to BP gradient (degrees)",
+        lambda m: _mean((m.get("angle_to_bp") or {}).values()),
+        "linear",
+    ),
+    (
+        "inverse models",
+        "mean inverse reconstruction error (MSE)",
+        lambda m: _mean((m.get("inverse_error") or {}).values()),
+        "loss",
+    ),
 )
 
 
@@ -63,7 +71,7 @@ def draw_curves(curves: dict[str, list[dict]], title: str) -> Figure:
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.axis("off")
     handles = [Line2D([], [], linewidth=1.6, **styles[label]) for label in curves]
     labels = [label if lines else f"{label} (no epoch finished)" for label, lines in curves.items()]

@@ -95,11 +95,14 @@ def draw_sweep(rows: list[dict], space: dict, study: str, command: str = "") -> 
         error_axis(ax, ys)
     for ax in axes[::cols]:
         ax.set_ylabel("best validation error")
-    for ax in axes[len(keys):]:
+    for ax in axes[len(keys) :]:
         ax.axis("off")
     counts = {s: sum(r["status"] == s for r in rows) for s in dict.fromkeys(r["status"] for r in rows)}
-    fig.suptitle(f"Sweep study {study}: best validation error of each trial (rule {rule}; "
-                 + ", ".join(f"{n} {s}" for s, n in counts.items()) + "; best starred)")
+    fig.suptitle(
+        f"Sweep study {study}: best validation error of each trial (rule {rule}; "
+        + ", ".join(f"{n} {s}" for s, n in counts.items())
+        + "; best starred)"
+    )
     return fig
 
 

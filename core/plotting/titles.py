@@ -28,5 +28,7 @@ def runs_title(run_dirs: list) -> str:
         return ""
     epochs = [s.get("epochs_planned", s.get("epochs")) for s in summaries]
     unit = "epoch" if set(epochs) == {1} else "epochs"
-    return (f"data {_span([s['data'] for s in summaries])}, model {_span([s['model'] for s in summaries])}, "
-            f"{_span(epochs)} {unit}, seed {_span([s['seed'] for s in summaries])}")
+    return (
+        f"data {_span([s['data'] for s in summaries])}, model {_span([s['model'] for s in summaries])}, "
+        f"{_span(epochs)} {unit}, seed {_span([s['seed'] for s in summaries])}"
+    )

@@ -1,15 +1,37 @@
 """Building blocks for rule authors: fixed feedback weights, learned inverses, noise, the rule's own
 optimiser, the shared settings and targets of rules with learned feedback, the TP base."""
 
+from . import targets
 from .feedback import FeedbackWeights
 from .inverse import DenseInverse, LayerInverse
 from .noise import NoiseSource
 from .optimizer import RuleOptimizer
-from .settings import (FeedbackConfig, FeedbackRule, InverseConfig, TPConfig, TPSchedule, check_inverse_activation,
-                       paper_search_space, per_schedule_recipes)
+from .settings import (
+    FeedbackConfig,
+    FeedbackRule,
+    InverseConfig,
+    TPConfig,
+    TPSchedule,
+    check_inverse_activation,
+    paper_search_space,
+    per_schedule_recipes,
+)
 from .target_propagation import TargetPropagation
-from . import targets
 
-__all__ = ["DenseInverse", "FeedbackConfig", "FeedbackRule", "FeedbackWeights", "InverseConfig", "LayerInverse",
-           "NoiseSource", "RuleOptimizer", "TPConfig", "TPSchedule", "TargetPropagation", "check_inverse_activation",
-           "paper_search_space", "per_schedule_recipes", "targets"]
+__all__ = [
+    "DenseInverse",
+    "FeedbackConfig",
+    "FeedbackRule",
+    "FeedbackWeights",
+    "InverseConfig",
+    "LayerInverse",
+    "NoiseSource",
+    "RuleOptimizer",
+    "TPConfig",
+    "TPSchedule",
+    "TargetPropagation",
+    "check_inverse_activation",
+    "paper_search_space",
+    "per_schedule_recipes",
+    "targets",
+]

@@ -17,7 +17,7 @@ class FeedbackWeights:
         self.weights = dict(weights)
 
     @classmethod
-    def like_forward(cls, model, generator: torch.Generator, layers) -> "FeedbackWeights":
+    def like_forward(cls, model, generator: torch.Generator, layers) -> FeedbackWeights:
         return cls({l: model.layer(l).op.new_weight(generator) for l in layers})
 
     def __getitem__(self, layer: int) -> torch.Tensor:
@@ -37,5 +37,7 @@ class FeedbackWeights:
         for l, w in self.weights.items():
             saved = state[str(l)]
             if saved.shape != w.shape:
-                raise ValueError(f"feedback weight of layer {l}: saved shape {tuple(saved.shape)}, expected {tuple(w.shape)}")
+                raise ValueError(
+                    f"feedback weight of layer {l}: saved shape {tuple(saved.shape)}, expected {tuple(w.shape)}"
+                )
             w.copy_(saved.to(w.device, w.dtype))

@@ -23,17 +23,15 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
-
 from bioscale.architectures import make_activation
 from bioscale.architectures.ops import glorot_bound, product_into, sum_into, sum_to_shape
+from torch import nn
 
 
 class LayerInverse(nn.Module):
     """Inverse of an affine op (``op`` is referenced, not owned: its weights never train here)."""
 
-    def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None,
-                 init: str = "glorot"):
+    def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None, init: str = "glorot"):
         super().__init__()
         self.__dict__["op"] = op  # not a submodule: keeps the forward weights out of this module's parameters
         self.weight = nn.Parameter(op.draw_weight(generator, init))
@@ -61,14 +59,17 @@ class DenseInverse(nn.Module):
     """A dense inverse from ``n_in`` features to ``out_shape`` (``init``: Glorot-uniform or
     orthogonal ``(n_in, n_out)`` weight; zero bias)."""
 
-    def __init__(self, n_in: int, out_shape: tuple, activation: str = "tanh", generator=None, device=None,
-                 init: str = "glorot"):
+    def __init__(
+        self, n_in: int, out_shape: tuple, activation: str = "tanh", generator=None, device=None, init: str = "glorot"
+    ):
         super().__init__()
         n_out = math.prod(out_shape)
         if init == "orthogonal":
             w = nn.init.orthogonal_(torch.empty(n_in, n_out), generator=generator)
         else:
-            w = torch.empty(n_in, n_out).uniform_(-glorot_bound(n_in, n_out), glorot_bound(n_in, n_out), generator=generator)
+            w = torch.empty(n_in, n_out).uniform_(
+                -glorot_bound(n_in, n_out), glorot_bound(n_in, n_out), generator=generator
+            )
         self.weight = nn.Parameter(w.to(device))
         self.bias = nn.Parameter(torch.zeros(n_out, device=device))
         self.activation = make_activation(activation)

@@ -20,7 +20,6 @@ Shapes: batch ``B``, layer input width ``n_in``, output width ``n_out``; an inve
 from __future__ import annotations
 
 import torch
-
 from bioscale.architectures.ops import LinearOp, product_into, sum_into
 
 from .inverse import LayerInverse
@@ -30,8 +29,12 @@ def stacked_view(tensors: list) -> torch.Tensor | None:
     """``(G, *shape)`` view of ``G`` equal-shaped tensors that sit at equally spaced offsets
     of one storage (e.g. parameters of a flattened module list); None if they do not."""
     first = tensors[0]
-    if any(t.shape != first.shape or t.stride() != first.stride() or t.untyped_storage().data_ptr()
-           != first.untyped_storage().data_ptr() for t in tensors):
+    if any(
+        t.shape != first.shape
+        or t.stride() != first.stride()
+        or t.untyped_storage().data_ptr() != first.untyped_storage().data_ptr()
+        for t in tensors
+    ):
         return None
     offsets = [t.storage_offset() for t in tensors]
     step = offsets[1] - offsets[0] if len(offsets) > 1 else first.numel()
@@ -74,9 +77,14 @@ def same_kind(model, a: tuple, b: tuple) -> bool:
     """Layers ``a = (l, g_l)`` and ``b`` compute the same function of different weights."""
     (la, ga), (lb, gb) = a, b
     act_a, act_b = model.activations[la - 1], model.activations[lb - 1]
-    return (ga.weight.shape == gb.weight.shape and ga.bias.shape == gb.bias.shape
-            and type(act_a) is type(act_b) and act_a.name == act_b.name
-            and type(ga.activation) is type(gb.activation) and ga.activation.name == gb.activation.name)
+    return (
+        ga.weight.shape == gb.weight.shape
+        and ga.bias.shape == gb.bias.shape
+        and type(act_a) is type(act_b)
+        and act_a.name == act_b.name
+        and type(ga.activation) is type(gb.activation)
+        and ga.activation.name == gb.activation.name
+    )
 
 
 class SingleKernel:
@@ -136,8 +144,13 @@ class StackedKernel:
         for l, g in inverses.items():
             entry = (l, g)
             last = runs[-1][-1] if runs else None
-            if (groupable(g) and last is not None and last[0] == l - 1 and groupable(last[1])
-                    and same_kind(model, last, entry)):
+            if (
+                groupable(g)
+                and last is not None
+                and last[0] == l - 1
+                and groupable(last[1])
+                and same_kind(model, last, entry)
+            ):
                 runs[-1].append(entry)
             else:
                 runs.append([entry])
@@ -165,5 +178,7 @@ class StackedKernel:
 
     def write_grads(self, read, reconstruction, grad_reconstruction) -> None:
         grad_pre = self.inverse_activation.backward(reconstruction, grad_reconstruction)
-        product_into(torch.bmm, read.transpose(1, 2), grad_pre, self.weight_grad)  # Σ_b read_bᵀ grad_b: (G, n_out, n_in)
+        product_into(
+            torch.bmm, read.transpose(1, 2), grad_pre, self.weight_grad
+        )  # Σ_b read_bᵀ grad_b: (G, n_out, n_in)
         sum_into(grad_pre, 1, self.bias_grad)

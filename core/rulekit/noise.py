@@ -47,11 +47,15 @@ class NoiseSource:
 
     def normal_like(self, t: torch.Tensor, std: float) -> torch.Tensor:
         """``N(0, std²)`` noise shaped like ``t`` (same dtype and device)."""
-        return torch.empty(t.shape, device=t.device, dtype=t.dtype).normal_(0.0, std, generator=self._generator(t.device))
+        return torch.empty(t.shape, device=t.device, dtype=t.dtype).normal_(
+            0.0, std, generator=self._generator(t.device)
+        )
 
     def uniform_like(self, t: torch.Tensor, low: float, high: float) -> torch.Tensor:
         """``U(low, high)`` numbers shaped like ``t`` (same dtype and device)."""
-        return torch.empty(t.shape, device=t.device, dtype=t.dtype).uniform_(low, high, generator=self._generator(t.device))
+        return torch.empty(t.shape, device=t.device, dtype=t.dtype).uniform_(
+            low, high, generator=self._generator(t.device)
+        )
 
     def _generator(self, device: torch.device) -> torch.Generator:
         """The rule's CPU generator for CPU tensors, the seeded device generator otherwise."""

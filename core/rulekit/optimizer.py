@@ -13,7 +13,6 @@ step and calls :meth:`RuleOptimizer.step`. That call does the contract's duties 
 from __future__ import annotations
 
 import torch
-
 from bioscale.optim import make_adam, scheduled_lr, set_lr
 
 

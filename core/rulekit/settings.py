@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from omegaconf import OmegaConf
-
 from bioscale.architectures import make_activation
 from bioscale.config.bounds import bounded
 from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit
 from bioscale.errors import ConfigError
 from bioscale.markers import hookimpl
+from omegaconf import OmegaConf
 
 
 class TPSchedule(Enum):
@@ -115,8 +114,13 @@ def paper_search_space(optimizers=("optimizer",), alpha: bool = False, sigma: bo
     alpha in [0.01, 0.2] and sigma in [0.01, 0.3] where the rule has them."""
     space = {}
     for opt in optimizers:
-        space.update({f"{opt}.lr": "loguniform:1e-5:3e-4", f"{opt}.beta2": "choice:0.99,0.999",
-                      f"{opt}.eps": "choice:1e-4,1e-6,1e-8"})
+        space.update(
+            {
+                f"{opt}.lr": "loguniform:1e-5:3e-4",
+                f"{opt}.beta2": "choice:0.99,0.999",
+                f"{opt}.eps": "choice:1e-4,1e-6,1e-8",
+            }
+        )
     if alpha:
         space["alpha"] = "uniform:0.01:0.2"
     if sigma:

@@ -16,11 +16,10 @@ every epoch.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from bioscale.config.schema import plain_value
 from bioscale.flat_parameters import flatten_parameters
 from bioscale.markers import hookimpl
+from torch import nn
 
 from .inverse import LayerInverse
 from .inverse_kernels import SingleKernel, StackedKernel
@@ -51,8 +50,10 @@ class TargetPropagation(FeedbackRule):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "read" in cls.__dict__ and "stackable" not in cls.__dict__:
-            raise TypeError(f"{cls.__qualname__} overrides read: declare stackable (False unless every layer "
-                            f"below the top still reads h_out itself)")
+            raise TypeError(
+                f"{cls.__qualname__} overrides read: declare stackable (False unless every layer "
+                f"below the top still reads h_out itself)"
+            )
 
     def __init__(self, config: TPConfig):
         check_inverse_activation(config)
@@ -115,8 +116,9 @@ class TargetPropagation(FeedbackRule):
         self.flats = below_flat + top_flat
         self.optimizer = None
         if self.flats:
-            self.optimizer = RuleOptimizer(below_flat, self.config.inverse_optimizer, scaled=top_flat,
-                                           lr_scale=self.top_inverse_lr_scale())
+            self.optimizer = RuleOptimizer(
+                below_flat, self.config.inverse_optimizer, scaled=top_flat, lr_scale=self.top_inverse_lr_scale()
+            )
         self.units = self._training_units(model)
 
     def _training_units(self, model, stack: bool = True) -> list:
@@ -124,8 +126,11 @@ class TargetPropagation(FeedbackRule):
         dense layers below the top with a plain read and one noise std (with ``stack``), a
         ``SingleKernel`` for every other layer."""
         layers = {int(k): g for k, g in self.inverses.items()}
-        stacked = StackedKernel.runs(model, {l: g for l, g in layers.items() if l < model.num_layers}) \
-            if stack and self.stackable and self.flats else []
+        stacked = (
+            StackedKernel.runs(model, {l: g for l, g in layers.items() if l < model.num_layers})
+            if stack and self.stackable and self.flats
+            else []
+        )
         units = []
         for unit in stacked:
             if isinstance(unit, StackedKernel) and len({self.inverse_sigma(l) for l in unit.layers}) == 1:

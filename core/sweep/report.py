@@ -16,16 +16,36 @@ def trial_rows(study) -> list[dict]:
     rows = []
     for t in study.get_trials(deepcopy=False):
         a = t.user_attrs
-        status = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
-                  TrialState.WAITING: "waiting"}.get(t.state, "interrupted" if a.get("interrupted") else
-                                                      "stopped" if a.get("stopped") else
-                                                      ("failed" if "failure" in a else "worker died"))
-        rows.append({"trial": t.number, "status": status, "settings": dict(t.params),
-                     "best_val_error": t.value if t.state == TrialState.COMPLETE else None,
-                     "test_error_at_best_val": a.get("test_error_at_best_val"), "best_test_error": a.get("best_test_error"),
-                     "epochs": a.get("epochs") if t.state == TrialState.COMPLETE else len(t.intermediate_values),
-                     "seconds": a.get("seconds"), "run_dir": a.get("run_dir"), "failure": a.get("failure"),
-                     "retry_of": a.get("retry_of"), "tokens": a.get("tokens"), "error": a.get("error")})
+        status = {
+            TrialState.COMPLETE: "complete",
+            TrialState.PRUNED: "pruned",
+            TrialState.RUNNING: "running",
+            TrialState.WAITING: "waiting",
+        }.get(
+            t.state,
+            "interrupted"
+            if a.get("interrupted")
+            else "stopped"
+            if a.get("stopped")
+            else ("failed" if "failure" in a else "worker died"),
+        )
+        rows.append(
+            {
+                "trial": t.number,
+                "status": status,
+                "settings": dict(t.params),
+                "best_val_error": t.value if t.state == TrialState.COMPLETE else None,
+                "test_error_at_best_val": a.get("test_error_at_best_val"),
+                "best_test_error": a.get("best_test_error"),
+                "epochs": a.get("epochs") if t.state == TrialState.COMPLETE else len(t.intermediate_values),
+                "seconds": a.get("seconds"),
+                "run_dir": a.get("run_dir"),
+                "failure": a.get("failure"),
+                "retry_of": a.get("retry_of"),
+                "tokens": a.get("tokens"),
+                "error": a.get("error"),
+            }
+        )
     return rows
 
 
@@ -53,29 +73,60 @@ def write_report(folder: Path, study, meta: dict) -> dict:
     keys = sorted({k for r in rows for k in r["settings"]})
     sessions = study.user_attrs.get("sessions") or [{k: meta[k] for k in ("commit", "machine", "started")}]
     meta = {**meta, **sessions[0], "sessions": sessions}  # the first sitting's provenance; every sitting listed
-    doc = {**meta, "study": study.study_name, "trials": rows,
-           "best": None if best is None else {"trial": best["trial"], "best_val_error": best["best_val_error"],
-                                              "test_error_at_best_val": best["test_error_at_best_val"],
-                                              "command": train_command(best["tokens"])}}
+    doc = {
+        **meta,
+        "study": study.study_name,
+        "trials": rows,
+        "best": None
+        if best is None
+        else {
+            "trial": best["trial"],
+            "best_val_error": best["best_val_error"],
+            "test_error_at_best_val": best["test_error_at_best_val"],
+            "command": train_command(best["tokens"]),
+        },
+    }
     write_json(folder / "sweep.json", doc)
-    head = "| trial | status | " + " | ".join(keys) + " | best val err % | test err at best val % | best test err % | epochs | s |"
-    lines = [f"# Sweep {study.study_name}", "",
-             f"- command: `{meta['command']}`", f"- commit: {meta['commit']}; machine: {meta['machine']}; started: {meta['started']}",
-             *([f"- sittings (the command rerun; finished trials are kept): " + "; ".join(
-                 f"{x['started']} at {x['commit']}" for x in sessions)] if len(sessions) > 1 else []),
-             f"- objective: best validation error ({meta['validation']} held-out training examples); sampler {meta['sampler']}, pruner {meta['pruner']}",
-             "- space: " + "; ".join(f"`{k}` {v}" for k, v in meta["space"].items()), ""]
+    head = (
+        "| trial | status | "
+        + " | ".join(keys)
+        + " | best val err % | test err at best val % | best test err % | epochs | s |"
+    )
+    lines = [
+        f"# Sweep {study.study_name}",
+        "",
+        f"- command: `{meta['command']}`",
+        f"- commit: {meta['commit']}; machine: {meta['machine']}; started: {meta['started']}",
+        *(
+            [
+                "- sittings (the command rerun; finished trials are kept): "
+                + "; ".join(f"{x['started']} at {x['commit']}" for x in sessions)
+            ]
+            if len(sessions) > 1
+            else []
+        ),
+        f"- objective: best validation error ({meta['validation']} held-out training examples); sampler {meta['sampler']}, pruner {meta['pruner']}",
+        "- space: " + "; ".join(f"`{k}` {v}" for k, v in meta["space"].items()),
+        "",
+    ]
     if best is not None:
-        lines += [f"Best: trial {best['trial']}, validation error {best['best_val_error']:.2f} % "
-                  f"(test error at that epoch {_fmt(best['test_error_at_best_val'])} %). Reproduce it with:", "",
-                  "```bash", train_command(best["tokens"]), "```", ""]
+        lines += [
+            f"Best: trial {best['trial']}, validation error {best['best_val_error']:.2f} % "
+            f"(test error at that epoch {_fmt(best['test_error_at_best_val'])} %). Reproduce it with:",
+            "",
+            "```bash",
+            train_command(best["tokens"]),
+            "```",
+            "",
+        ]
     lines += [head, "| " + " | ".join(["---"] * (len(keys) + 7)) + " |"]
     for r in rows:
         settings = " | ".join(_fmt(r["settings"].get(k)) for k in keys)
-        lines.append(f"| {r['trial']} | {r['status']}{' (retry of ' + str(r['retry_of']) + ')' if r['retry_of'] is not None else ''} | "
-                     f"{settings} | {_fmt(r['best_val_error'])} | {_fmt(r['test_error_at_best_val'])} | "
-                     f"{_fmt(r['best_test_error'])} | {_fmt(r['epochs'])} | {_fmt(r['seconds'])} |")
+        lines.append(
+            f"| {r['trial']} | {r['status']}{' (retry of ' + str(r['retry_of']) + ')' if r['retry_of'] is not None else ''} | "
+            f"{settings} | {_fmt(r['best_val_error'])} | {_fmt(r['test_error_at_best_val'])} | "
+            f"{_fmt(r['best_test_error'])} | {_fmt(r['epochs'])} | {_fmt(r['seconds'])} |"
+        )
     write_text(folder / "sweep.md", "\n".join(lines) + "\n")
     plot_sweep(folder / "sweep.png", rows, meta["space"], study.study_name, meta.get("command", ""))
     return doc
-

@@ -44,9 +44,9 @@ def split_sweep_tokens(tokens: list[str]) -> tuple[list[str], list[tuple[str, st
     run, sweep, space = [], [], {}
     for key, value in split_tokens(tokens):
         if key.startswith("sweep.space."):
-            space[key[len("sweep.space."):]] = value
+            space[key[len("sweep.space.") :]] = value
         elif key.startswith("sweep."):
-            sweep.append((key[len("sweep."):], value))
+            sweep.append((key[len("sweep.") :], value))
         else:
             run.append(f"{key}={value}")
     return run, sweep, space

@@ -67,7 +67,9 @@ def parse_spec(key: str, spec) -> Param:
     except ValueError:
         raise ConfigError(f"sweep.space.{key}: {kind} needs LOW:HIGH numbers; got {rest!r}") from None
     if not low < high or (kind == "loguniform" and low <= 0):
-        raise ConfigError(f"sweep.space.{key}: need LOW < HIGH{' and LOW > 0' if kind == 'loguniform' else ''}; got {rest!r}")
+        raise ConfigError(
+            f"sweep.space.{key}: need LOW < HIGH{' and LOW > 0' if kind == 'loguniform' else ''}; got {rest!r}"
+        )
     return Param(key, kind, (low, high))
 
 

@@ -28,11 +28,11 @@ from optuna.trial import TrialState
 
 from .. import __version__
 from ..config import build_run_config, resolve_observers, resolve_rule
+from ..config.resolve import ObserverSpec
 from ..discovery import OBSERVERS_GROUP, PluginEntry
 from ..errors import BioscaleError, ConfigError, DivergenceError, StopRun, UsageError
 from ..markers import hookimpl
 from ..processes import pid_alive
-from ..config.resolve import ObserverSpec
 from .space import Param, format_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -41,8 +41,9 @@ warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to b
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def open_study(url: str, name: str, sampler: str, pruner: str, prune_warmup: int, seed: int,
-               heartbeat: int, shared: bool = False) -> optuna.Study:
+def open_study(
+    url: str, name: str, sampler: str, pruner: str, prune_warmup: int, seed: int, heartbeat: int, shared: bool = False
+) -> optuna.Study:
     """The study; ``shared`` (a storage other machines may use too): the sampler's seed also
     mixes in this host and process, so that machines started alike draw different settings."""
     with warnings.catch_warnings():
@@ -52,32 +53,40 @@ def open_study(url: str, name: str, sampler: str, pruner: str, prune_warmup: int
         else:
             retry = {"failed_trial_callback": RetryFailedTrialCallback(max_retry=1)}
         storage = RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat, **retry)
-    make_pruner = {"none": optuna.pruners.NopPruner,
-                   "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=prune_warmup),
-                   "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, prune_warmup))}[pruner]
-    study = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True,
-                                pruner=make_pruner())
+    make_pruner = {
+        "none": optuna.pruners.NopPruner,
+        "median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=prune_warmup),
+        "halving": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, prune_warmup)),
+    }[pruner]
+    study = optuna.create_study(
+        study_name=name, storage=storage, direction="minimize", load_if_exists=True, pruner=make_pruner()
+    )
     worker = int(os.environ.get("BIOSCALE_SWEEP_WORKER", "0"))
     mixed = seed * 1_000_003 + len(study.trials) * 7_919 + worker  # fresh draws after a restart
     if shared:
         mixed += int.from_bytes(hashlib.sha256(f"{socket.gethostname()}:{os.getpid()}".encode()).digest()[:4], "big")
     mixed %= 2**31
-    study.sampler = optuna.samplers.TPESampler(seed=mixed) if sampler == "tpe" else optuna.samplers.RandomSampler(seed=mixed)
+    study.sampler = (
+        optuna.samplers.TPESampler(seed=mixed) if sampler == "tpe" else optuna.samplers.RandomSampler(seed=mixed)
+    )
     return study
 
 
 def finished(trial) -> bool:
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and "failure" in trial.user_attrs)
+        trial.state == TrialState.FAIL and "failure" in trial.user_attrs
+    )
 
 
 def tally(study) -> dict:
     trials = study.get_trials(deepcopy=False)
-    return {"finished": sum(finished(t) for t in trials),
-            "running": sum(t.state == TrialState.RUNNING for t in trials),
-            "complete": sum(t.state == TrialState.COMPLETE for t in trials),
-            "pruned": sum(t.state == TrialState.PRUNED for t in trials),
-            "failed": sum(t.state == TrialState.FAIL and "failure" in t.user_attrs for t in trials)}
+    return {
+        "finished": sum(finished(t) for t in trials),
+        "running": sum(t.state == TrialState.RUNNING for t in trials),
+        "complete": sum(t.state == TrialState.COMPLETE for t in trials),
+        "pruned": sum(t.state == TrialState.PRUNED for t in trials),
+        "failed": sum(t.state == TrialState.FAIL and "failure" in t.user_attrs for t in trials),
+    }
 
 
 def fail_dead_local_trials(study) -> None:
@@ -115,7 +124,9 @@ class _Reporter:
 
 
 def _reporter_spec(trial) -> ObserverSpec:
-    entry = PluginEntry("sweep", OBSERVERS_GROUP, "bioscale.sweep.study:_Reporter", "bioscale", __version__, entry_point=None)
+    entry = PluginEntry(
+        "sweep", OBSERVERS_GROUP, "bioscale.sweep.study:_Reporter", "bioscale", __version__, entry_point=None
+    )
     reporter = _Reporter(trial)
     return ObserverSpec("sweep", entry, lambda: reporter, None)
 
@@ -133,9 +144,8 @@ class SweepWork:
     data_cache: dict = field(default_factory=dict)
 
     def data_for(self, cfg):
-        from omegaconf import OmegaConf
-
         from bioscale.datasets import load_data
+        from omegaconf import OmegaConf
 
         from ..trainer import resolve_device
 
@@ -154,8 +164,9 @@ def run_trial(work: SweepWork, trial) -> tuple[TrialState, float | None]:
     trial.set_user_attr("tokens", tokens)
     try:
         cfg = build_run_config([*tokens, f"output_dir={work.folder / 'trials'}", f"name=t{trial.number:03d}"])
-        trainer = Trainer.create(cfg, resolve_rule(cfg), [*resolve_observers(cfg), _reporter_spec(trial)],
-                                 data=work.data_for(cfg))
+        trainer = Trainer.create(
+            cfg, resolve_rule(cfg), [*resolve_observers(cfg), _reporter_spec(trial)], data=work.data_for(cfg)
+        )
         trial.set_user_attr("run_dir", str(trainer.run_dir))
         summary = trainer.fit()
     except ConfigError as exc:  # these settings cannot make a run (e.g. a kernel larger than its input)
@@ -172,8 +183,14 @@ def run_trial(work: SweepWork, trial) -> tuple[TrialState, float | None]:
     except (BioscaleError, Exception) as exc:  # a broken trial does not stop the sweep
         trial.set_user_attr("failure", f"{type(exc).__name__}: {exc}")
         return TrialState.FAIL, None
-    for key in ("best_val_error", "test_error_at_best_val", "best_test_error", "final_test_error", "epochs",
-                "total_train_seconds"):
+    for key in (
+        "best_val_error",
+        "test_error_at_best_val",
+        "best_test_error",
+        "final_test_error",
+        "epochs",
+        "total_train_seconds",
+    ):
         trial.set_user_attr(key, summary.get(key))
     return TrialState.COMPLETE, summary["best_val_error"]
 
@@ -183,7 +200,11 @@ def _heartbeat(storage, trial_id: int, interval: int, stop: threading.Event) -> 
         try:
             storage.record_heartbeat(trial_id)
         except Exception as exc:  # a busy database: try again at the next beat
-            print(f"bioscale: warning: sweep heartbeat of trial {trial_id} not recorded: {exc}", file=sys.stderr, flush=True)
+            print(
+                f"bioscale: warning: sweep heartbeat of trial {trial_id} not recorded: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def run_worker(work: SweepWork) -> None:
@@ -201,7 +222,11 @@ def run_worker(work: SweepWork) -> None:
             trial.set_user_attr("host", socket.gethostname())
             trial.set_user_attr("pid", os.getpid())
         stop = threading.Event()
-        beat = threading.Thread(target=_heartbeat, args=(study._storage, trial._trial_id, study._storage.get_heartbeat_interval(), stop), daemon=True)
+        beat = threading.Thread(
+            target=_heartbeat,
+            args=(study._storage, trial._trial_id, study._storage.get_heartbeat_interval(), stop),
+            daemon=True,
+        )
         study._storage.record_heartbeat(trial._trial_id)
         beat.start()
         start = time.time()
@@ -225,5 +250,7 @@ def progress_line(study, planned: int) -> str:
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     best = min(done, key=lambda t: t.value) if done else None
     best_text = f"; best val err {best.value:.2f} % (trial {best.number})" if best else ""
-    return (f"[bioscale] sweep: {c['finished']}/{planned} done ({c['complete']} complete, {c['pruned']} pruned, "
-            f"{c['failed']} failed), {c['running']} running{best_text}")
+    return (
+        f"[bioscale] sweep: {c['finished']}/{planned} done ({c['complete']} complete, {c['pruned']} pruned, "
+        f"{c['failed']} failed), {c['running']} running{best_text}"
+    )

@@ -50,9 +50,12 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
         _check_bf16(rule, out_dir, tokens, _tensor_dtypes(straight.rule_hooks.state_dict()))
     if data_parallel:
         (job,) = train_jobs([(_worker_rule(rule), tokens)], out_dir / "data_parallel", processes=2)
-        compare_runs(final_state(out_dir / "straight"), final_state(job["folder"]),
-                     "training differs between 2 data-parallel processes and one (see bioscale.hookspecs, data "
-                     "parallelism)", atol=1e-3)
+        compare_runs(
+            final_state(out_dir / "straight"),
+            final_state(job["folder"]),
+            "training differs between 2 data-parallel processes and one (see bioscale.hookspecs, data parallelism)",
+            atol=1e-3,
+        )
     return summary
 
 
@@ -67,15 +70,20 @@ def _check_resume(rule, out_dir: Path, tokens, after: dict) -> None:
 
 
 def _check_probes(rule, out_dir: Path, tokens, after: dict) -> None:
-    probing = ObserverSpec("kit_probe", PluginEntry("kit_probe", OBSERVERS_GROUP, f"{__name__}:ProbingObserver",
-                                                    "bioscale", "kit", entry_point=None), ProbingObserver, None)
+    probing = ObserverSpec(
+        "kit_probe",
+        PluginEntry("kit_probe", OBSERVERS_GROUP, f"{__name__}:ProbingObserver", "bioscale", "kit", entry_point=None),
+        ProbingObserver,
+        None,
+    )
     probed = new_trainer(rule, out_dir / "probed", tokens, observers=[probing])
     probed.fit()
     assert any("kit_probes" in m for m in probed.history), "the probing observer did not run"
     for name, value in model_weights(probed).items():
         assert torch.equal(value, after[name]), (
             f"training changes with gradient probes on (as an observer makes them): {name} differs. Probes call the credit "
-            f"hooks with step.is_probe True; they must not change rule state there (see bioscale.hookspecs)")
+            f"hooks with step.is_probe True; they must not change rule state there (see bioscale.hookspecs)"
+        )
 
 
 def _check_bf16(rule, out_dir: Path, tokens, fp32_dtypes: dict) -> None:
@@ -84,10 +92,15 @@ def _check_bf16(rule, out_dir: Path, tokens, fp32_dtypes: dict) -> None:
     assert summary["status"] == "completed", f"a bf16 epoch did not complete: {summary}"
     for name, p in trainer.model.named_parameters():
         assert p.dtype == torch.float32 and bool(torch.isfinite(p).all()), f"bf16: {name} is {p.dtype} or not finite"
-    changed = {k: (fp32_dtypes.get(k), d) for k, d in _tensor_dtypes(trainer.rule_hooks.state_dict()).items()
-               if fp32_dtypes.get(k, d) != d}
-    assert not changed, (f"bf16: rule state tensors changed dtype (float32 run, bf16 run): {changed}. Keep the rule's "
-                         f"parameters and their gradients float32 (rulekit.RuleOptimizer casts them; see bioscale.hookspecs)")
+    changed = {
+        k: (fp32_dtypes.get(k), d)
+        for k, d in _tensor_dtypes(trainer.rule_hooks.state_dict()).items()
+        if fp32_dtypes.get(k, d) != d
+    }
+    assert not changed, (
+        f"bf16: rule state tensors changed dtype (float32 run, bf16 run): {changed}. Keep the rule's "
+        f"parameters and their gradients float32 (rulekit.RuleOptimizer casts them; see bioscale.hookspecs)"
+    )
 
 
 def _tensor_dtypes(state, prefix: str = "") -> dict:

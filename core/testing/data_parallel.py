@@ -28,8 +28,10 @@ def rule_ref(rule) -> str:
     if isinstance(rule, str):
         return rule
     if "<locals>" in rule.__qualname__:
-        raise ValueError(f"{rule.__qualname__} is defined inside a function: the data-parallel check imports the rule "
-                         f"class in fresh processes, so define it at module level (or pass data_parallel=False)")
+        raise ValueError(
+            f"{rule.__qualname__} is defined inside a function: the data-parallel check imports the rule "
+            f"class in fresh processes, so define it at module level (or pass data_parallel=False)"
+        )
     return f"{rule.__module__}:{rule.__qualname__}"
 
 
@@ -61,8 +63,13 @@ def train_jobs(rules, out_dir: Path, tokens=(), processes: int = 1, timeout: flo
     for i, item in enumerate(rules):
         rule, extra = item if isinstance(item, tuple) else (item, ())
         name = rule if isinstance(rule, str) else rule_name_of(rule)
-        jobs.append({"rule": rule_ref(rule), "name": f"{i:02d}",
-                     "tokens": renamed_section_tokens([*TINY_TOKENS, *tokens, *extra], name)})
+        jobs.append(
+            {
+                "rule": rule_ref(rule),
+                "name": f"{i:02d}",
+                "tokens": renamed_section_tokens([*TINY_TOKENS, *tokens, *extra], name),
+            }
+        )
         paths.append(_module_root(rule))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,8 +95,9 @@ def compare_runs(a: dict, b: dict, what: str, atol: float) -> float:
     return diffs[worst]
 
 
-def check_data_parallel(rules, out_dir, tokens=(), processes: int = 2, atol: float = 1e-3,
-                        timeout: float = 600) -> list[dict]:
+def check_data_parallel(
+    rules, out_dir, tokens=(), processes: int = 2, atol: float = 1e-3, timeout: float = 600
+) -> list[dict]:
     """Assert that each of ``rules`` (installed names or importable classes, or ``(rule,
     tokens)`` pairs) trains to the same weights (within ``atol``) and the same test error in
     ``processes`` processes as in one. Returns one report per rule: ``{"rule", "max_abs_diff",
@@ -101,8 +109,14 @@ def check_data_parallel(rules, out_dir, tokens=(), processes: int = 2, atol: flo
         a, b = final_state(one["folder"]), final_state(many["folder"])
         assert b["world_size"] == processes, f"{one['rule']}: the run says world_size {b['world_size']}"
         diff = compare_runs(a, b, f"{one['rule']}, {processes} processes against one", atol)
-        reports.append({"rule": one["rule"], "max_abs_diff": diff, "test_error_1": a["summary"]["final_test_error"],
-                        "test_error_n": b["summary"]["final_test_error"]})
+        reports.append(
+            {
+                "rule": one["rule"],
+                "max_abs_diff": diff,
+                "test_error_1": a["summary"]["final_test_error"],
+                "test_error_n": b["summary"]["final_test_error"],
+            }
+        )
     return reports
 
 
@@ -112,5 +126,8 @@ def final_state(folder: Path) -> dict:
     from omegaconf import OmegaConf
 
     state = torch.load(run / "checkpoint.pt", weights_only=True)
-    return {"model": state["model"], "summary": json.loads((run / "summary.json").read_text()),
-            "world_size": OmegaConf.load(run / "config.yaml").run_info.world_size}
+    return {
+        "model": state["model"],
+        "summary": json.loads((run / "summary.json").read_text()),
+        "world_size": OmegaConf.load(run / "config.yaml").run_info.world_size,
+    }

@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..config.resolve import build_run_config, resolve_rule
 from ..config import resolve_observers
+from ..config.resolve import build_run_config, resolve_rule
 from ..trainer import Trainer
 from .harness import fake_entry, rule_registry
 
@@ -28,8 +28,14 @@ def main(jobs_file: str, out_dir: str) -> int:
             cls = getattr(importlib.import_module(module), qualname)
             entry = fake_entry(cls)
             rule, rules = entry.name, rule_registry(entry)
-        cfg = build_run_config([*job["tokens"], f"rule={rule}", f"output_dir={Path(out_dir) / job['name']}",
-                                "observers.console.enabled=false"])
+        cfg = build_run_config(
+            [
+                *job["tokens"],
+                f"rule={rule}",
+                f"output_dir={Path(out_dir) / job['name']}",
+                "observers.console.enabled=false",
+            ]
+        )
         trainer = Trainer.create(cfg, resolve_rule(cfg, rules), resolve_observers(cfg))
         trainer.fit(stop_after=job.get("stop_after"))
     if trainer is not None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from ..config.saved import load_run_config
 from ..config.resolve import build_run_config, resolve_rule
+from ..config.saved import load_run_config
 from ..discovery import RULES_GROUP, PluginEntry, find_entries
 from ..plugin_host import rule_key
 from ..trainer import Trainer
@@ -38,16 +38,24 @@ def renamed_section_tokens(tokens, name: str) -> list[str]:
     old = f"rules.{OLD_SECTION}."
     if name == OLD_SECTION or not any(t.startswith(old) for t in tokens):
         return list(tokens)
-    warnings.warn(f"the kit runs a rule class under its own name now: write rules.{name}.<key> instead of "
-                  f"{old}<key> (accepted for now)", DeprecationWarning, stacklevel=3)
-    return [f"rules.{name}.{t[len(old):]}" if t.startswith(old) else t for t in tokens]
+    warnings.warn(
+        f"the kit runs a rule class under its own name now: write rules.{name}.<key> instead of "
+        f"{old}<key> (accepted for now)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return [f"rules.{name}.{t[len(old) :]}" if t.startswith(old) else t for t in tokens]
 
 
-def fake_entry(cls, name: str | None = None, distribution: str = "test-distribution", version: str = "0.0") -> PluginEntry:
+def fake_entry(
+    cls, name: str | None = None, distribution: str = "test-distribution", version: str = "0.0"
+) -> PluginEntry:
     """A PluginEntry for a class that is not installed (as if a distribution provided it),
     named ``name`` or :func:`rule_name_of` the class."""
     name = name or rule_name_of(cls)
-    entry = PluginEntry(name, RULES_GROUP, f"{cls.__module__}:{cls.__qualname__}", distribution, version, entry_point=None)
+    entry = PluginEntry(
+        name, RULES_GROUP, f"{cls.__module__}:{cls.__qualname__}", distribution, version, entry_point=None
+    )
     entry._loaded = cls
     return entry
 
@@ -103,7 +111,9 @@ def make_step(trainer: Trainer, x=None, y=None, phases=("forward",)):
     if x is None:
         batch = next(iter(trainer.data.train.batches(32)))
         x, y = batch
-    return forward_step(trainer.model, x, y, trainer.epoch, trainer.global_step, frozenset(phases), trainer.label_smoothing)
+    return forward_step(
+        trainer.model, x, y, trainer.epoch, trainer.global_step, frozenset(phases), trainer.label_smoothing
+    )
 
 
 class Harness:

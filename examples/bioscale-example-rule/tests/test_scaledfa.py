@@ -2,7 +2,6 @@
 fixture comes with bioscale's pytest plugin: nothing to import or configure)."""
 
 import torch
-
 from bioscale.testing import make_step, rule_plugin
 
 
@@ -16,6 +15,8 @@ def test_the_signal_scales_with_the_gain_and_gain_one_is_fa(bioscale_harness):
         trainer = bioscale_harness.new_trainer(rule, tokens)
         step = make_step(trainer)
         grad = torch.ones_like(step.h[3])
-        signals[(rule, len(tokens))] = rule_plugin(trainer).bioscale_feedback_signal(step=step, layer=3, grad_above=grad)
+        signals[(rule, len(tokens))] = rule_plugin(trainer).bioscale_feedback_signal(
+            step=step, layer=3, grad_above=grad
+        )
     torch.testing.assert_close(signals[("scaledfa", 0)], signals[("fa", 0)])  # same seed, same draws
     torch.testing.assert_close(signals[("scaledfa", 1)], 3 * signals[("fa", 0)])

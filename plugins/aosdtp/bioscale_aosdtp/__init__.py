@@ -16,14 +16,11 @@ the inverse optimiser's). No gradient of the task loss reaches a hidden layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
-
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
 from bioscale.architectures import make_activation
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
@@ -36,19 +33,28 @@ class AOSDTPConfig(TPConfig):
     aux_units: int = bounded(512, low=0)  # size of z; the paper: more is better, saturating near 1000
     aux_gain: float = bounded(1.0, low=0, low_open=True)  # R is uniform within aux_gain x the Glorot bound
     aux_activation: str = "tanh"  # z = aux_activation(R h_{L-1}): tanh, identity, relu or sigmoid
-    top_sigma: Optional[float] = bounded(None, low=0)  # noise std for training g_L alone; None: sigma
+    top_sigma: float | None = bounded(None, low=0)  # noise std for training g_L alone; None: sigma
     top_inverse_lr_scale: float = bounded(1.0, low=0, low_open=True)  # g_L's lr: inverse_optimizer.lr times this
     shared_noise: bool = False  # per-layer draws: shared measured no better (results/shared_noise/)
 
 
 # Recipes per schedule, tuned on mnist_fc (results/recipes/aosdtp-*/), carried over to the other nets.
 # Parallel: the paper-space sweep's best (results/recipes/aosdtp-parallel/sweep_mnist_fc_20ep, trial 12).
-PARALLEL = {"optimizer": {"lr": 1.91e-4, "beta2": 0.999, "eps": 1e-6},
-            "inverse_optimizer": {"lr": 1.51e-5, "beta2": 0.999, "eps": 1e-6, "schedule": "constant"}, "sigma": 0.124}
-ALTERNATING = {"optimizer": {"lr": 1e-3, "beta2": 0.99},
-               "inverse_optimizer": {"lr": 5e-4, "schedule": "cosine", "beta2": 0.99},
-               "top_inverse_lr_scale": 0.3, "sigma": 0.251, "aux_units": 1024}
-RECIPES = per_schedule_recipes(AOSDTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL)
+PARALLEL = {
+    "optimizer": {"lr": 1.91e-4, "beta2": 0.999, "eps": 1e-6},
+    "inverse_optimizer": {"lr": 1.51e-5, "beta2": 0.999, "eps": 1e-6, "schedule": "constant"},
+    "sigma": 0.124,
+}
+ALTERNATING = {
+    "optimizer": {"lr": 1e-3, "beta2": 0.99},
+    "inverse_optimizer": {"lr": 5e-4, "schedule": "cosine", "beta2": 0.99},
+    "top_inverse_lr_scale": 0.3,
+    "sigma": 0.251,
+    "aux_units": 1024,
+}
+RECIPES = per_schedule_recipes(
+    AOSDTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL
+)
 
 
 class AuxiliaryOutputSDTP(TargetPropagation):
@@ -79,7 +85,9 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         device = top.weight.device
         n_pen = math.prod(top.in_shape)
         bound = self.config.aux_gain * glorot_bound(n_pen, self.config.aux_units)
-        self.aux_weight = torch.empty(self.config.aux_units, n_pen).uniform_(-bound, bound, generator=generator).to(device)
+        self.aux_weight = (
+            torch.empty(self.config.aux_units, n_pen).uniform_(-bound, bound, generator=generator).to(device)
+        )
         return DenseInverse(n_in, top.in_shape, self.config.inverse_activation, generator, device, self.inverse_init)
 
     def inverse_sigma(self, l):
@@ -101,7 +109,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
         L = step.num_layers
         read = self.read_top(step.h[L], step.h[L - 1])  # [softmax(o), z]
         label = step.label_distribution()
-        inputs = torch.cat([torch.cat([label, read[:, label.shape[1]:]], 1), read])  # [ô, z] and [o, z]: the same z
+        inputs = torch.cat([torch.cat([label, read[:, label.shape[1] :]], 1), read])  # [ô, z] and [o, z]: the same z
         B = step.batch_size
         both = self.inverses[str(L)](inputs)  # [g_L(ô, z); g_L(o, z)]
         return torch.sub(step.h[L - 1], both[B:]).add_(both[:B])

@@ -20,7 +20,9 @@ class Backprop:
     paper_row = "BP"
     search_space = paper_search_space()
     # tuned on mnist_fc (results/recipes/bp/) and mnist_lc (results/lc_and_cifar/), carried over to CIFAR
-    recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
+    recipes = {
+        preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
+    }
     recipes["mnist_lc"] = {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}}
 
     def __init__(self, config: BackpropConfig):

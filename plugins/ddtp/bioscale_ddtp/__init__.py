@@ -23,7 +23,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-
 from bioscale import hookimpl
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
@@ -66,7 +65,9 @@ class DirectDTP(FeedbackRule):
             q = torch.empty(classes, n).uniform_(-bound, bound, generator=generator)
             self.feedback[l] = q.to(device).requires_grad_(False)
         self.noise = NoiseSource(generator, device)
-        self.optimizer = RuleOptimizer(list(self.feedback.values()), self.config.inverse_optimizer) if self.feedback else None
+        self.optimizer = (
+            RuleOptimizer(list(self.feedback.values()), self.config.inverse_optimizer) if self.feedback else None
+        )
 
     @hookimpl
     def bioscale_output_target(self, step):
@@ -122,9 +123,11 @@ class DirectDTP(FeedbackRule):
 
     @hookimpl
     def bioscale_state_dict(self):
-        return {"feedback": {str(l): q for l, q in self.feedback.items()},
-                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
-                "noise": self.noise.state_dict()}
+        return {
+            "feedback": {str(l): q for l, q in self.feedback.items()},
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "noise": self.noise.state_dict(),
+        }
 
     @hookimpl
     def bioscale_load_state_dict(self, state):

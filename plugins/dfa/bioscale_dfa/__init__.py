@@ -17,11 +17,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 import torch
-
 from bioscale import RuleConfig, hookimpl
-from bioscale.rulekit import paper_search_space
 from bioscale.architectures.ops import glorot_bound
-
+from bioscale.rulekit import paper_search_space
 
 MNIST_FC_RECIPE = {"optimizer": {"lr": 9.17e-4, "beta2": 0.99}}
 
@@ -81,8 +79,12 @@ class DirectFeedbackAlignment:
     def bioscale_load_state_dict(self, state):
         saved = state["feedback"]
         if set(saved) != {str(l) for l in self.feedback}:
-            raise ValueError(f"DFA feedback for layers {sorted(saved)} saved, {sorted(map(str, self.feedback))} expected")
+            raise ValueError(
+                f"DFA feedback for layers {sorted(saved)} saved, {sorted(map(str, self.feedback))} expected"
+            )
         for l, d in self.feedback.items():
             if saved[str(l)].shape != d.shape:
-                raise ValueError(f"DFA feedback of layer {l}: saved {tuple(saved[str(l)].shape)}, expected {tuple(d.shape)}")
+                raise ValueError(
+                    f"DFA feedback of layer {l}: saved {tuple(saved[str(l)].shape)}, expected {tuple(d.shape)}"
+                )
             d.copy_(saved[str(l)])

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-
 from bioscale import hookimpl
 from bioscale.config import bounded
 

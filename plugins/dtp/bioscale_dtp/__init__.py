@@ -23,8 +23,12 @@ class DTPConfig(TPConfig):
 
 
 # Recipes per schedule, tuned on mnist_fc (results/recipes/dtp-*/), carried over to the other nets.
-PARALLEL = {"optimizer": {"lr": 6.17e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 3.42e-3},
-            "sigma": 0.212, "alpha": 0.0606}
+PARALLEL = {
+    "optimizer": {"lr": 6.17e-4, "beta2": 0.99},
+    "inverse_optimizer": {"lr": 3.42e-3},
+    "sigma": 0.212,
+    "alpha": 0.0606,
+}
 ALTERNATING = {**PARALLEL, "inverse_optimizer": {**PARALLEL["inverse_optimizer"], "beta2": 0.99}}
 
 
@@ -35,7 +39,9 @@ class DifferenceTargetPropagation(TargetPropagation):
     paper_name = "DTP"
     search_space = paper_search_space(("optimizer", "inverse_optimizer"), alpha=True, sigma=True)
     noise_preserving = True
-    recipes = per_schedule_recipes(DTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL)
+    recipes = per_schedule_recipes(
+        DTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL
+    )
 
     def top_target(self, step, target_above):
         L = step.num_layers

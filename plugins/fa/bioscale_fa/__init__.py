@@ -26,7 +26,10 @@ class FeedbackAlignment:
     paper_row = "FA"
     search_space = paper_search_space()
     # tuned on mnist_fc (results/recipes/fa/) and mnist_lc (results/lc_and_cifar/), carried over to CIFAR
-    recipes = {preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}} for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")}
+    recipes = {
+        preset: {"optimizer": {"lr": 3e-4, "weight_decay": 1e-4}}
+        for preset in ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv")
+    }
     recipes["mnist_lc"] = {"optimizer": {"lr": 1e-3, "weight_decay": 2e-5}}
 
     def __init__(self, config: FeedbackAlignmentConfig):

@@ -53,8 +53,11 @@ class KolenPollack:
         below = [b for l, b in self.feedback.weights.items() if l < L]
         top = [b for l, b in self.feedback.weights.items() if l == L]  # the output layer's lr is scaled
         # reduce=False: B_l.grad is W_l.grad, already the global batch's mean in float32 (reduced by the core)
-        self.optimizer = RuleOptimizer(below, self.config.optimizer, scaled=top, lr_scale=self.config.output_lr_scale,
-                                       reduce=False) if self.feedback.weights else None  # none: a mix gave kp no layer
+        self.optimizer = (
+            RuleOptimizer(below, self.config.optimizer, scaled=top, lr_scale=self.config.output_lr_scale, reduce=False)
+            if self.feedback.weights
+            else None
+        )  # none: a mix gave kp no layer
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):
@@ -71,8 +74,10 @@ class KolenPollack:
 
     @hookimpl
     def bioscale_state_dict(self):
-        return {"feedback": self.feedback.state_dict(),
-                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None}
+        return {
+            "feedback": self.feedback.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+        }
 
     @hookimpl
     def bioscale_load_state_dict(self, state):

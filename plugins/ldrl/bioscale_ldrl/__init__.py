@@ -21,12 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-
 from bioscale import hookimpl
 from bioscale.config import bounded
 from bioscale.config.schema import plain_value
-from bioscale.rulekit import (FeedbackRule, InverseConfig, LayerInverse, NoiseSource, RuleOptimizer,
-                              check_inverse_activation, paper_search_space)
+from bioscale.rulekit import (
+    FeedbackRule,
+    InverseConfig,
+    LayerInverse,
+    NoiseSource,
+    RuleOptimizer,
+    check_inverse_activation,
+    paper_search_space,
+)
 from bioscale.rulekit.targets import difference_target, output_step_target
 
 
@@ -95,7 +101,7 @@ class LDRL(FeedbackRule):
             eta = self.noise.perturb(torch.zeros_like(h_out), sigma)
             reads = torch.cat([step.layer(l)(h_in + eps)[1], h_out, h_out + eta])  # F(h+ε); h_l; h_l+η
             outs = g(reads)
-            g1, g2, g3 = outs[:B], outs[B:2 * B], outs[2 * B:]
+            g1, g2, g3 = outs[:B], outs[B : 2 * B], outs[2 * B :]
             d = g3 - g2
             losses[l] = (-2.0 * (eps * (g1 - g2)).flatten(1).sum(1) + d.square().flatten(1).sum(1)).mean()
             grad_out = torch.cat([-2.0 * eps, 2.0 * (eps - d), 2.0 * d]).div_(B)  # ∂loss/∂G(each read)
@@ -104,9 +110,11 @@ class LDRL(FeedbackRule):
 
     @hookimpl
     def bioscale_state_dict(self):
-        return {"inverses": {str(l): g.state_dict() for l, g in self.inverses.items()},
-                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
-                "noise": self.noise.state_dict()}
+        return {
+            "inverses": {str(l): g.state_dict() for l, g in self.inverses.items()},
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "noise": self.noise.state_dict(),
+        }
 
     @hookimpl
     def bioscale_load_state_dict(self, state):

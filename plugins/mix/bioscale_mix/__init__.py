@@ -26,7 +26,6 @@ the after-gradients hook, inverse errors and checkpoint state go to every inner 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
 
 from bioscale import RuleConfig, hookimpl
 from bioscale.errors import ConfigError
@@ -36,7 +35,7 @@ DEFAULT_PASSES = [frozenset({"forward"})]
 
 @dataclass
 class MixConfig(RuleConfig):
-    layers: List[str] = field(default_factory=list)  # one installed rule name per layer 1..L
+    layers: list[str] = field(default_factory=list)  # one installed rule name per layer 1..L
 
 
 class Mix:
@@ -47,7 +46,9 @@ class Mix:
     @staticmethod
     def uses_rules(config: MixConfig) -> list[str]:
         if not config.layers:
-            raise ConfigError("layers: name one installed rule per layer, e.g. rules.mix.layers=[fa,fa,dtp,dtp,dtp,dtp]")
+            raise ConfigError(
+                "layers: name one installed rule per layer, e.g. rules.mix.layers=[fa,fa,dtp,dtp,dtp,dtp]"
+            )
         return list(config.layers)
 
     def __init__(self, config: MixConfig, rules: dict):
@@ -62,8 +63,10 @@ class Mix:
         L = model.num_layers
         names = list(self.config.layers)
         if len(names) != L:
-            raise ConfigError(f"rules.mix.layers names {len(names)} rule(s) for a net of {L} layers "
-                              f"({model.name if hasattr(model, 'name') else 'this model'}): name one per layer 1..{L}")
+            raise ConfigError(
+                f"rules.mix.layers names {len(names)} rule(s) for a net of {L} layers "
+                f"({model.name if hasattr(model, 'name') else 'this model'}): name one per layer 1..{L}"
+            )
         self.owner = {k: names[k - 1] for k in range(1, L + 1)}
         for name, hooks in self.rules.items():
             own = tuple(k for k in layers if self.owner[k] == name)
@@ -74,9 +77,13 @@ class Mix:
         asked = {name: [frozenset(p) for p in hooks.epoch_passes(0)] for name, hooks in self.rules.items()}
         special = {name: p for name, p in asked.items() if p != DEFAULT_PASSES}
         if len({tuple(tuple(sorted(s)) for s in p) for p in special.values()}) > 1:
-            where = "; ".join(f"{n} (layers {self._layers_of(n)}): {[sorted(s) for s in p]}" for n, p in special.items())
-            raise ConfigError(f"rules.mix.layers: these rules ask for different passes over the data and cannot share "
-                              f"an epoch: {where}. Give them the same schedule")
+            where = "; ".join(
+                f"{n} (layers {self._layers_of(n)}): {[sorted(s) for s in p]}" for n, p in special.items()
+            )
+            raise ConfigError(
+                f"rules.mix.layers: these rules ask for different passes over the data and cannot share "
+                f"an epoch: {where}. Give them the same schedule"
+            )
 
     def _layers_of(self, name: str) -> list[int]:
         return [k for k, n in self.owner.items() if n == name]

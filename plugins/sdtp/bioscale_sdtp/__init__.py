@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch.nn.functional as F
-
 from bioscale import hookimpl
 from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
 
@@ -31,10 +30,19 @@ class SDTPConfig(TPConfig):
 # Recipes per schedule, tuned on mnist_fc (results/recipes/sdtp-*/), carried over to the other
 # nets. Alternating uses Adam beta2 = 0.99: the second moments catch up after each switch of pass.
 # Parallel: the paper-space sweep's best (results/recipes/sdtp-parallel/sweep_mnist_fc_20ep, trial 7).
-PARALLEL = {"optimizer": {"lr": 2.41e-4, "beta2": 0.99, "eps": 1e-8},
-            "inverse_optimizer": {"lr": 3.72e-5, "beta2": 0.99, "eps": 1e-4, "schedule": "cosine"}, "sigma": 0.0785}
-ALTERNATING = {"optimizer": {"lr": 3e-4, "beta2": 0.99}, "inverse_optimizer": {"lr": 1e-3, "beta2": 0.99}, "sigma": 0.167}
-RECIPES = per_schedule_recipes(SDTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL)
+PARALLEL = {
+    "optimizer": {"lr": 2.41e-4, "beta2": 0.99, "eps": 1e-8},
+    "inverse_optimizer": {"lr": 3.72e-5, "beta2": 0.99, "eps": 1e-4, "schedule": "cosine"},
+    "sigma": 0.0785,
+}
+ALTERNATING = {
+    "optimizer": {"lr": 3e-4, "beta2": 0.99},
+    "inverse_optimizer": {"lr": 1e-3, "beta2": 0.99},
+    "sigma": 0.167,
+}
+RECIPES = per_schedule_recipes(
+    SDTPConfig, ("mnist_fc", "mnist_lc", "cifar_fc", "cifar_lc", "cifar_conv"), ALTERNATING, PARALLEL
+)
 
 
 class SimplifiedDTP(TargetPropagation):

@@ -19,10 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
 
 import torch
-
 from bioscale import RuleConfig, hookimpl
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
@@ -38,7 +36,7 @@ class SignVariant(Enum):
 @dataclass
 class SignSymmetryConfig(RuleConfig):
     variant: SignVariant = SignVariant.usf
-    scale: Optional[float] = bounded(None, low=0, low_open=True)  # usf: s_l for every layer (None: each layer's init std)
+    scale: float | None = bounded(None, low=0, low_open=True)  # usf: s_l for every layer (None: each layer's init std)
 
 
 class SignSymmetry:
@@ -63,7 +61,11 @@ class SignSymmetry:
         layers = [k + 1 for k in layers]  # B_l for the signal to each given layer l - 1
         for l in layers:
             op = model.ops[l - 1]
-            self.scales[l] = self.config.scale if self.config.scale is not None else glorot_bound(op.fan_in, op.fan_out) / math.sqrt(3.0)
+            self.scales[l] = (
+                self.config.scale
+                if self.config.scale is not None
+                else glorot_bound(op.fan_in, op.fan_out) / math.sqrt(3.0)
+            )
         if self.variant == "frsf":
             self.magnitudes = FeedbackWeights.like_forward(model, generator, layers)
             for w in self.magnitudes.weights.values():

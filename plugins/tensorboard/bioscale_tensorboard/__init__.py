@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch.utils.tensorboard import SummaryWriter
-
 from bioscale import hookimpl
+from torch.utils.tensorboard import SummaryWriter
 
 SKIPPED = ("epoch",)
 

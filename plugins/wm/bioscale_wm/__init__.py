@@ -20,10 +20,8 @@ comes from the rule's generator on the device, the same on every data-parallel r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
-
 from bioscale import RuleConfig, hookimpl
 from bioscale.config import bounded
 from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
@@ -33,7 +31,7 @@ from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
 class WeightMirrorsConfig(RuleConfig):
     mirror_lr: float = bounded(0.05, low=0, low_open=True)  # η
     mirror_sigma: float = bounded(1.0, low=0, low_open=True)  # σ of the mirror noise
-    mirror_decay: Optional[float] = bounded(None, low=0, high=1, high_open=True)  # λ (None: η σ², so B -> W)
+    mirror_decay: float | None = bounded(None, low=0, high=1, high_open=True)  # λ (None: η σ², so B -> W)
     mirror_batch: int = bounded(64, low=1)  # noise inputs per mirror step
 
 
@@ -51,7 +49,7 @@ class WeightMirrors:
         self.feedback: FeedbackWeights | None = None
         self.noise: NoiseSource | None = None
         c = config
-        self.decay = c.mirror_decay if c.mirror_decay is not None else c.mirror_lr * c.mirror_sigma ** 2
+        self.decay = c.mirror_decay if c.mirror_decay is not None else c.mirror_lr * c.mirror_sigma**2
         if not 0 <= self.decay < 1:
             from bioscale.errors import ConfigError
 
@@ -68,7 +66,9 @@ class WeightMirrors:
         for l, b in self.feedback.weights.items():
             op = model.ops[l - 1]
             ones = torch.ones((1, *op.in_shape), device=b.device, dtype=b.dtype)
-            self.counts[l] = op.weight_grad(ones, torch.ones((1, *op.out_shape), device=b.device, dtype=b.dtype)).clamp_(min=1)
+            self.counts[l] = op.weight_grad(
+                ones, torch.ones((1, *op.out_shape), device=b.device, dtype=b.dtype)
+            ).clamp_(min=1)
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):
@@ -80,7 +80,9 @@ class WeightMirrors:
         c = self.config
         for l, b in self.feedback.weights.items():
             op = self.model.ops[l - 1]
-            x = self.noise.normal_like(torch.empty((c.mirror_batch, *op.in_shape), device=b.device, dtype=b.dtype), c.mirror_sigma)
+            x = self.noise.normal_like(
+                torch.empty((c.mirror_batch, *op.in_shape), device=b.device, dtype=b.dtype), c.mirror_sigma
+            )
             y = op(x) - op(torch.zeros_like(x[:1]))  # the linear response: the bias removed
             b.mul_(1.0 - self.decay).add_(op.weight_grad(x, y).div_(self.counts[l]), alpha=c.mirror_lr / c.mirror_batch)
 
