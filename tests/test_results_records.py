@@ -18,6 +18,11 @@ NEWER = sorted(p.parent for p in RESULTS.glob("newer_rules/*_*ep/*/config.yaml")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 
 
+# settings a rule gained after these runs were recorded, at the value that gives the behaviour it had then
+# (ldrl's inverses were always Glorot-initialised; tests/test_bit_identity.py pins its training)
+ADDED_SINCE = {"ldrl": {"inverse_init": "glorot"}}
+
+
 @pytest.mark.parametrize(
     "run", [r for r in NEWER if "-mix-" not in r.name], ids=lambda p: p.name.split("-s0-")[-1] + "@" + p.parent.name
 )
@@ -28,7 +33,8 @@ def test_the_plain_command_resolves_to_the_recorded_newer_rule_settings(run):
     variant = recorded["rules"][rule].get("variant")
     extra = [f"rules.{rule}.variant={variant}"] if variant not in (None, "usf") else []
     spec = resolve_rule(build_run_config([f"rule={rule}", f"model={preset}", *extra]))
-    assert OmegaConf.to_container(spec.config, enum_to_str=True) == recorded["rules"][rule]
+    expected = {**ADDED_SINCE.get(rule, {}), **recorded["rules"][rule]}
+    assert OmegaConf.to_container(spec.config, enum_to_str=True) == expected
 
 
 def _tracked() -> list[str] | None:
