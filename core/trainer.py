@@ -14,6 +14,7 @@ import copy
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 from bioscale.architectures import build_network
@@ -21,7 +22,7 @@ from bioscale.datasets import load_data
 from omegaconf import OmegaConf
 
 from .checkpoint import remove_stale_temp_files
-from .config.schema import config_dict, plain_value
+from .config.schema import RuleConfig, config_dict, plain_value
 from .distributed import DataParallel
 from .errors import BioscaleError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun, StorageError
 from .flat_parameters import can_flatten, flatten_parameters
@@ -60,7 +61,7 @@ def seeded_generator(seed: int, what: str) -> torch.Generator:
 class Trainer(TrainingLoop, RunState, RunRecord):
     """One run. Build with :meth:`create` (new run) or :meth:`resume` (from a run folder)."""
 
-    def __init__(self, cfg, rule_spec, observer_specs, data=None):
+    def __init__(self, cfg, rule_spec, observer_specs, data=None) -> None:
         self.cfg = cfg
         self.rule_spec = rule_spec
         self.observer_specs = list(observer_specs)
@@ -82,7 +83,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         self.rule_hooks, self.observers, self.plugin_manager = build_plugin_host(rule_spec, rule_obj, observers)
         self.rule_generator = seeded_generator(cfg.seed, "rule")
         self.data_generator = seeded_generator(cfg.seed, "data")
-        rule_cfg = OmegaConf.to_object(rule_spec.config)
+        rule_cfg = cast(RuleConfig, OmegaConf.to_object(rule_spec.config))  # a rule's config is a RuleConfig
         self.optimizer_cfg = rule_cfg.optimizer
         self.optimizer = self._forward_adam(rule_cfg.output_lr_scale)
         self._grad_dests: dict = {}  # write_weight_grads' per-op .grad maps, kept between steps

@@ -65,7 +65,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     noise_preserving = False
     recipes = RECIPES
 
-    def __init__(self, config):
+    def __init__(self, config) -> None:
         try:
             aux_activation = make_activation(config.aux_activation)
         except ValueError as exc:
