@@ -56,7 +56,9 @@ class LocallyConnected2d(AffineOp):
         self.fan_out = out_channels * kernel_size * kernel_size
         self.weight = nn.Parameter(torch.empty(self.locations, self.patch_size, out_channels))
         self.bias = nn.Parameter(torch.zeros(out_channels, ho, wo))
-        self._cache = None  # [(input, patches), ...]: the last two training-mode inputs
+        self._cache: list[tuple[torch.Tensor, torch.Tensor]] | None = (
+            None  # [(input, patches), ...]: the last two training-mode inputs
+        )
         self._workspace: dict[str, torch.Tensor] = {}
 
     def orthogonal_weight(self, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -8,6 +8,9 @@ input detached, which is what the trainer hands to learning rules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -40,6 +43,9 @@ class Layer(nn.Module):
 class Network(nn.Module):
     """A stack of :class:`Layer`; the last one's activation is the identity (logits)."""
 
+    ops: list[AffineOp]  # set through __dict__ in __init__ (plain lists, not submodules)
+    activations: list[Activation]
+
     def __init__(self, layers: list[Layer], in_shape: tuple, num_classes: int, name: str = "custom"):
         super().__init__()
         self.layers = nn.ModuleList(layers)
@@ -56,7 +62,7 @@ class Network(nn.Module):
 
     def layer(self, l: int) -> Layer:
         """Layer ``l`` with the paper's 1-based numbering."""
-        return self.layers[l - 1]
+        return cast(Layer, self.layers[l - 1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(B, *in_shape)`` → logits ``(B, num_classes)``; end-to-end graph if grad is on."""
@@ -99,8 +105,8 @@ def check_block(index: int, spec: dict) -> None:
 def build_network(
     in_shape: tuple,
     num_classes: int,
-    blocks: list[dict] = (),
-    widths: list[int] = (),
+    blocks: Sequence[dict] = (),
+    widths: Sequence[int] = (),
     activation: str = "tanh",
     generator: torch.Generator | None = None,
     name: str = "custom",
@@ -119,6 +125,7 @@ def build_network(
 
     layers: list[Layer] = []
     shape = tuple(in_shape)
+    op: AffineOp
     for index, spec in enumerate(blocks):
         check_block(index, spec)
         kind = spec["type"]

@@ -73,6 +73,8 @@ class AffineOp(nn.Module):
     out_shape: tuple
     fan_in: int
     fan_out: int
+    weight: nn.Parameter
+    bias: nn.Parameter
 
     def new_weight(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Glorot-uniform tensor shaped like ``self.weight`` (drawn on the CPU, moved to its device)."""

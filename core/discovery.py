@@ -30,7 +30,7 @@ class PluginEntry:
     value: str
     distribution: str
     version: str
-    entry_point: metadata.EntryPoint = field(repr=False)
+    entry_point: metadata.EntryPoint | None = field(repr=False)  # None: an in-process entry (tests, the sweep)
     error: str | None = None
     conflicts: list[PluginEntry] = field(default_factory=list, repr=False)  # other distributions offering the name
     _loaded: object = field(default=None, repr=False)
@@ -49,6 +49,7 @@ class PluginEntry:
             self.error = conflict_message(self.group, self.name, [self, *self.conflicts])
             raise PluginError(self.error)
         try:
+            assert self.entry_point is not None  # in-process entries are made loaded (or never loaded)
             loaded = self.entry_point.load()
         except Exception as exc:  # any import-time failure of a third-party plugin
             self.error = f"{type(exc).__name__}: {exc}"
@@ -62,6 +63,7 @@ class PluginEntry:
 
     def _check_origin(self) -> None:
         """The entry point's module was imported from the declaring distribution's own files."""
+        assert self.entry_point is not None  # load() just loaded it
         module = self.entry_point.module
         file = module_file(module)
         if file is None or declaring_dist_holds(getattr(self.entry_point, "dist", None), file):

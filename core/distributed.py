@@ -137,7 +137,7 @@ class DataParallel:
         mine = digest.hexdigest()
         import torch.distributed as dist
 
-        every = [None] * self.world_size
+        every: list[str | None] = [None] * self.world_size
         dist.all_gather_object(every, mine)
         differ = [r for r, d in enumerate(every) if d != every[0]]
         if differ:

@@ -63,6 +63,7 @@ class StopRun(BioscaleError):
     summary gets ``status`` (default ``stopped``) and the reason; nothing is reported as broken."""
 
     exit_status = 0
+    extra: dict  # set by ObserverHooks.epoch_end: the extras of the observers before the one that stopped
 
     def __init__(self, reason: str, status: str = "stopped"):
         super().__init__(reason)

@@ -36,9 +36,9 @@ def evaluate(model, split, batch_size: int, top_k: tuple = (1,), parallel=None) 
     )
     if parallel is not None:
         parallel.sum_(sums)
-    sums = sums.tolist()  # the one host read
-    loss, counts, n = sums[0], dict(zip(top_k, sums[1:-1])), max(sums[-1], 1)
-    result = {"loss": loss / n, "error": 100.0 * counts[top_k[0]] / n}
+    host = sums.tolist()  # the one host read
+    loss, counts, total = host[0], dict(zip(top_k, host[1:-1])), max(host[-1], 1)
+    result = {"loss": loss / total, "error": 100.0 * counts[top_k[0]] / total}
     if 5 in counts:
-        result["top5_error"] = 100.0 * counts[5] / n
+        result["top5_error"] = 100.0 * counts[5] / total
     return result

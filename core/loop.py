@@ -7,6 +7,8 @@ See ARCHITECTURE.md for the step pseudocode.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .credit import assign_credit, write_weight_grads
@@ -75,7 +77,7 @@ class TrainingLoop(TrainerFields):
         self._check_finite(loss_sum, epoch, reduced=True)
         if inverse_sums:
             self._check_finite(sum(inverse_sums.values()), epoch, what="inverse loss", reduced=True)
-        stats = {"passes": ["+".join(sorted(p)) for p in passes]}
+        stats: dict[str, Any] = {"passes": ["+".join(sorted(p)) for p in passes]}
         if seen:
             stats.update(train_loss=float(loss_sum) / seen, train_error=100.0 * float(wrong) / seen, lr=lr)
         if inverse_sums:
@@ -86,9 +88,10 @@ class TrainingLoop(TrainerFields):
         """One step on batch ``x`` ``(B, *in_shape)``, ``y`` ``(B,)``: inverse update and/or
         forward update as ``phases`` says. Returns the step and the rule's inverse losses.
         ``global_batch_size``: data parallelism: the rows of the global batch ``x`` is this rank's share of."""
-        share = (
-            (self.parallel.rows(global_batch_size), global_batch_size, self.parallel) if self.parallel.active else ()
-        )
+        share: tuple = ()
+        if self.parallel.active:
+            assert global_batch_size is not None  # data parallelism: train_epoch gives the global batch's rows
+            share = (self.parallel.rows(global_batch_size), global_batch_size, self.parallel)
         with autocast(self.device, self.precision):
             step = self._forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share)
             step.progress = progress
@@ -97,6 +100,7 @@ class TrainingLoop(TrainerFields):
         if "forward" in phases:
             if self.parallel.active:  # one all-reduce of the flat gradient buffer
                 step.reduce_gradients(self._forward_grad_buffers())
+            assert grads is not None  # assigned above in the forward phase
             with torch.no_grad():  # e.g. a rule's learned feedback steps here
                 self.rule_hooks.after_forward_grads(step, grads)
             set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))

@@ -196,7 +196,7 @@ class ObserverHooks:
     def epoch_end(self, run, epoch: int, metrics: dict) -> dict:
         """Each observer, in registration (name) order, sees the line with the extras of the
         observers before it; returns all the extras."""
-        extra = {}
+        extra: dict = {}
         for origin, caller in self._callers["bioscale_epoch_end"]:
             seen = {**metrics, **{k: v for k, v in extra.items() if k not in metrics}}
             try:
@@ -268,7 +268,8 @@ def build_plugin_host(
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         plugin_name = pm.get_name(exc.plugin) if exc.plugin is not None else "?"
-        raise PluginError(f"{origins.get(plugin_name, plugin_name)}: {exc}") from exc
+        where = origins.get(plugin_name, plugin_name) if plugin_name is not None else None
+        raise PluginError(f"{where}: {exc}") from exc
     observer_origins = [(origins[f"observer:{spec.name}"], obj) for spec, obj in observers]
     return (
         RuleHooks(pm, rule_spec.name, rule_spec.entry.distribution, rule_spec.entry.version),

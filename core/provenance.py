@@ -41,9 +41,10 @@ def package_files(module_name: str) -> list[tuple[str, Path]] | None:
     relative to the package's parent folder); a single-file module gives itself; None for a
     module without files (``python -c``, a namespace package)."""
     top = importlib.import_module(module_name.split(".")[0])
-    if not getattr(top, "__file__", None):
+    top_file = getattr(top, "__file__", None)
+    if not top_file:
         return None
-    origin = Path(top.__file__).resolve()
+    origin = Path(top_file).resolve()
     if origin.name != "__init__.py":
         return [(origin.name, origin)]
     return _tree_files(origin.parent, origin.parent.name)
@@ -65,6 +66,7 @@ def _core_roots() -> list[tuple[str, Path]]:
     roots = []
     for name in CORE_PACKAGES:
         module = importlib.import_module(name)
+        assert module.__file__ is not None  # a core package is a regular package with files
         roots.append((name, Path(module.__file__).resolve().parent))
     return roots
 

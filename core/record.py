@@ -133,6 +133,7 @@ class RunRecord(TrainerFields):
             self.run_record = run_info
         resolved = self.resolved_config()
         self.run_record = resolved["run_info"]
+        assert self.run_dir is not None  # create and resume set it before the config is written
         write_text(self.run_dir / CONFIG, OmegaConf.to_yaml(OmegaConf.create(resolved)))
 
     def open_sitting(self) -> None:
@@ -145,6 +146,7 @@ class RunRecord(TrainerFields):
         """Record this sitting's end, status and last epoch in ``config.yaml``."""
         sittings = list((self.run_record or {}).get("sittings") or [])
         if sittings:
+            assert self.run_record is not None  # it holds the sittings
             sittings[-1] = {**sittings[-1], "ended": now(), "status": status, "to_epoch": self.epoch}
             self.write_config({**self.run_record, "sittings": sittings})
 
@@ -153,7 +155,7 @@ class RunRecord(TrainerFields):
         test = [m["test_error"] for m in hist]
         train_seconds = [m["seconds"] for m in hist]
         best_epoch = (test.index(min(test)) + 1) if test else None
-        last_train = next((m for m in reversed(hist) if "train_error" in m), {})
+        last_train: dict = next((m for m in reversed(hist) if "train_error" in m), {})
         summary = {
             "status": status,
             **({"error": error} if error else {}),

@@ -10,6 +10,7 @@ import fcntl
 import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from .errors import StorageError, UsageError
 
@@ -23,7 +24,7 @@ class RunFolderBusy(UsageError):
 class RunLock:
     def __init__(self, run_dir: Path):
         self.path = Path(run_dir) / LOCK
-        self._handle = None
+        self._handle: TextIO | None = None
 
     @property
     def held(self) -> bool:

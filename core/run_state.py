@@ -124,4 +124,5 @@ class RunState(TrainerFields):
                 f"loaded back ({type(exc).__name__}: {exc}); only tensors, numbers, strings, "
                 f"lists and dicts are allowed"
             ) from exc
+        assert self.run_dir is not None  # create and resume set it before anything is saved
         checkpoint.save_checkpoint(self.run_dir / CHECKPOINT, state)

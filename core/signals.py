@@ -12,17 +12,20 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 
 HELD = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def signals_held():
+def signals_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum)) for signum in HELD}
+    previous: dict[int, signal._HANDLER] = {
+        signum: signal.signal(signum, lambda signum, frame: caught.append(signum)) for signum in HELD
+    }
     try:
         yield
     finally:

@@ -14,6 +14,7 @@ import copy
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 from bioscale.architectures import build_network
@@ -21,7 +22,7 @@ from bioscale.datasets import load_data
 from omegaconf import OmegaConf
 
 from .checkpoint import remove_stale_temp_files
-from .config.schema import plain_value
+from .config.schema import RuleConfig, config_dict, plain_value
 from .distributed import DataParallel
 from .errors import BioscaleError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun, StorageError
 from .flat_parameters import can_flatten, flatten_parameters
@@ -60,7 +61,7 @@ def seeded_generator(seed: int, what: str) -> torch.Generator:
 class Trainer(TrainingLoop, RunState, RunRecord):
     """One run. Build with :meth:`create` (new run) or :meth:`resume` (from a run folder)."""
 
-    def __init__(self, cfg, rule_spec, observer_specs, data=None):
+    def __init__(self, cfg, rule_spec, observer_specs, data=None) -> None:
         self.cfg = cfg
         self.rule_spec = rule_spec
         self.observer_specs = list(observer_specs)
@@ -82,7 +83,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         self.rule_hooks, self.observers, self.plugin_manager = build_plugin_host(rule_spec, rule_obj, observers)
         self.rule_generator = seeded_generator(cfg.seed, "rule")
         self.data_generator = seeded_generator(cfg.seed, "data")
-        rule_cfg = OmegaConf.to_object(rule_spec.config)
+        rule_cfg = cast(RuleConfig, OmegaConf.to_object(rule_spec.config))  # a rule's config is a RuleConfig
         self.optimizer_cfg = rule_cfg.optimizer
         self.optimizer = self._forward_adam(rule_cfg.output_lr_scale)
         self._grad_dests: dict = {}  # write_weight_grads' per-op .grad maps, kept between steps
@@ -162,11 +163,11 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         if trainer.parallel.is_main:
             parts = [rule_spec.name, cfg.data.name, cfg.model.preset, f"s{cfg.seed}", cfg.name]
             trainer.run_dir = create_run_dir(cfg.output_dir, parts)
-            trainer._own_run_dir()
+            lock = trainer._own_run_dir()
             try:
                 trainer.write_config()
             except BaseException:
-                trainer.lock.release()
+                lock.release()
                 raise
         trainer.run_dir = Path(trainer.parallel.broadcast_object(str(trainer.run_dir)))
         return trainer
@@ -182,7 +183,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         if not trainer.parallel.is_main:  # the other ranks only read the checkpoint
             trainer.load_state(state, run_dir / CHECKPOINT)
             return trainer
-        trainer._own_run_dir()
+        lock = trainer._own_run_dir()
         try:
             if file_stamp(run_dir / CHECKPOINT) != stamp:  # another process wrote it before the lock was ours
                 state, _ = read_for_resume(run_dir, cfg.trainer.epochs)
@@ -191,7 +192,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
             trainer._warn_if_replanned(state)
             trainer.write_config(trainer.resumed_run_info(read_run_info(run_dir)))
         except BaseException:
-            trainer.lock.release()
+            lock.release()
             raise
         return trainer
 
@@ -206,12 +207,14 @@ class Trainer(TrainingLoop, RunState, RunRecord):
                 f"straight {epochs}-epoch run gives; start a new run for that."
             )
 
-    def _own_run_dir(self) -> None:
-        """Lock the run folder for this process and clear temp files of dead writers."""
-        self.lock = RunLock(self.run_dir)
-        self.lock.acquire()
+    def _own_run_dir(self) -> RunLock:
+        """Lock the run folder for this process and clear temp files of dead writers; returns the lock."""
+        assert self.run_dir is not None  # create and resume set it first
+        self.lock = lock = RunLock(self.run_dir)
+        lock.acquire()
         for tmp in remove_stale_temp_files(self.run_dir):
             print_err(f"bioscale: removed {tmp.name}, left by a process that was killed while writing")
+        return lock
 
     # -- the run to its end -----------------------------------------------------------
     def fit(self, stop_after: int | None = None) -> dict:
@@ -222,8 +225,10 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         """
         main = self.parallel.is_main
         progress = Progress(self.cfg.trainer.progress if main else False)
-        if main and not self.lock.held:
-            self.lock.acquire()
+        if main:
+            assert self.lock is not None  # create and resume lock the folder on rank 0
+            if not self.lock.held:
+                self.lock.acquire()
         status, error = "running", None
         try:
             if main:
@@ -301,6 +306,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
             progress.close()
             summary = self.summary(status, error)
             if self.parallel.is_main:
+                assert self.run_dir is not None  # create and resume set it
                 try:
                     write_json(self.run_dir / SUMMARY, summary)
                     self.close_sitting(status)
@@ -323,6 +329,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
             self.epoch += 1
             self.history.append(metrics)
             return
+        assert self.run_dir is not None  # create and resume set it
         with signals_held():
             self.epoch += 1
             self.history.append(metrics)
@@ -345,7 +352,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
 
 
 def _block_dict(block) -> dict:
-    return OmegaConf.to_container(block, enum_to_str=True) if not isinstance(block, dict) else dict(block)
+    return config_dict(block, enum_to_str=True) if not isinstance(block, dict) else dict(block)
 
 
 def print_err(message: str) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+    from bioscale.architectures.network import Network
     from bioscale.datasets.in_memory import DataBundle
     from omegaconf import DictConfig
 
@@ -28,7 +29,7 @@ class TrainerFields:
     device: torch.device
     label_smoothing: float
     data: DataBundle
-    model: torch.nn.Module
+    model: Network
     flat_parameters: Any  # a FlatParameters, or None when the parameters cannot share one storage
     rule_hooks: RuleHooks
     observers: ObserverHooks

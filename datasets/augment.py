@@ -26,6 +26,7 @@ class Augmentation:
         rows and ``x``'s share is used, so each row gets what it gets in one process."""
         b, c, h, w = x.shape
         drawn = total if rows is not None else b
+        assert drawn is not None  # callers that pass rows pass total with them
         keep = rows if rows is not None else slice(0, b)
         p = self.padding
         if p > 0:

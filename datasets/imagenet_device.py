@@ -66,7 +66,7 @@ class DeviceDecodeSplit:
         self.max_value = norm.max_value  # norm: a ChannelNorm (datasets/normalize.py)
         self.mean = norm.mean.float().to(self.device).view(1, 3, 1, 1)
         self.std = norm.std.float().to(self.device).view(1, 3, 1, 1)
-        self._stream = None  # CUDA: the loader thread's side stream (made on first use)
+        self._stream: torch.cuda.Stream | None = None  # CUDA: the loader thread's side stream (made on first use)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -89,7 +89,7 @@ class DeviceDecodeSplit:
             from torchvision.io import ImageReadMode, decode_jpeg
 
             jpeg = [i for i, d in enumerate(raw) if _is_jpeg(d)]
-            images = [None] * len(raw)
+            images: list[torch.Tensor | None] = [None] * len(raw)
             if jpeg:
                 try:
                     decoded = decode_jpeg([raw[i] for i in jpeg], mode=ImageReadMode.RGB, device=self.device)
@@ -172,10 +172,10 @@ class DeviceDecodeSplit:
         with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(1) as loader:
             ahead = None
             paths = lambda idx: [self.samples[j][0] for j in idx]  # noqa: E731
-            for i, (idx, offsets, flips) in enumerate(plan):
+            for i, (batch_idx, offsets, flips) in enumerate(plan):
                 x = self._ready(
-                    ahead.result() if ahead is not None else self._prepare(pool, paths(idx), offsets, flips)
+                    ahead.result() if ahead is not None else self._prepare(pool, paths(batch_idx), offsets, flips)
                 )
                 if i + 1 < len(plan):  # read, decode and crop the next batch while this one trains
                     ahead = loader.submit(self._prepare, pool, paths(plan[i + 1][0]), *plan[i + 1][1:])
-                yield x, labels[idx].to(self.device, non_blocking=True)
+                yield x, labels[batch_idx].to(self.device, non_blocking=True)

@@ -9,11 +9,29 @@ runs resume exactly; augmentation is applied to whole batches on the device.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
 from .augment import Augmentation
+
+
+class Split(Protocol):
+    """What the trainer reads of a split (:class:`InMemorySplit`, the ImageNet folder splits)."""
+
+    def __len__(self) -> int: ...
+
+    def num_batches(self, batch_size: int) -> int: ...
+
+    def batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        augment: Augmentation | None = None,
+        rows: Callable[[int], slice] | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
 @dataclass
@@ -30,7 +48,10 @@ class InMemorySplit:
         return -(-len(self) // batch_size)
 
     def _float(self, xb: torch.Tensor) -> torch.Tensor:
-        return xb if self.scale is None else torch.addcmul(self.shift, xb.to(torch.float32), self.scale)
+        if self.scale is None:
+            return xb
+        assert self.shift is not None  # set together with scale
+        return torch.addcmul(self.shift, xb.to(torch.float32), self.scale)
 
     def to(self, device) -> InMemorySplit:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
@@ -77,9 +98,9 @@ class DataBundle:
     """What the trainer needs to know about a data set."""
 
     name: str
-    train: object
-    test: object
-    val: object | None
+    train: Split
+    test: Split
+    val: Split | None
     in_shape: tuple
     num_classes: int
     source: str

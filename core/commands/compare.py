@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 from bioscale.datasets import load_data
 
@@ -110,7 +111,31 @@ def main(args: list[str]) -> int:
             raise ConfigError(
                 "no rules installed; install a rule distribution (pip install -e plugins/<rule>) or name a rule"
             )
-    # validate every entry before any work; with no rule named, a broken plugin is listed and skipped
+    planned, broken = _plan(entries, tokens, chosen)
+    first = planned[0][1]
+    device = resolve_device(first.trainer.device)
+    data = load_data(first.data, device)
+    out = create_run_dir(first.output_dir, ["compare", first.data.name, first.model.preset, f"s{first.seed}"])
+    rows, curves = [], {}
+    for label, cfg, rule_spec, observers in planned:
+        cfg.output_dir = str(out)
+        cfg.name = re.sub(r"[^A-Za-z0-9_.=]+", "_", label.split(":", 1)[1]) if ":" in label else ""
+        print(f"[bioscale] compare: training {label}", file=sys.stderr, flush=True)
+        trainer = Trainer.create(cfg, rule_spec, observers, data=data)
+        summary = trainer.fit()
+        rows.append({"label": label, **summary})
+        curves[label] = trainer.history
+    table = _write_comparison(out, first, tokens, rows, curves, broken)
+    print(table)
+    print(f"plot: {out / 'comparison.png'}")
+    print(out, flush=True)
+    return 0
+
+
+def _plan(entries: list, tokens: list[str], chosen: bool) -> tuple[list, list[tuple[str, str]]]:
+    """Every entry's ``(label, cfg, rule spec, observers)``, validated before any work, and the
+    ``(rule, error)`` of each broken plugin; with no rule named (``chosen`` False) a broken plugin
+    is listed and skipped, else its error is raised."""
     planned, broken = [], []
     for label, name, extra in entries:
         cfg = build_run_config(tokens + extra + [f"rule={name}"])
@@ -125,19 +150,13 @@ def main(args: list[str]) -> int:
             )
     if not planned:
         raise PluginError("no installed rule loads: " + "; ".join(f"{n}: {e}" for n, e in broken))
-    first = planned[0][1]
-    device = resolve_device(first.trainer.device)
-    data = load_data(first.data, device)
-    out = create_run_dir(first.output_dir, ["compare", first.data.name, first.model.preset, f"s{first.seed}"])
-    rows, curves = [], {}
-    for label, cfg, rule_spec, observers in planned:
-        cfg.output_dir = str(out)
-        cfg.name = re.sub(r"[^A-Za-z0-9_.=]+", "_", label.split(":", 1)[1]) if ":" in label else ""
-        print(f"[bioscale] compare: training {label}", file=sys.stderr, flush=True)
-        trainer = Trainer.create(cfg, rule_spec, observers, data=data)
-        summary = trainer.fit()
-        rows.append({"label": label, **summary})
-        curves[label] = trainer.history
+    return planned, broken
+
+
+def _write_comparison(
+    out: Path, first, tokens: list[str], rows: list[dict], curves: dict, broken: list[tuple[str, str]]
+) -> str:
+    """Write ``comparison.md``, ``.json`` and ``.png`` into ``out``; return the table."""
     table = format_table(rows)
     if broken:
         table += "\n\nNot run (broken plugins): " + "; ".join(f"{name}: {error}" for name, error in broken)
@@ -159,7 +178,4 @@ def main(args: list[str]) -> int:
         f"Learning curves of {len(curves)} rules: data {first.data.name}, "
         f"model {first.model.preset}, {first.trainer.epochs} epochs, seed {first.seed}",
     )
-    print(table)
-    print(f"plot: {out / 'comparison.png'}")
-    print(out, flush=True)
-    return 0
+    return table

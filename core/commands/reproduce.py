@@ -114,6 +114,7 @@ def run_cell(cell: dict, seed: int, folder: Path, index: dict, stale: str = "mar
         return trainer.fit()
     except (DivergenceError, PluginFailure) as exc:  # the cell's result; the table goes on
         print(f"bioscale: warning: {cell['net']} / {cell['row']}: {exc}", file=sys.stderr, flush=True)
+        assert trainer.run_dir is not None  # create sets it
         return json.loads((trainer.run_dir / SUMMARY).read_text())
 
 
@@ -140,72 +141,96 @@ def main(args: list[str]) -> int:
         from . import campaign_table
 
         return campaign_table.main(args[0], args[1:])
-    if not args or "=" in args[0]:
-        raise ConfigError(
-            f"name a table or a spec file: bioscale reproduce {'|'.join(paper_results()['tables'])}|SPEC.yaml [key=value ...]"
-        )
-    name, tokens = args[0], args[1:]
-    tables = paper_results()["tables"]
-    if name not in tables:
-        raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}, or a spec file (*.yaml)")
-    table = tables[name]
-    pairs = split_tokens(tokens)
+    name, table = _table_arg(args)
+    pairs = split_tokens(args[1:])
     options = {k: v for k, v in pairs if k in ("rules", "nets", "seeds", "stale")}
     run_tokens = [f"{k}={v}" for k, v in pairs if k not in options]
     installed = discover(RULES_GROUP)
     if "nets" in options:
-        nets = _names_arg("nets", options["nets"])
-        unknown = [n for n in nets if n not in table["nets"]]
-        if unknown:
-            raise ConfigError(
-                f"nets={options['nets']}: {name} has no net {unknown[0]!r}; valid: {', '.join(table['nets'])}"
-            )
-        table = {**table, "nets": {n: p for n, p in table["nets"].items() if n in nets}}
+        table = _pick_nets(name, table, options["nets"])
     rules = _names_arg("rules", options["rules"]) if "rules" in options else None
     if rules is None:
         rules = [n for n in sorted(installed) if _has_paper_row(n, installed)]
-    try:
-        seeds = int(options.get("seeds", 1))
-    except ValueError:
-        raise ConfigError(f"seeds={options['seeds']!r} must be a whole number") from None
-    if seeds < 1:
-        raise ConfigError(f"seeds={seeds} must be >= 1")
+    seeds = _seeds_arg(options)
     stale = cell_code.stale_policy(options.get("stale"))
     cells = plan_cells(table, rules, installed, run_tokens)  # every cell validated before any work
     base_seed = cells[0]["cfg"].seed
     folder = Path(build_run_config([*run_tokens, "rule=" + rules[0]]).output_dir) / "reproduce" / name
     folder.mkdir(parents=True, exist_ok=True)
     index = json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
-    rows, curves = [], {}
-    for cell in cells:
-        summaries = [run_cell(cell, base_seed + s, folder, index, stale) for s in range(seeds)]
-        best = _mean_sd([s["best_test_error"] for s in summaries])
-        final = _mean_sd([s["final_test_error"] for s in summaries])
-        train = _mean_sd([s["final_train_error"] for s in summaries])
-        rows.append(
-            {
-                "net": cell["net"],
-                "model": cell["preset"],
-                "row": cell["row"],
-                "rule": cell["rule"],
-                "status": sorted({s["status"] for s in summaries}),
-                "settings": cell["tokens"],
-                "seeds": seeds,
-                "best_test_error": best,
-                "final_test_error": final,
-                "final_train_error": train,
-                "paper": cell["paper"],
-                "epochs": summaries[0]["epochs"],
-                "run_dirs": [s["run_dir"] for s in summaries],
-                "code_changes": code_changes_of(summaries),
-            }
-        )
-        curves.setdefault(cell["net"], {})[cell["row"]] = read_metrics(Path(summaries[0]["run_dir"]))
+    rows, curves = _run_cells(cells, base_seed, seeds, folder, index, stale)
     budget = " ".join(run_tokens) or "each rule's recipe and the default budget"
     _write(folder, name, table, rows, curves, budget, seeds)
     print((folder / "table.md").read_text())
     print(folder, flush=True)
     return 0
+
+
+def _table_arg(args: list[str]) -> tuple[str, dict]:
+    """The table ``args`` name first, with its name; a ConfigError when none or an unknown one is named."""
+    if not args or "=" in args[0]:
+        raise ConfigError(
+            f"name a table or a spec file: bioscale reproduce {'|'.join(paper_results()['tables'])}|SPEC.yaml [key=value ...]"
+        )
+    name = args[0]
+    tables = paper_results()["tables"]
+    if name not in tables:
+        raise ConfigError(f"unknown table {name!r}; valid: {', '.join(tables)}, or a spec file (*.yaml)")
+    return name, tables[name]
+
+
+def _pick_nets(name: str, table: dict, value: str) -> dict:
+    """``table`` with only the nets ``nets=value`` names (each one the table has)."""
+    nets = _names_arg("nets", value)
+    unknown = [n for n in nets if n not in table["nets"]]
+    if unknown:
+        raise ConfigError(f"nets={value}: {name} has no net {unknown[0]!r}; valid: {', '.join(table['nets'])}")
+    return {**table, "nets": {n: p for n, p in table["nets"].items() if n in nets}}
+
+
+def _seeds_arg(options: dict) -> int:
+    """``seeds=K`` (default 1), a whole number >= 1."""
+    try:
+        seeds = int(options.get("seeds", 1))
+    except ValueError:
+        raise ConfigError(f"seeds={options['seeds']!r} must be a whole number") from None
+    if seeds < 1:
+        raise ConfigError(f"seeds={seeds} must be >= 1")
+    return seeds
+
+
+def _run_cells(
+    cells: list[dict], base_seed: int, seeds: int, folder: Path, index: dict, stale: str
+) -> tuple[list[dict], dict]:
+    """Each cell's runs with seeds ``base_seed`` .. ``base_seed + seeds - 1``: the table's rows and,
+    per net, each row's first-seed learning curve."""
+    rows: list[dict] = []
+    curves: dict[str, dict] = {}
+    for cell in cells:
+        summaries = [run_cell(cell, base_seed + s, folder, index, stale) for s in range(seeds)]
+        rows.append(_row(cell, summaries, seeds))
+        curves.setdefault(cell["net"], {})[cell["row"]] = read_metrics(Path(summaries[0]["run_dir"]))
+    return rows, curves
+
+
+def _row(cell: dict, summaries: list[dict], seeds: int) -> dict:
+    """The table row of one cell from its runs' summaries."""
+    return {
+        "net": cell["net"],
+        "model": cell["preset"],
+        "row": cell["row"],
+        "rule": cell["rule"],
+        "status": sorted({s["status"] for s in summaries}),
+        "settings": cell["tokens"],
+        "seeds": seeds,
+        "best_test_error": _mean_sd([s["best_test_error"] for s in summaries]),
+        "final_test_error": _mean_sd([s["final_test_error"] for s in summaries]),
+        "final_train_error": _mean_sd([s["final_train_error"] for s in summaries]),
+        "paper": cell["paper"],
+        "epochs": summaries[0]["epochs"],
+        "run_dirs": [s["run_dir"] for s in summaries],
+        "code_changes": code_changes_of(summaries),
+    }
 
 
 def _has_paper_row(name: str, installed: dict) -> bool:

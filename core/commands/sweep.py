@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bioscale.architectures.activations import cpuinfo_field
 
@@ -24,9 +25,12 @@ from ..config import build_run_config, resolve_rule
 from ..discovery import RULES_GROUP, discover, load_rule_class
 from ..errors import BioscaleError, ConfigError
 from ..sweep.report import write_report
-from ..sweep.settings import split_sweep_tokens, sweep_config
+from ..sweep.settings import SweepConfig, split_sweep_tokens, sweep_config
 from ..sweep.space import format_value, rule_space, user_space
 from ..sweep.study import SweepWork, open_study, progress_line, run_worker
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def _check_space(tokens: list[str], space: dict) -> None:
@@ -59,52 +63,15 @@ def main(tokens: list[str]) -> int:
     settings = sweep_config(sweep_pairs)
     cfg = build_run_config(run_tokens)
     spec = resolve_rule(cfg)
-    _, cls = load_rule_class(spec.name, discover(RULES_GROUP))
-    space = {**rule_space(spec.name, cls), **user_space(settings.space, space_tokens)}
-    if not space:
-        raise ConfigError(
-            f"rule {spec.name!r} declares no search space; give one with sweep.space=FILE.yaml "
-            f"or sweep.space.<key>=<spec> (e.g. sweep.space.rules.{spec.name}.optimizer.lr=loguniform:1e-5:3e-4)"
-        )
-    base = [*run_tokens]
-    if not any(t.startswith("trainer.threads=") for t in base):
-        base.append("trainer.threads=1")
-    base += ["trainer.progress=false", *_validation_tokens(base, settings.validation_fraction)]
+    space = _search_space(spec.name, settings.space, space_tokens)
+    base = _base_tokens(run_tokens, settings.validation_fraction)
     _check_space(base, space)
     name = settings.study or _slug(f"sweep-{spec.name}-{cfg.data.name}-{cfg.model.preset}")
     folder = Path(settings.dir or Path(cfg.output_dir) / "sweeps" / name)
     folder.mkdir(parents=True, exist_ok=True)
     url = settings.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
-    study = open_study(
-        url,
-        name,
-        settings.sampler,
-        settings.pruner,
-        settings.prune_warmup,
-        settings.seed,
-        settings.heartbeat,
-        shared=bool(settings.storage),
-    )
-    declared = {k: f"{p.kind}:{p.values}" for k, p in space.items()}
-    if study.user_attrs.get("space", declared) != declared:
-        raise ConfigError(
-            f"study {name!r} in {url} was searched over another space ({study.user_attrs['space']}); "
-            f"this command's space is {declared}: name a new study with sweep.study=..."
-        )
-    study.set_user_attr("space", declared)
-    meta = {
-        "command": "bioscale sweep " + " ".join(shlex.quote(t) for t in tokens),
-        "commit": _commit(),
-        "machine": f"{cpuinfo_field('model name') or platform.machine()}, {os.cpu_count()} cores",
-        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "validation": next((t.split("=", 1)[1] for t in base if t.startswith("data.validation=")), "?"),
-        "sampler": settings.sampler,
-        "pruner": settings.pruner,
-        "trials_planned": settings.trials,
-        "workers": settings.workers,
-        "storage": url,
-        "space": {k: f"{p.kind}:{p.values}" for k, p in space.items()},
-    }
+    study = _open_study(url, name, settings, space)
+    meta = _sweep_meta(tokens, base, settings, url, space)
     if not os.environ.get("BIOSCALE_SWEEP_WORKER"):  # each sitting of the sweep: its commit, machine and start
         session = {k: meta[k] for k in ("commit", "machine", "started")}
         study.set_user_attr("sessions", [*study.user_attrs.get("sessions", []), session])
@@ -126,6 +93,67 @@ def main(tokens: list[str]) -> int:
     if not os.environ.get("BIOSCALE_SWEEP_WORKER"):
         print(folder / "sweep.md", flush=True)
     return 0
+
+
+def _search_space(rule: str, space_file: str, space_tokens: dict[str, str]) -> dict:
+    """The rule's declared space, overridden key by key by the user's (``sweep.space=FILE`` and
+    ``sweep.space.<key>=<spec>``); a ConfigError when the two together name no key."""
+    _, cls = load_rule_class(rule, discover(RULES_GROUP))
+    space = {**rule_space(rule, cls), **user_space(space_file, space_tokens)}
+    if not space:
+        raise ConfigError(
+            f"rule {rule!r} declares no search space; give one with sweep.space=FILE.yaml "
+            f"or sweep.space.<key>=<spec> (e.g. sweep.space.rules.{rule}.optimizer.lr=loguniform:1e-5:3e-4)"
+        )
+    return space
+
+
+def _base_tokens(run_tokens: list[str], validation_fraction: float) -> list[str]:
+    """Every trial's tokens before its drawn settings: the user's, one thread unless they say
+    otherwise, no progress bar, and a validation split."""
+    base = [*run_tokens]
+    if not any(t.startswith("trainer.threads=") for t in base):
+        base.append("trainer.threads=1")
+    return base + ["trainer.progress=false", *_validation_tokens(base, validation_fraction)]
+
+
+def _open_study(url: str, name: str, settings: SweepConfig, space: dict) -> optuna.Study:
+    """The study at ``url``, which records ``space``; a ConfigError when it was searched over another."""
+    study = open_study(
+        url,
+        name,
+        settings.sampler.value,
+        settings.pruner.value,
+        settings.prune_warmup,
+        settings.seed,
+        settings.heartbeat,
+        shared=bool(settings.storage),
+    )
+    declared = {k: f"{p.kind}:{p.values}" for k, p in space.items()}
+    if study.user_attrs.get("space", declared) != declared:
+        raise ConfigError(
+            f"study {name!r} in {url} was searched over another space ({study.user_attrs['space']}); "
+            f"this command's space is {declared}: name a new study with sweep.study=..."
+        )
+    study.set_user_attr("space", declared)
+    return study
+
+
+def _sweep_meta(tokens: list[str], base: list[str], settings: SweepConfig, url: str, space: dict) -> dict:
+    """What the report says of this sweep: its command, commit, machine, start and settings."""
+    return {
+        "command": "bioscale sweep " + " ".join(shlex.quote(t) for t in tokens),
+        "commit": _commit(),
+        "machine": f"{cpuinfo_field('model name') or platform.machine()}, {os.cpu_count()} cores",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "validation": next((t.split("=", 1)[1] for t in base if t.startswith("data.validation=")), "?"),
+        "sampler": settings.sampler.value,
+        "pruner": settings.pruner.value,
+        "trials_planned": settings.trials,
+        "workers": settings.workers,
+        "storage": url,
+        "space": {k: f"{p.kind}:{p.values}" for k, p in space.items()},
+    }
 
 
 def _run_workers(tokens: list[str], workers: int, folder: Path, name: str, url: str) -> None:

@@ -3,6 +3,8 @@ key and list what is valid there."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -39,7 +41,7 @@ def apply_dotlist(cfg: DictConfig, pairs: list[tuple[str, str]], where: str) -> 
                 OmegaConf.update(cfg, key, OmegaConf.select(override, key), merge=True)
             else:
                 check_list_entries(cfg, key, override, where)  # model.blocks=[{...}]: name the entry
-                cfg = OmegaConf.merge(cfg, override)
+                cfg = cast(DictConfig, OmegaConf.merge(cfg, override))  # a DictConfig merged stays one
         except ConfigError:
             raise
         except OmegaConfBaseException as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -40,7 +41,7 @@ def resolve_observers(cfg: DictConfig, observers: dict[str, PluginEntry] | None 
         if config_cls is not None and dataclasses.is_dataclass(config_cls):
             where = f"observers.{name} ({entry.origin})"
             try:
-                merged = OmegaConf.merge(OmegaConf.structured(config_cls), section)
+                merged = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(config_cls), section))
             except OmegaConfBaseException as exc:
                 raise explain(exc, OmegaConf.structured(config_cls), where) from exc
             check_bounds(merged, f"observers.{name}")

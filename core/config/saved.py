@@ -5,6 +5,7 @@ them, and the rule spec from the saved, fully resolved rule sections."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -53,7 +54,7 @@ def _with_overrides(saved: dict, tokens: list[str], config_path: Path) -> DictCo
             f"Start a new run to change anything else."
         )
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(RunConfig), saved)
+        cfg = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(RunConfig), saved))  # a dataclass's: a DictConfig
         check_resolvable(cfg, str(config_path))
         check_bounds(cfg, "")
     except (OmegaConfBaseException, ConfigError) as exc:

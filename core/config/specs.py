@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -62,5 +64,5 @@ class RuleSpec:
 class ObserverSpec:
     name: str
     entry: PluginEntry
-    cls: type
+    cls: Callable[..., Any]  # the observer's class (the sweep's reporter: a factory of its one instance)
     config: object  # dataclass instance or None

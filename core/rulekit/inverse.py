@@ -24,12 +24,14 @@ import math
 
 import torch
 from bioscale.architectures import make_activation
-from bioscale.architectures.ops import glorot_bound, product_into, sum_into, sum_to_shape
+from bioscale.architectures.ops import AffineOp, glorot_bound, product_into, sum_into, sum_to_shape
 from torch import nn
 
 
 class LayerInverse(nn.Module):
     """Inverse of an affine op (``op`` is referenced, not owned: its weights never train here)."""
+
+    op: AffineOp  # set through __dict__ in __init__
 
     def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None, init: str = "glorot"):
         super().__init__()

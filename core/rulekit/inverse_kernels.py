@@ -53,17 +53,20 @@ class StackedReader:
 
     def __init__(self, modules: list, name: str):
         self.modules, self.name = list(modules), name
-        self.key, self.view = None, None
+        self.key: list | None = None
+        self.view: torch.Tensor | None = None
 
     def __call__(self) -> torch.Tensor:
         tensors = [getattr(m, self.name) for m in self.modules]
         key = [(t.data_ptr(), t.shape, t.stride()) for t in tensors]
         if key != self.key:
-            self.view = stacked_view(tensors)
-            if self.view is None:
+            self.view = view = stacked_view(tensors)
+            if view is None:
                 self.key = None
                 return torch.stack(tensors)
             self.key = key
+            return view
+        assert self.view is not None  # kept with self.key, which matched
         return self.view
 
 
@@ -125,12 +128,13 @@ class StackedKernel:
         self.inverses = list(inverses)
         self.forward_activation = model.activations[self.layers[0] - 1]
         self.inverse_activation = self.inverses[0].activation
-        self.weight = stacked_view([g.weight.data for g in self.inverses])
-        self.bias = stacked_view([g.bias.data for g in self.inverses])
-        self.weight_grad = stacked_view([g.weight.grad for g in self.inverses])
-        self.bias_grad = stacked_view([g.bias.grad for g in self.inverses])
-        if any(v is None for v in (self.weight, self.bias, self.weight_grad, self.bias_grad)):
+        weight = stacked_view([g.weight.data for g in self.inverses])
+        bias = stacked_view([g.bias.data for g in self.inverses])
+        weight_grad = stacked_view([g.weight.grad for g in self.inverses])
+        bias_grad = stacked_view([g.bias.grad for g in self.inverses])
+        if weight is None or bias is None or weight_grad is None or bias_grad is None:
             raise ValueError(f"inverses of layers {self.layers} are not equally spaced views of one flat tensor")
+        self.weight, self.bias, self.weight_grad, self.bias_grad = weight, bias, weight_grad, bias_grad
         self.bias_row = self.bias.unsqueeze(1)  # (G, 1, n_in), broadcast over the batch
         ops = [model.ops[l - 1] for l in self.layers]
         self.forward_weight, self.forward_bias = StackedReader(ops, "weight"), StackedReader(ops, "bias")

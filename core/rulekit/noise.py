@@ -59,7 +59,10 @@ class NoiseSource:
 
     def _generator(self, device: torch.device) -> torch.Generator:
         """The rule's CPU generator for CPU tensors, the seeded device generator otherwise."""
-        return self.generator if device.type == "cpu" else self.device_generator
+        if device.type == "cpu":
+            return self.generator
+        assert self.device_generator is not None  # made in __init__ for a non-CPU device
+        return self.device_generator
 
     def begin(self, step) -> None:
         """Start a step: forget the shared draws and take the step's share of its global batch."""
@@ -100,6 +103,7 @@ class NoiseSource:
     def _set_generator_states(self, states: tuple) -> None:
         self.generator.set_state(states[0])
         if states[1] is not None:
+            assert self.device_generator is not None  # states[1] is its state
             self.device_generator.set_state(states[1])
 
     def clear_shared(self) -> None:

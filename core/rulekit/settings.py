@@ -13,7 +13,7 @@ from enum import Enum
 
 from bioscale.architectures import make_activation
 from bioscale.config.bounds import bounded
-from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit
+from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit, config_dict
 from bioscale.errors import ConfigError
 from bioscale.markers import hookimpl
 from omegaconf import OmegaConf
@@ -88,7 +88,7 @@ def per_schedule_recipes(config_cls, presets, alternating: dict, parallel: dict)
     Recipes layer (the conditional one is merged over the preset's), so every setting the
     alternating recipe makes and the parallel one does not is reset to ``config_cls``'s
     default in the parallel entry: ``schedule=parallel`` gets exactly ``parallel``."""
-    defaults = OmegaConf.to_container(OmegaConf.structured(config_cls), enum_to_str=True)
+    defaults = config_dict(OmegaConf.structured(config_cls), enum_to_str=True)
     parallel = _fill_from_defaults(alternating, parallel, defaults)
     recipes = {}
     for preset in presets:

@@ -15,6 +15,8 @@ every epoch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from bioscale.config.schema import plain_value
 from bioscale.flat_parameters import flatten_parameters
@@ -27,6 +29,9 @@ from .noise import NoiseSource
 from .optimizer import RuleOptimizer
 from .settings import FeedbackRule, TPConfig, check_inverse_activation, paper_search_space
 from .targets import difference_target
+
+if TYPE_CHECKING:
+    from bioscale.architectures import Network
 
 
 class TargetPropagation(FeedbackRule):
@@ -62,7 +67,7 @@ class TargetPropagation(FeedbackRule):
         self.inverses: nn.ModuleDict | None = None
         self.optimizer: RuleOptimizer | None = None
         self.noise: NoiseSource | None = None
-        self.model = None
+        self.model: Network | None = None
 
     # -- what subclasses decide -------------------------------------------------------
     def inverse_layers(self, model) -> range:
@@ -79,6 +84,7 @@ class TargetPropagation(FeedbackRule):
         ``read_top`` for the top layer, ``h_out`` itself below it. A subclass that overrides
         ``read`` itself (rather than ``read_top``) declares ``stackable`` (False: no grouped
         inverse training)."""
+        assert self.model is not None  # set by bioscale_setup
         return self.read_top(h_out, h_in) if l == self.model.num_layers else h_out
 
     def read_top(self, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
@@ -125,13 +131,14 @@ class TargetPropagation(FeedbackRule):
         """Inverse training units in increasing layer order: ``StackedKernel``s for runs of equal
         dense layers below the top with a plain read and one noise std (with ``stack``), a
         ``SingleKernel`` for every other layer."""
+        assert self.inverses is not None  # bioscale_setup builds them first
         layers = {int(k): g for k, g in self.inverses.items()}
         stacked = (
             StackedKernel.runs(model, {l: g for l, g in layers.items() if l < model.num_layers})
             if stack and self.stackable and self.flats
             else []
         )
-        units = []
+        units: list[StackedKernel | SingleKernel] = []
         for unit in stacked:
             if isinstance(unit, StackedKernel) and len({self.inverse_sigma(l) for l in unit.layers}) == 1:
                 units.append(unit)
@@ -152,6 +159,7 @@ class TargetPropagation(FeedbackRule):
         """``h_{l-1} + g_l(target_read) - g_l(read)`` for ``l = layer``: the two inverse
         evaluations as one batched call on ``[target_read; read]`` (each ``(B, ...)``), the sum
         in the first output's memory (``rulekit.targets.difference_target``). No grad."""
+        assert self.inverses is not None  # set by bioscale_setup
         return difference_target(self.inverses[str(layer)], step.h[layer - 1], target_read, read)
 
     @hookimpl

@@ -70,7 +70,6 @@ def write_report(folder: Path, study, meta: dict) -> dict:
     """Write the three files into ``folder``; return the JSON document."""
     rows = trial_rows(study)
     best = best_row(rows)
-    keys = sorted({k for r in rows for k in r["settings"]})
     sessions = study.user_attrs.get("sessions") or [{k: meta[k] for k in ("commit", "machine", "started")}]
     meta = {**meta, **sessions[0], "sessions": sessions}  # the first sitting's provenance; every sitting listed
     doc = {
@@ -87,13 +86,16 @@ def write_report(folder: Path, study, meta: dict) -> dict:
         },
     }
     write_json(folder / "sweep.json", doc)
-    head = (
-        "| trial | status | "
-        + " | ".join(keys)
-        + " | best val err % | test err at best val % | best test err % | epochs | s |"
-    )
-    lines = [
-        f"# Sweep {study.study_name}",
+    lines = _header_lines(study.study_name, meta, sessions) + _best_lines(best) + _trial_table(rows)
+    write_text(folder / "sweep.md", "\n".join(lines) + "\n")
+    plot_sweep(folder / "sweep.png", rows, meta["space"], study.study_name, meta.get("command", ""))
+    return doc
+
+
+def _header_lines(study_name: str, meta: dict, sessions: list[dict]) -> list[str]:
+    """``sweep.md``'s title and provenance: command, commit, machine, sittings, objective, space."""
+    return [
+        f"# Sweep {study_name}",
         "",
         f"- command: `{meta['command']}`",
         f"- commit: {meta['commit']}; machine: {meta['machine']}; started: {meta['started']}",
@@ -109,17 +111,32 @@ def write_report(folder: Path, study, meta: dict) -> dict:
         "- space: " + "; ".join(f"`{k}` {v}" for k, v in meta["space"].items()),
         "",
     ]
-    if best is not None:
-        lines += [
-            f"Best: trial {best['trial']}, validation error {best['best_val_error']:.2f} % "
-            f"(test error at that epoch {_fmt(best['test_error_at_best_val'])} %). Reproduce it with:",
-            "",
-            "```bash",
-            train_command(best["tokens"]),
-            "```",
-            "",
-        ]
-    lines += [head, "| " + " | ".join(["---"] * (len(keys) + 7)) + " |"]
+
+
+def _best_lines(best: dict | None) -> list[str]:
+    """The best trial and the command that reproduces it (nothing when no trial finished)."""
+    if best is None:
+        return []
+    return [
+        f"Best: trial {best['trial']}, validation error {best['best_val_error']:.2f} % "
+        f"(test error at that epoch {_fmt(best['test_error_at_best_val'])} %). Reproduce it with:",
+        "",
+        "```bash",
+        train_command(best["tokens"]),
+        "```",
+        "",
+    ]
+
+
+def _trial_table(rows: list[dict]) -> list[str]:
+    """One line per trial: its status, its settings (a column per searched key) and its results."""
+    keys = sorted({k for r in rows for k in r["settings"]})
+    head = (
+        "| trial | status | "
+        + " | ".join(keys)
+        + " | best val err % | test err at best val % | best test err % | epochs | s |"
+    )
+    lines = [head, "| " + " | ".join(["---"] * (len(keys) + 7)) + " |"]
     for r in rows:
         settings = " | ".join(_fmt(r["settings"].get(k)) for k in keys)
         lines.append(
@@ -127,6 +144,4 @@ def write_report(folder: Path, study, meta: dict) -> dict:
             f"{settings} | {_fmt(r['best_val_error'])} | {_fmt(r['test_error_at_best_val'])} | "
             f"{_fmt(r['best_test_error'])} | {_fmt(r['epochs'])} | {_fmt(r['seconds'])} |"
         )
-    write_text(folder / "sweep.md", "\n".join(lines) + "\n")
-    plot_sweep(folder / "sweep.png", rows, meta["space"], study.study_name, meta.get("command", ""))
-    return doc
+    return lines

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import cast
 
 from omegaconf import OmegaConf
 
 from ..config.bounds import bounded, check_bounds
 from ..config.resolve import apply_dotlist, split_tokens
-from ..config.schema import plain_value
 
 
 class Sampler(Enum):
@@ -55,6 +55,4 @@ def split_sweep_tokens(tokens: list[str]) -> tuple[list[str], list[tuple[str, st
 def sweep_config(pairs: list[tuple[str, str]]) -> SweepConfig:
     cfg = apply_dotlist(OmegaConf.structured(SweepConfig), pairs, "sweep")
     check_bounds(cfg, "sweep")
-    obj = OmegaConf.to_object(cfg)
-    obj.sampler, obj.pruner = plain_value(obj.sampler), plain_value(obj.pruner)
-    return obj
+    return cast(SweepConfig, OmegaConf.to_object(cfg))  # a structured SweepConfig's object

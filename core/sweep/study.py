@@ -18,9 +18,11 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import optuna
 from optuna.storages import RDBStorage, RetryFailedTrialCallback, fail_stale_trials
@@ -35,6 +37,9 @@ from ..markers import hookimpl
 from ..processes import pid_alive
 from .space import Param, format_value
 
+if TYPE_CHECKING:
+    from optuna.storages._heartbeat import BaseHeartbeat
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # heartbeats are recorded by this module's own thread (Study.optimize would run trials itself)
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
@@ -48,6 +53,7 @@ def open_study(
     mixes in this host and process, so that machines started alike draw different settings."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry: dict[str, Any]
         if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
             retry = {"heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)}
         else:
@@ -140,7 +146,7 @@ class SweepWork:
     space: dict[str, Param]
     tokens: list[str]  # the run's tokens every trial starts from (data.validation, threads included)
     trials: int
-    report: callable
+    report: Callable[[], object]
     data_cache: dict = field(default_factory=dict)
 
     def data_for(self, cfg):
@@ -222,12 +228,13 @@ def run_worker(work: SweepWork) -> None:
             trial.set_user_attr("host", socket.gethostname())
             trial.set_user_attr("pid", os.getpid())
         stop = threading.Event()
+        storage = cast("BaseHeartbeat", study._storage)  # open_study's RDBStorage (behind Optuna's cache)
         beat = threading.Thread(
             target=_heartbeat,
-            args=(study._storage, trial._trial_id, study._storage.get_heartbeat_interval(), stop),
+            args=(storage, trial._trial_id, storage.get_heartbeat_interval(), stop),
             daemon=True,
         )
-        study._storage.record_heartbeat(trial._trial_id)
+        storage.record_heartbeat(trial._trial_id)
         beat.start()
         start = time.time()
         try:

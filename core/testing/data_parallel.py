@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -59,7 +60,8 @@ def train_jobs(rules, out_dir: Path, tokens=(), processes: int = 1, timeout: flo
     """Train each of ``rules`` (as in :func:`check_data_parallel`) in ``processes`` processes
     (one: a plain process; more: torchrun) under ``out_dir``; returns one job dict per rule
     (``rule``, ``tokens``, ``folder``: where its run folder is)."""
-    jobs, paths = [], []
+    jobs: list[dict[str, Any]] = []
+    paths = []
     for i, item in enumerate(rules):
         rule, extra = item if isinstance(item, tuple) else (item, ())
         name = rule if isinstance(rule, str) else rule_name_of(rule)
@@ -88,7 +90,7 @@ def compare_runs(a: dict, b: dict, what: str, atol: float) -> float:
     """Assert that two finished runs (:func:`final_state`) have weights within ``atol`` and the
     same final test error; returns the largest weight difference."""
     diffs = {k: float((a["model"][k] - b["model"][k]).abs().max()) for k in a["model"]}
-    worst = max(diffs, key=diffs.get)
+    worst = max(diffs, key=diffs.__getitem__)
     assert diffs[worst] <= atol, f"{what}: {worst} differs by {diffs[worst]:.3g} (> {atol})"
     errors = a["summary"]["final_test_error"], b["summary"]["final_test_error"]
     assert errors[0] == errors[1], f"{what}: the final test error differs: {errors[0]} and {errors[1]}"

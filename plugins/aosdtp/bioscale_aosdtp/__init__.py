@@ -65,7 +65,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     noise_preserving = False
     recipes = RECIPES
 
-    def __init__(self, config):
+    def __init__(self, config) -> None:
         try:
             aux_activation = make_activation(config.aux_activation)
         except ValueError as exc:
@@ -100,6 +100,7 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def aux(self, h_penultimate: torch.Tensor) -> torch.Tensor:
         """``z = tanh(R h_{L-1})`` (or ``aux_activation``): ``(B, *in_shape of layer L)`` →
         ``(B, aux_units)``; never trained."""
+        assert self.aux_weight is not None  # drawn by build_inverse of the top layer
         return self._aux_activation.forward_(h_penultimate.reshape(h_penultimate.shape[0], -1) @ self.aux_weight.t())
 
     def read_top(self, h_out, h_in):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from bioscale import hookimpl
@@ -28,6 +29,9 @@ from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
 from bioscale.rulekit import FeedbackConfig, FeedbackRule, NoiseSource, RuleOptimizer, paper_search_space
 from bioscale.rulekit.targets import output_error, output_step_target
+
+if TYPE_CHECKING:
+    from bioscale.architectures import Network
 
 
 @dataclass
@@ -49,7 +53,7 @@ class DirectDTP(FeedbackRule):
 
     def __init__(self, config: DirectDTPConfig):
         self.config = config
-        self.model = None
+        self.model: Network | None = None
         self.feedback: dict[int, torch.Tensor] = {}
         self.noise: NoiseSource | None = None
         self.optimizer: RuleOptimizer | None = None
@@ -83,6 +87,7 @@ class DirectDTP(FeedbackRule):
 
     def _output_from(self, l: int, h: torch.Tensor) -> torch.Tensor:
         """``h_L`` computed from ``h_l = h`` through layers ``l+1..L`` (no grad)."""
+        assert self.model is not None  # set by bioscale_setup
         for layer in self.model.layers[l:]:
             h = layer(h)[1]
         return h

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bioscale.config import bounded
 from bioscale.rulekit import TargetPropagation, TPConfig, paper_search_space, per_schedule_recipes
@@ -23,7 +24,7 @@ class DTPConfig(TPConfig):
 
 
 # Recipes per schedule, tuned on mnist_fc (results/recipes/dtp-*/), carried over to the other nets.
-PARALLEL = {
+PARALLEL: dict[str, Any] = {
     "optimizer": {"lr": 6.17e-4, "beta2": 0.99},
     "inverse_optimizer": {"lr": 3.42e-3},
     "sigma": 0.212,

@@ -95,6 +95,7 @@ class LDRL(FeedbackRule):
     def _feedback_grads(self, step, losses: dict) -> None:
         """Write each ``G_l``'s L-DRL loss gradient into its ``.grad`` and its loss into ``losses``."""
         sigma, B = self.config.sigma, step.batch_size
+        assert self.noise is not None and self.optimizer is not None  # bioscale_update_inverse checks
         for l, g in self.inverses.items():
             h_in, h_out = step.h[l - 1], step.h[l]
             eps = self.noise.perturb(torch.zeros_like(h_in), sigma)

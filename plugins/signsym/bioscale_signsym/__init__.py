@@ -19,12 +19,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
 from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
+
+if TYPE_CHECKING:
+    from bioscale.architectures import Network
 
 
 class SignVariant(Enum):
@@ -50,7 +54,7 @@ class SignSymmetry:
     def __init__(self, config: SignSymmetryConfig):
         self.config = config
         self.variant = getattr(config.variant, "value", config.variant)
-        self.model = None
+        self.model: Network | None = None
         self.scales: dict[int, float] = {}
         self.magnitudes: FeedbackWeights | None = None  # frsf: |R_l|
         self.noise: NoiseSource | None = None  # brsf: per-batch magnitudes
@@ -75,12 +79,15 @@ class SignSymmetry:
 
     def feedback_weight(self, layer: int) -> torch.Tensor:
         """``B_layer`` for this step, shaped like ``W_layer`` (no grad)."""
+        assert self.model is not None  # set by bioscale_setup
         op = self.model.ops[layer - 1]
         signs = torch.sign(op.weight.detach())
         if self.variant == "usf":
             return signs.mul_(self.scales[layer])
         if self.variant == "frsf":
+            assert self.magnitudes is not None  # bioscale_setup draws them for frsf
             return signs.mul_(self.magnitudes[layer])
+        assert self.noise is not None  # bioscale_setup makes it for brsf
         bound = glorot_bound(op.fan_in, op.fan_out)
         return signs.mul_(self.noise.uniform_like(signs, 0.0, bound))
 

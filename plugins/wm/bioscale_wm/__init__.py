@@ -20,11 +20,15 @@ comes from the rule's generator on the device, the same on every data-parallel r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.config import bounded
 from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
+
+if TYPE_CHECKING:
+    from bioscale.architectures import Network
 
 
 @dataclass
@@ -45,7 +49,7 @@ class WeightMirrors:
 
     def __init__(self, config: WeightMirrorsConfig):
         self.config = config
-        self.model = None
+        self.model: Network | None = None
         self.feedback: FeedbackWeights | None = None
         self.noise: NoiseSource | None = None
         c = config
@@ -78,6 +82,7 @@ class WeightMirrors:
     def mirror_step(self) -> None:
         """One mirror update of every ``B_l`` (no grad; reads ``W_l`` only through ``op_l``'s output)."""
         c = self.config
+        assert self.feedback is not None and self.model is not None and self.noise is not None  # bioscale_setup
         for l, b in self.feedback.weights.items():
             op = self.model.ops[l - 1]
             x = self.noise.normal_like(
