@@ -25,7 +25,9 @@ def blocks(text: str) -> list[tuple[str, str]]:
 
 
 def test_the_section_names_every_file_it_shows():
-    files = [body.splitlines()[0] for lang, body in blocks(section(README.read_text(), "Writing a rule")) if lang != "bash"]
+    files = [
+        body.splitlines()[0] for lang, body in blocks(section(README.read_text(), "Writing a rule")) if lang != "bash"
+    ]
     assert files == ["# my-rule/pyproject.toml", "# my-rule/my_rule/__init__.py", "# my-rule/tests/test_sign.py"]
 
 
@@ -43,7 +45,9 @@ def test_writing_a_rule_as_the_readme_says(tmp_path):
     # offline here: the build backend and the core come from this environment (a user's pip fetches them)
     run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-e", "my-rule"], tmp_path)
 
-    out = run([python, "-m", "bioscale", *commands[1].split()[1:], "trainer.progress=false", "output_dir=runs"], tmp_path)
+    out = run(
+        [python, "-m", "bioscale", *commands[1].split()[1:], "trainer.progress=false", "output_dir=runs"], tmp_path
+    )
     run_dir = tmp_path / out.stdout.strip().splitlines()[-1]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 2
