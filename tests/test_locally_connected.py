@@ -158,4 +158,7 @@ def test_tp_inverse_of_an_lc_layer_is_its_transpose_shape(tmp_path):
 @pytest.mark.parametrize("rule", ["bp", "fa", "dfa", "dtp", "sdtp", "aosdtp"])
 @pytest.mark.parametrize("blocks", [SMALL_LC, SMALL_CONV], ids=["lc", "conv"])
 def test_every_rule_trains_and_resumes_on_lc_and_conv_nets(tmp_path, rule, blocks):
-    check_rule_contract(rule, tmp_path, [blocks, "model.widths=[16]", f"rules.{rule}.optimizer.lr=0.01"])
+    # 2 processes against 1 on each layer kind for the core's reduction (bp) and a rule's own (dtp); every rule's
+    # own data-parallel check runs on the fc net in its test file
+    tokens = [blocks, "model.widths=[16]", f"rules.{rule}.optimizer.lr=0.01"]
+    check_rule_contract(rule, tmp_path, tokens, data_parallel=rule in ("bp", "dtp"))
