@@ -85,3 +85,30 @@ def test_a_bad_stale_policy_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="stale='sometimes'.*mark, retrain"):
         reproduce.main(["table1a", "stale=sometimes", f"output_dir={tmp_path}"])
     assert not (tmp_path / "reproduce").exists()
+
+
+def _as_interrupted(run_dir: Path) -> None:
+    """Make a finished cell look as if its run was stopped (its checkpoint stays)."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "status": "interrupted"}))
+
+
+def test_an_unfinished_cell_from_other_code_is_resumed_but_marked(trained, capsys):
+    spec, out, folder, run_dir = trained
+    _as_interrupted(run_dir)
+    _forge_code(run_dir, rules__fa="1" * 64)
+    assert reproduce.main([str(spec), out]) == 0
+    assert "reproduce: " not in capsys.readouterr().err  # resumed, not trained anew
+    row = _table(folder)["rows"][0]
+    assert row["run_dirs"] == [str(run_dir)] and row["code_changes"] == ["rule fa sources"]
+    assert "(trained by other code: rule fa sources)" in (folder / "table.md").read_text()
+
+
+def test_stale_retrain_trains_an_unfinished_cell_from_other_code_anew(trained, capsys):
+    spec, out, folder, run_dir = trained
+    _as_interrupted(run_dir)
+    _forge_code(run_dir, bioscale="0" * 64)
+    assert reproduce.main([str(spec), out, "stale=retrain"]) == 0
+    assert capsys.readouterr().err.count("reproduce: ") == 1
+    row = _table(folder)["rows"][0]
+    assert row["run_dirs"] != [str(run_dir)] and row["code_changes"] == []

@@ -90,8 +90,9 @@ def cell_key(cfg, spec, seed: int) -> str:
 
 
 def run_cell(cell: dict, seed: int, folder: Path, index: dict, stale: str = "mark") -> dict:
-    """The cell's summary: from the cache when it completed (with ``code_changes`` when other code
-    trained it, or trained again under ``stale=retrain``), resumed when it did not, else trained."""
+    """The cell's summary: from the cache when it completed, resumed when it did not, else trained. A cached
+    cell that other code trained (in part) carries ``code_changes`` (``stale=mark``) or is trained again from
+    scratch (``stale=retrain``)."""
     cfg = cell["cfg"].copy()
     cfg.seed = seed
     key = cell_key(cfg, cell["spec"], seed)
@@ -99,11 +100,13 @@ def run_cell(cell: dict, seed: int, folder: Path, index: dict, stale: str = "mar
     if known and (Path(known) / SUMMARY).is_file():
         summary = json.loads((Path(known) / SUMMARY).read_text())
         changes = cell_code.changes_since(Path(known), cell["spec"].name)
-        if summary["status"] in FINAL and not (changes and stale == "retrain"):
+        retrain = bool(changes) and stale == "retrain"
+        if summary["status"] in FINAL and not retrain:
             return {**summary, "code_changes": changes}  # a diverged or failed cell would end the same way again
-        if summary["status"] not in FINAL and (Path(known) / "checkpoint.pt").is_file():
+        if summary["status"] not in FINAL and not retrain and (Path(known) / "checkpoint.pt").is_file():
             rcfg, rspec = load_run_config(Path(known), [])
-            return Trainer.resume(Path(known), rcfg, rspec, resolve_observers(rcfg)).fit()
+            resumed = Trainer.resume(Path(known), rcfg, rspec, resolve_observers(rcfg)).fit()
+            return {**resumed, "code_changes": changes}  # its first epochs came from the recorded code
     cfg.output_dir = str(folder / "cells")
     cfg.name = key
     print(f"[bioscale] reproduce: {cell['net']} / {cell['row']} (seed {seed})", file=sys.stderr, flush=True)
