@@ -79,6 +79,19 @@ class DataParallel:
             return f"cuda:{self.local_rank}"
         return name
 
+    def check_batches(self, examples: int, batch_size: int) -> None:
+        """Refuse (``ConfigError``, exit 2, before any work) a plan in which a rank would get no rows of
+        some global batch: a batch of fewer rows than processes (``trainer.batch_size`` below the
+        world size, or a short last batch)."""
+        sizes = ({batch_size} if examples >= batch_size else set()) | {examples % batch_size or batch_size}
+        short = sorted(n for n in sizes if 0 < n < self.world_size)
+        if short:
+            raise ConfigError(
+                f"trainer.batch_size={batch_size} with {examples} training examples makes a batch of {short[0]} "
+                f"rows for {self.world_size} processes, so a process would get none; choose trainer.batch_size and "
+                f"data.limit_train so that every batch, the last one included, has at least {self.world_size} rows"
+            )
+
     def rows(self, n: int) -> slice:
         """This rank's rows of an ``n``-row global batch."""
         return share(n, self.rank, self.world_size)

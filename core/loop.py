@@ -67,7 +67,7 @@ class TrainingLoop(TrainerFields):
                     [
                         loss_sum,
                         wrong.double(),
-                        torch.tensor(float(seen), dtype=torch.float64),
+                        torch.tensor(float(seen), dtype=torch.float64, device=loss_sum.device),
                         *(inverse_sums[k] for k in layers),
                     ]
                 )

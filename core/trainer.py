@@ -72,6 +72,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
             torch.set_num_threads(cfg.trainer.threads)
         torch.manual_seed(cfg.seed)
         self.data = data if data is not None else load_data(cfg.data, self.device)
+        self.parallel.check_batches(len(self.data.train), cfg.trainer.batch_size)  # every rank gets rows
         self.model = self._build_model()
         # one storage for every forward parameter (each stays its own view): equal layers'
         # weights can then be read as one strided (G, ...) view, e.g. by TP inverse groups;
@@ -265,7 +266,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         }
         for key in ("test_loss", "test_error"):
             if evaluation[key] != evaluation[key]:  # NaN
-                self._check_finite(torch.tensor(float("nan")), epoch)
+                self._check_finite(torch.tensor(float("nan"), device=self.device), epoch)
         stop = None
         try:
             extra = self.observers.epoch_end(self.run, epoch + 1, dict(metrics))
