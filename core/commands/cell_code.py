@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ..errors import ConfigError
 from ..provenance import code_changes, code_fingerprint
+from ..record import read_run_info
 
 POLICIES = ("mark", "retrain")
 
@@ -27,12 +26,11 @@ def stale_policy(value: str | None) -> str:
 
 
 def recorded_code(run_dir: Path) -> dict | None:
-    """The code fingerprint a run folder's ``config.yaml`` records, or None (older runs)."""
+    """The code fingerprint a run folder's ``config.yaml`` records, or None (older runs, an unreadable file)."""
     try:
-        doc = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        return read_run_info(run_dir).get("code")
+    except Exception:  # missing or unreadable config.yaml: nothing recorded
         return None
-    return (doc.get("run_info") or {}).get("code")
 
 
 def changes_since(run_dir: Path, rule_name: str) -> list[str]:
