@@ -27,10 +27,9 @@ import time
 import torch
 from bioscale.commands.train import prepare
 from bioscale.datasets.in_memory import DataBundle, InMemorySplit
-from common import record
+from common import has_schedule, record
 
 IMAGENET_TRAIN_IMAGES = 1_281_167
-TP = ("dtp", "sdtp", "aosdtp")
 # dense (no sparsity) peak TFLOP/s from the vendors' data sheets, by a substring of the device name
 PEAKS = {
     "H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4},
@@ -139,7 +138,7 @@ def main():
     for rule, schedule, precision in [
         (r, s, p)
         for r in args.rules
-        for s in (["parallel", "alternating"] if r in TP else [None])
+        for s in (["parallel", "alternating"] if has_schedule(r) else [None])
         for p in args.precision
     ]:
         data = synthetic_bundle(args.batch_size, args.classes, args.image_size, device, args.data)

@@ -17,10 +17,16 @@ import statistics
 
 import torch
 from bioscale.commands.train import prepare
-from common import REPO, add_tanh_option, apply_tanh_option, record, step_bench_tokens, time_steps
-
-RULES = ("bp", "fa", "dfa", "dtp", "sdtp", "aosdtp")
-TP = ("dtp", "sdtp", "aosdtp")
+from common import (
+    EVERY_RULE,
+    REPO,
+    add_tanh_option,
+    apply_tanh_option,
+    has_schedule,
+    record,
+    step_bench_tokens,
+    time_steps,
+)
 
 
 def main():
@@ -34,6 +40,7 @@ def main():
     parser.add_argument(
         "--threads", type=int, default=0, help="torch CPU threads (trainer.threads); 0 keeps torch's default"
     )
+    parser.add_argument("--rules", nargs="+", default=list(EVERY_RULE), help="installed rules; bp first")
     parser.add_argument("--name", default="speed/step_times_mnist_fc")
     add_tanh_option(parser)
     args = parser.parse_args()
@@ -42,12 +49,13 @@ def main():
     common = step_bench_tokens(args.data, args.root, args.model, args.batch_size, args.threads)
     variants = {}
     data = None
-    for rule in RULES:
-        extra = [f"rules.{rule}.schedule=parallel"] if rule in TP else []
+    scheduled = [r for r in args.rules if has_schedule(r)]
+    for rule in args.rules:
+        extra = [f"rules.{rule}.schedule=parallel"] if rule in scheduled else []
         trainer = prepare([*common, f"rule={rule}", *extra], data=data)
         data = trainer.data
-        variants[rule] = (trainer, frozenset({"forward", "inverse"}) if rule in TP else frozenset({"forward"}))
-        if rule in TP:
+        variants[rule] = (trainer, frozenset({"forward", "inverse"}) if rule in scheduled else frozenset({"forward"}))
+        if rule in scheduled:
             variants[f"{rule}:inverse-only"] = (trainer, frozenset({"inverse"}))
             variants[f"{rule}:forward-only"] = (trainer, frozenset({"forward"}))
     x, y = data.train.x[: args.batch_size], data.train.y[: args.batch_size]
@@ -66,7 +74,7 @@ def main():
         ms, ratio = statistics.median(times[key]), statistics.median(ratios[key])
         rows[key] = {"ms_per_step": round(ms, 3), "ratio_to_bp": round(ratio, 3)}
         print(f"{key:22s} {ms:7.2f} ms/step  x{ratio:.2f} of BP")
-    for rule in TP:
+    for rule in scheduled:
         alt = [a + b for a, b in zip(ratios[f"{rule}:inverse-only"], ratios[f"{rule}:forward-only"])]
         rows[f"{rule}:alternating-per-batch-of-data"] = {"ratio_to_bp": round(statistics.median(alt), 3)}
         print(f"{rule + ':alternating (inv+fwd)':22s} x{statistics.median(alt):.2f} of BP per batch of data")

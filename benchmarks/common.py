@@ -117,3 +117,20 @@ def time_steps(trainer, x, y, phases: frozenset, steps: int) -> float:
     for _ in range(steps):
         trainer.train_step(x, y, 0, phases, 0.5)
     return (time.perf_counter() - start) / steps * 1e3
+
+
+EVERY_RULE = ("bp", "fa", "dfa", "signsym", "kp", "wm", "dtp", "sdtp", "aosdtp", "ddtp", "ldrl")
+
+
+def has_schedule(rule: str) -> bool:
+    """Whether ``rule``'s settings have a ``schedule`` (an inverse or feedback phase beside the
+    forward one: parallel or alternating), read from the installed rule, not from a list."""
+    from bioscale.config import build_run_config, resolve_rule
+
+    return "schedule" in resolve_rule(build_run_config([f"rule={rule}"])).config
+
+
+def step_phases(rule: str) -> frozenset:
+    """The phases of the dearest step of ``rule``: forward and inverse (its parallel schedule) for
+    a rule with a schedule, else forward."""
+    return frozenset({"forward", "inverse"}) if has_schedule(rule) else frozenset({"forward"})
