@@ -67,11 +67,12 @@ class InMemorySplit:
         return self.x[part] if self.index is None else self.x.index_select(0, self.index[part])
 
     def to(self, device) -> InMemorySplit:
-        """The split on ``device``; an index view becomes its rows there (gathered in chunks)."""
-        if self.index is not None and torch.device(device) == self.x.device:
-            return self
+        """The split on ``device``; on another device than x's, its rows copied there in chunks
+        (an index view becomes a plain split)."""
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        x = self.x.to(device) if self.index is None else take_rows(self.x, self.index, device)
+        if torch.device(device) == self.x.device:  # an index view stays one
+            return InMemorySplit(self.x, self.y.to(device), move(self.scale), move(self.shift), self.index)
+        x = take_rows(self.x, self.index, device)
         return InMemorySplit(x, self.y.to(device), move(self.scale), move(self.shift))
 
     def shard(self, rank: int, world_size: int) -> InMemorySplit:

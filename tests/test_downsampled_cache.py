@@ -15,6 +15,7 @@ import pytest
 import torch
 from bioscale.datasets import InMemorySplit, load_data, npy_cache
 from bioscale.datasets.augment import Augmentation
+from bioscale.datasets.in_memory import take_rows
 from test_imagenet_downsampled import data_cfg, write_batches
 
 
@@ -95,8 +96,12 @@ def test_splits_are_index_views_of_one_mapped_array(tmp_path):
     assert train.index is not None and sorted(train.index.tolist() + val.index.tolist()) == list(range(120))
     folder = root / ".bioscale-cache" / "imagenet32"
     assert mapping_of(train.x.data_ptr()) == f"{folder / 'train_x.npy'} r--s"  # the cache file, read-only, shared
+    assert train.to("cpu").index is train.index  # on its own device a view stays a view
     on_other = train.to("meta")  # off the CPU the split's own rows are copied (here: shapes only)
     assert on_other.index is None and on_other.x.shape == (100, 3, 32, 32)
+    for index in (train.index, None):  # the copy, gathered a few rows at a time, is x[index]
+        rows = take_rows(train.x, index, "cpu", chunk_bytes=7 * 3072)
+        assert torch.equal(rows, train.x if index is None else train.x[index])
 
 
 def test_the_cache_is_written_once_reused_and_rebuilt_when_a_source_changes(tmp_path, monkeypatch):
