@@ -14,6 +14,9 @@ A cache whose manifest does not match today's source files is not used.
 - One copy in memory: readers map the arrays (``np.load(mmap_mode="r")``), so the OS page cache
   holds the pixels once for every process on the machine.
 
+On a shared file system the machines share the cache files (``flock`` works over NFS) and each
+machine's page cache holds its own copy.
+
 Where: ``$BIOSCALE_DATA_CACHE/<name>-<hash of root>`` when that variable is set; else
 ``<data.root>/.bioscale-cache/<name>`` (used read-only if complete), or, where the data folder
 cannot be written, ``$XDG_CACHE_HOME`` (``~/.cache``) ``/bioscale/<name>-<hash of root>``.
@@ -156,9 +159,11 @@ def build(folder: Path, train: list[Path], val: list[Path], side: int, sources: 
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except OSError as exc:
+    except BaseException as exc:  # a bad source file, a full disk, Ctrl-C: no temp file stays behind
         for stale in folder.glob(f"*.tmp-{os.getpid()}"):
             stale.unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
         raise DataError(
             f"cannot write the data cache {folder} ({exc.strerror or exc}); "
             "free disk space there or set BIOSCALE_DATA_CACHE to another folder"

@@ -16,6 +16,7 @@ import torch
 from bioscale.datasets import InMemorySplit, load_data, npy_cache
 from bioscale.datasets.augment import Augmentation
 from bioscale.datasets.in_memory import take_rows
+from bioscale.errors import DataError
 from test_imagenet_downsampled import data_cfg, write_batches
 
 
@@ -156,6 +157,22 @@ def test_a_cache_left_by_a_killed_writer_is_not_used(tmp_path):
     bundle = load_data(data_cfg(root))
     train, _, _ = old_loader(root, data_cfg(root))
     assert torch.equal(bundle.train.x, train.x) and not list(folder.glob("*.tmp-*"))
+
+
+def test_a_conversion_that_fails_leaves_no_temp_file_and_no_cache(tmp_path, monkeypatch):
+    root = write_batches(tmp_path / "d")
+    real = npy_cache.copy_pixels
+
+    def cut_off(path, out):
+        if path.name == "train_data_batch_2.npz":
+            raise DataError(f"{path}: 'data' ends early")
+        real(path, out)
+
+    monkeypatch.setattr(npy_cache, "copy_pixels", cut_off)
+    with pytest.raises(DataError, match="train_data_batch_2.npz: 'data' ends early"):
+        load_data(data_cfg(root))
+    folder = root / ".bioscale-cache" / "imagenet32"
+    assert sorted(p.name for p in folder.iterdir()) == [".lock"]
 
 
 @pytest.mark.parametrize("damage", ["manifest", "pixels"])
