@@ -4,6 +4,7 @@ concurrent loaders."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import subprocess
@@ -271,3 +272,24 @@ def test_loading_holds_no_private_copy_and_makes_no_transient_one(tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
         peak, private = map(int, out.stdout.split())
         assert peak < 1.4 * pixels and private < 0.35 * pixels, (peak / pixels, private / pixels)
+
+
+def test_two_torchrun_ranks_share_one_cache_and_train_the_one_process_run(tmp_path):
+    root = write_batches(tmp_path / "d")
+    tokens = ["train", "rule=bp", "data=imagenet32", f"data.root={root}", "data.validation=20", "data.augment=true"]
+    tokens += ["model.widths=[16]", "trainer.epochs=1", "trainer.batch_size=32", "observers.console.enabled=false"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    runs = {}
+    for world, launcher in (("two", [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                     "--nproc_per_node=2", "--no-python", "bioscale"]),
+                            ("one", [sys.executable, "-m", "bioscale"])):  # fmt: skip
+        out = subprocess.run(
+            [*launcher, *tokens, f"output_dir={tmp_path / world}"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        (runs[world],) = [p for p in (tmp_path / world).iterdir() if p.is_dir()]
+    assert [p.name for p in (root / ".bioscale-cache").iterdir()] == ["imagenet32"]
+    two, one = (torch.load(runs[w] / "checkpoint.pt", weights_only=True)["model"] for w in ("two", "one"))
+    assert max(float((two[k] - one[k]).abs().max()) for k in one) < 1e-5
+    s2, s1 = (json.loads((runs[w] / "summary.json").read_text()) for w in ("two", "one"))
+    assert s2["final_test_error"] == s1["final_test_error"] and s2["best_val_error"] == s1["best_val_error"]
