@@ -5,6 +5,11 @@ both on the training device. Data too large as float32 (downsampled ImageNet) st
 with a per-channel ``scale`` / ``shift`` ``(C, 1, 1)``: each batch becomes float32
 ``x · scale + shift`` as it is taken (on the device, one fused op). Shuffling uses a caller-owned ``torch.Generator`` so that
 runs resume exactly; augmentation is applied to whole batches on the device.
+
+A split may also be an index view: ``x`` is then a larger array (downsampled ImageNet's pixels,
+memory-mapped on the host, shared by the processes of a machine: ``npy_cache.py``) and ``index``
+``(N,)`` int64 names the split's rows of it; a batch gathers ``x[index[i]]``, the rows a copy
+``x[index]`` would give, without the copy.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class InMemorySplit:
     y: torch.Tensor
     scale: torch.Tensor | None = None  # uint8 storage: float32 (C, 1, 1) factors applied per batch
     shift: torch.Tensor | None = None
+    index: torch.Tensor | None = None  # (N,) int64 on x's device: the split's rows of x (None: all of x)
 
     def __len__(self) -> int:
         return self.y.shape[0]
@@ -53,15 +59,29 @@ class InMemorySplit:
         assert self.shift is not None  # set together with scale
         return torch.addcmul(self.shift, xb.to(torch.float32), self.scale)
 
+    def _rows(self, idx: torch.Tensor) -> torch.Tensor:
+        """Images of the split's rows ``idx`` ``(B,)``: ``(B, C, H, W)`` in x's dtype and device."""
+        return self.x.index_select(0, idx if self.index is None else self.index.index_select(0, idx))
+
+    def _range(self, part: slice) -> torch.Tensor:
+        return self.x[part] if self.index is None else self.x.index_select(0, self.index[part])
+
     def to(self, device) -> InMemorySplit:
+        """The split on ``device``; on another device than x's, its rows copied there in chunks
+        (an index view becomes a plain split)."""
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return InMemorySplit(self.x.to(device), self.y.to(device), move(self.scale), move(self.shift))
+        if torch.device(device) == self.x.device:  # an index view stays one
+            return InMemorySplit(self.x, self.y.to(device), move(self.scale), move(self.shift), self.index)
+        x = take_rows(self.x, self.index, device)
+        return InMemorySplit(x, self.y.to(device), move(self.scale), move(self.shift))
 
     def shard(self, rank: int, world_size: int) -> InMemorySplit:
         """Rank ``rank``'s contiguous share of the split (views, no copy); evaluation splits
         the test set this way across data-parallel ranks."""
         n = len(self)
         part = slice(rank * n // world_size, (rank + 1) * n // world_size)
+        if self.index is not None:
+            return InMemorySplit(self.x, self.y[part], self.scale, self.shift, self.index[part])
         return InMemorySplit(self.x[part], self.y[part], self.scale, self.shift)
 
     def batches(
@@ -78,7 +98,8 @@ class InMemorySplit:
         n = len(self)
         if generator is None:
             for start in range(0, n, batch_size):
-                yield self._float(self.x[start : start + batch_size]), self.y[start : start + batch_size]
+                span = slice(start, start + batch_size)
+                yield self._float(self._range(span)), self.y[span]
             return
         order = torch.randperm(n, generator=generator).to(self.x.device)
         for start in range(0, n, batch_size):
@@ -87,10 +108,22 @@ class InMemorySplit:
             if rows is not None:
                 part = rows(idx.shape[0])
                 idx = idx[part]
-            xb = self._float(self.x.index_select(0, idx))
+            xb = self._float(self._rows(idx))
             if augment is not None:
                 xb = augment(xb, generator, rows=part, total=min(batch_size, n - start))
             yield xb, self.y.index_select(0, idx)
+
+
+def take_rows(x: torch.Tensor, index: torch.Tensor | None, device, chunk_bytes: int = 1 << 26) -> torch.Tensor:
+    """``x[index]`` (all of ``x`` if ``index`` is None) as a new tensor on ``device``, gathered
+    ``chunk_bytes`` at a time, so a memory-mapped ``x`` goes to a GPU without a whole host copy."""
+    rows = len(x) if index is None else len(index)
+    out = torch.empty((rows, *x.shape[1:]), dtype=x.dtype, device=device)
+    step = max(1, chunk_bytes // max(1, x[:1].numel() * x.element_size()))
+    for start in range(0, rows, step):
+        part = slice(start, start + step)
+        out[part].copy_(x[part] if index is None else x.index_select(0, index[part].to(x.device)))
+    return out
 
 
 @dataclass
