@@ -113,6 +113,20 @@ def test_the_kit_fails_a_rule_whose_bf16_signal_points_elsewhere(tmp_path, rule,
         check_bf16_signals(trainer)
 
 
+class SilentFA(GainFA):
+    """Sends every hidden layer a zero signal (a rule may leave a layer alone)."""
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return torch.zeros_like(step.h[layer - 1])
+
+
+def test_the_kits_bf16_signal_check_passes_a_layer_left_alone(tmp_path):
+    trainer = new_trainer(SilentFA, tmp_path, ["data.limit_train=128", "trainer.epochs=1", "trainer.checkpoint=false"])
+    trainer.fit()
+    check_bf16_signals(trainer)  # zero in both precisions: no angle to lose
+
+
 def test_the_kit_refuses_a_class_it_cannot_import_in_other_processes(tmp_path):
     class Local(GainFA):
         pass

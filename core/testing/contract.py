@@ -127,7 +127,14 @@ def bf16_angle_loss(trainer, rows: int = 256) -> dict[int, float]:
             assign_credit(trainer.rule_hooks, step, trace)
         signals[precision] = {l: s.double().flatten() for l, s in trace.get("signals", {}).items()}
     fp32, bf16 = signals["fp32"], signals["bf16"]
-    return {l: 1.0 - torch.nn.functional.cosine_similarity(fp32[l], bf16[l], dim=0).item() for l in sorted(fp32)}
+    return {l: _angle_loss(fp32[l], bf16[l]) for l in sorted(fp32)}
+
+
+def _angle_loss(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``1 - cos(a, b)`` of two flat tensors; 0 when both are zero (a layer the rule leaves alone)."""
+    if not a.any() and not b.any():
+        return 0.0
+    return 1.0 - torch.nn.functional.cosine_similarity(a, b, dim=0).item()
 
 
 def check_bf16_signals(trainer) -> None:
