@@ -16,6 +16,8 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
 
     The output layer gets the task-loss gradient; each lower layer gets the local-loss
     gradient of the target the rule sets, or else the feedback signal the rule sends.
+    Under bf16 a target is float32 (``RuleHooks`` keeps it so): ``2 (h - t) / B`` is formed in
+    float32 and only the signal is cast to ``h``'s dtype (a no-op in fp32, bit for bit).
     :param trace: if a dict is given, it receives ``targets`` and ``signals`` (``δh``) by layer.
     """
     L = step.num_layers
@@ -26,8 +28,9 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
         grads[L] = step.activation_backward(L, step.output_grad)
         for l in range(L, 1, -1):
             target = rule.layer_target(step, l, target)
-            if target is not None:
-                grad_h = torch.sub(step.h[l - 1], target).mul_(scale)
+            if target is not None:  # h - t in float32 (bf16: t carries its displacement below bf16's spacing)
+                h = step.h[l - 1]
+                grad_h = torch.sub(h.float(), target).mul_(scale).to(h.dtype)
             else:
                 grad_h = rule.feedback_signal(step, l, grads[l])
             grads[l - 1] = step.activation_backward(l - 1, grad_h)

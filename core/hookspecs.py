@@ -59,7 +59,8 @@ Conventions
   the hook and the layer. Under ``trainer.precision=bf16`` the step runs inside
   ``torch.autocast``: activations are bf16 and a rule's products mix bf16 and float32, so a
   returned floating-point tensor of another floating dtype is accepted and cast to the
-  activation's dtype (its shape and device are still checked).
+  activation's dtype (its shape and device are still checked); a *target* is cast to (kept in)
+  float32 instead, see the bf16 duty below.
 
 Duties of a rule with state of its own
 ======================================
@@ -79,7 +80,11 @@ objects (``bioscale.rulekit``) keep most of them for a rule that uses them:
 * bf16 (``trainer.precision=bf16``): hooks run under autocast, so products are bf16. The rule's
   parameters, their gradients and optimiser state stay float32: ``RuleOptimizer.set_grad``
   writes a bf16 product into a float32 ``.grad``; a rule state tensor must keep the dtype it
-  has in a float32 run.
+  has in a float32 run. A target ``t`` carries its signal in ``t - h``, often below bf16's
+  spacing near ``|h|`` (2⁻⁹ to 2⁻⁸ for ``|h|`` in [0.25, 1)): form every difference in a target
+  in float32 and return it float32 (``bioscale.rulekit.targets``: ``float32_maths``,
+  ``step_target``, ``difference_target``, ``output_step_target``); the core forms ``h - t`` in
+  float32. ``check_rule_contract`` fails a rule whose bf16 signals point elsewhere than its fp32 ones.
 * Probes: credit hooks (and ``bioscale_inverse_error``) called with ``step.is_probe`` change no
   state. Draws there go inside ``with noise.drawing(step):``, which puts the rule's CPU and
   device generators back as they were on a probe step.
@@ -88,8 +93,8 @@ objects (``bioscale.rulekit``) keep most of them for a rule that uses them:
   pass each its ``layers`` in ``bioscale_setup``.
 
 ``bioscale.testing.check_rule_contract(MyRule, tmp_path)`` checks a rule against this contract:
-a straight run, exact resume, probes that change nothing, a bf16 epoch, and 2 data-parallel
-processes against one.
+a straight run, exact resume, probes that change nothing, a bf16 epoch with its signals against
+fp32's, and 2 data-parallel processes against one.
 """
 
 from __future__ import annotations
@@ -151,7 +156,8 @@ def bioscale_output_target(step: StepContext) -> torch.Tensor | None:
     Called once per forward-phase step (and per probe), before the layer loop. The output
     layer itself is always trained on the task loss (its gradient is ``step.output_grad``).
 
-    :return: tensor shaped like ``step.h[L]`` (B, classes), or None (no output target).
+    :return: tensor shaped like ``step.h[L]`` (B, classes), or None (no output target); under bf16
+        float32 (the core casts another floating dtype to float32, too late to keep ``t - h``).
     """
 
 
@@ -167,7 +173,8 @@ def bioscale_layer_target(step: StepContext, layer: int, target_above: torch.Ten
     :param layer: int in ``2..L``.
     :param target_above: the target of ``h_layer`` (from the previous call, or from
         ``bioscale_output_target`` when ``layer == L``), or None if that layer had none.
-    :return: tensor shaped like ``step.h[layer-1]``, or None.
+    :return: tensor shaped like ``step.h[layer-1]``, or None; under bf16 float32, every
+        difference in it formed in float32 (``target_above`` is float32 then, too).
     """
 
 

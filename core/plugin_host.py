@@ -59,18 +59,19 @@ class RuleHooks:
         where = f"{hook}" + (f" for layer {layer}" if layer is not None else "")
         return RuleContractError(f"{self.origin} broke the contract of {where}: {message}")
 
-    def _check(self, value, like: torch.Tensor, hook: str, layer: int | None) -> torch.Tensor:
+    def _check(self, value, like: torch.Tensor, hook: str, layer: int | None, target: bool = False) -> torch.Tensor:
+        """``value`` shaped, typed and placed like ``like``. Under autocast a floating result in
+        another dtype is cast to ``like``'s, except a ``target``: it is kept (or made) float32,
+        since the displacement ``t - h`` that carries its signal may lie below bf16's spacing."""
         if not isinstance(value, torch.Tensor):
             raise self._error(hook, f"returned {_describe(value)}; expected a tensor like {_describe(like)}", layer)
-        if (
-            value.dtype != like.dtype
-            and value.is_floating_point()
-            and like.is_floating_point()
-            and torch.is_autocast_enabled(like.device.type)
-        ):
-            value = value.to(like.dtype)  # bf16 autocast: products mix dtypes (see hookspecs)
-        if value.shape != like.shape or value.dtype != like.dtype or value.device != like.device:
-            raise self._error(hook, f"returned {_describe(value)}; expected {_describe(like)}", layer)
+        dtype = like.dtype
+        if value.is_floating_point() and like.is_floating_point() and torch.is_autocast_enabled(like.device.type):
+            dtype = torch.float32 if target else like.dtype
+            value = value.to(dtype)  # bf16 autocast: products mix dtypes (see hookspecs)
+        if value.shape != like.shape or value.dtype != dtype or value.device != like.device:
+            expected = f"a tensor of shape {tuple(like.shape)}, dtype {dtype}, device {like.device}"
+            raise self._error(hook, f"returned {_describe(value)}; expected {expected}", layer)
         return value.detach() if value.requires_grad else value
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -117,13 +118,21 @@ class RuleHooks:
         if not self._implemented["bioscale_output_target"]:
             return None
         value = self._call("bioscale_output_target", step=step)
-        return None if value is None else self._check(value, step.h[step.num_layers], "bioscale_output_target", None)
+        return (
+            None
+            if value is None
+            else self._check(value, step.h[step.num_layers], "bioscale_output_target", None, target=True)
+        )
 
     def layer_target(self, step, layer: int, target_above) -> torch.Tensor | None:
         if not self._implemented["bioscale_layer_target"]:
             return None
         value = self._call("bioscale_layer_target", step=step, layer=layer, target_above=target_above)
-        return None if value is None else self._check(value, step.h[layer - 1], "bioscale_layer_target", layer - 1)
+        return (
+            None
+            if value is None
+            else self._check(value, step.h[layer - 1], "bioscale_layer_target", layer - 1, target=True)
+        )
 
     def feedback_signal(self, step, layer: int, grad_above: torch.Tensor) -> torch.Tensor:
         value = None

@@ -56,21 +56,23 @@ class StepContext:
     def logits(self) -> torch.Tensor:
         return self.h[self.num_layers]
 
-    def onehot_labels(self) -> torch.Tensor:
-        """``(B, classes)`` one-hot rows of ``y`` in the logits' dtype and device. Built by a
-        scatter, so no host read: ``F.one_hot`` checks the label range on the host first."""
-        return torch.zeros_like(self.logits).scatter_(1, self.y[:, None], 1.0)
+    def onehot_labels(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``(B, classes)`` one-hot rows of ``y`` on the logits' device, in ``dtype`` (default the
+        logits'). Built by a scatter, so no host read: ``F.one_hot`` checks the label range on
+        the host first."""
+        return torch.zeros_like(self.logits, dtype=dtype).scatter_(1, self.y[:, None], 1.0)
 
-    def label_distribution(self) -> torch.Tensor:
-        """``(B, classes)``: the correct label distribution, i.e. the class probabilities that
+    def label_distribution(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``(B, classes)`` in ``dtype`` (default the logits'; a target rule under bf16 asks for
+        float32): the correct label distribution, i.e. the class probabilities that
         minimise the task loss: ``(1 - ε) onehot(y) + ε / classes`` with ``ε`` the run's
         ``trainer.label_smoothing`` (the one-hot rows when ``ε`` = 0). No host read."""
         eps = self.label_smoothing
         if eps == 0.0:
-            return self.onehot_labels()
+            return self.onehot_labels(dtype)
         classes = self.logits.shape[1]
-        return torch.full_like(self.logits, eps / classes).scatter_add_(
-            1, self.y[:, None], torch.full_like(self.logits[:, :1], 1.0 - eps)
+        return torch.full_like(self.logits, eps / classes, dtype=dtype).scatter_add_(
+            1, self.y[:, None], torch.full_like(self.logits[:, :1], 1.0 - eps, dtype=dtype)
         )
 
     def layer(self, l: int):
@@ -119,8 +121,10 @@ def cross_entropy_and_grad(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch-mean cross-entropy against ``q = (1 - ε) onehot(y) + ε / C`` (``ε`` =
     ``label_smoothing``, as ``F.cross_entropy``'s) and its gradient ``(softmax(logits) - q) / B``,
-    in closed form (one log-softmax, no autograd call). ``logits``: ``(B, C)``, ``y``: ``(B,)``."""
-    logp = F.log_softmax(logits, dim=1)
+    in closed form (one log-softmax, no autograd call). ``logits``: ``(B, C)``, ``y``: ``(B,)``.
+    Both are formed in float32 (``softmax - 1`` cancels for a confident example); the gradient is
+    cast to the logits' dtype at the end, the loss is float32 (no-ops in fp32)."""
+    logp = F.log_softmax(logits.float(), dim=1)
     picked = logp.gather(1, y[:, None])
     loss = -picked.mean()
     if label_smoothing != 0.0:  # q's uniform share ε / C: every class's log-probability counts
@@ -130,4 +134,4 @@ def cross_entropy_and_grad(
     if label_smoothing != 0.0:
         grad.sub_(share)
     grad.scatter_add_(1, y[:, None], torch.full_like(picked, label_smoothing - 1.0))
-    return loss, grad.div_(logits.shape[0])
+    return loss, grad.div_(logits.shape[0]).to(logits.dtype)

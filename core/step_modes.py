@@ -6,7 +6,9 @@ they stay off until ``benchmarks/device_check.sh`` shows them faster and within 
   products run under ``torch.autocast(dtype=bfloat16)`` (matmuls and convolutions in bf16,
   reductions and elementwise maths as autocast decides); parameters, their ``.grad`` and every
   optimiser's state stay float32 (master weights), and each optimiser step runs outside autocast.
-  Evaluation runs under the same autocast.
+  Every target and every difference in it is float32 (a displacement ``t - h`` is often below
+  bf16's spacing; ``bioscale.rulekit.targets``, ``credit.assign_credit``). Evaluation runs under
+  the same autocast.
 - ``compile``: ``torch.compile`` of the two core-owned parts of a step, the forward pass with
   the task loss and the credit assignment with the gradient writes (the rule's credit hooks
   are traced inside it). Optimiser steps and ``bioscale_update_inverse`` stay eager: their

@@ -13,6 +13,9 @@ import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.config import bounded
 from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
+from bioscale.testing.contract import check_bf16_signals
+from bioscale.testing.harness import rule_name_of
+from bioscale_dtp import DifferenceTargetPropagation
 
 
 @dataclass
@@ -82,6 +85,46 @@ def test_the_kit_fails_a_rule_whose_state_turns_bf16(tmp_path):
     with pytest.raises(AssertionError, match="bf16: rule state tensors changed dtype"):
         check_rule_contract(BF16StateFA, tmp_path / "bad", data_parallel=False)
     check_rule_contract(GainFA, tmp_path / "good", data_parallel=False)
+
+
+class RoundedTargetDTP(DifferenceTargetPropagation):
+    """DTP with its targets rounded to the activations' dtype: bf16 under bf16, the displacement ``t - h``
+    lost to bf16's spacing (what every target rule did before issue 33's F2)."""
+
+    def top_target(self, step, target_above):
+        return super().top_target(step, target_above).to(step.h[step.num_layers - 1].dtype)
+
+    def difference_target(self, step, layer, target_read, read):
+        return super().difference_target(step, layer, target_read, read).to(step.h[layer - 1].dtype)
+
+
+@pytest.mark.parametrize("rule,fails", [(RoundedTargetDTP, True), ("dtp", False)], ids=["rounded", "dtp"])
+def test_the_kit_fails_a_rule_whose_bf16_signal_points_elsewhere(tmp_path, rule, fails):
+    """The kit's bf16 signal check on the straight run's weights (the kit's 512 digits, 2 epochs): a target
+    rounded to bf16 loses about 1e-2 of its signal's direction (1 - cos), DTP 1e-5."""
+    name = rule if isinstance(rule, str) else rule_name_of(rule)
+    tokens = ["data.limit_train=512", "trainer.checkpoint=false", f"rules.{name}.schedule=parallel"]
+    trainer = new_trainer(rule, tmp_path, tokens)
+    trainer.fit()
+    if fails:
+        with pytest.raises(AssertionError, match="bf16: the signal of these hidden layers points elsewhere"):
+            check_bf16_signals(trainer)
+    else:
+        check_bf16_signals(trainer)
+
+
+class SilentFA(GainFA):
+    """Sends every hidden layer a zero signal (a rule may leave a layer alone)."""
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return torch.zeros_like(step.h[layer - 1])
+
+
+def test_the_kits_bf16_signal_check_passes_a_layer_left_alone(tmp_path):
+    trainer = new_trainer(SilentFA, tmp_path, ["data.limit_train=128", "trainer.epochs=1", "trainer.checkpoint=false"])
+    trainer.fit()
+    check_bf16_signals(trainer)  # zero in both precisions: no angle to lose
 
 
 def test_the_kit_refuses_a_class_it_cannot_import_in_other_processes(tmp_path):

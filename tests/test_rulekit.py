@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from bioscale.config.schema import AdamConfig, LRSchedule
 from bioscale.rulekit import NoiseSource, RuleOptimizer, targets
 
@@ -75,6 +76,32 @@ def test_the_difference_target_is_h_plus_g_of_the_target_minus_g_of_the_read():
 def test_the_output_step_target_is_one_step_down_the_per_sample_loss():
     torch.manual_seed(0)
     logits, y = torch.randn(5, 3), torch.tensor([0, 2, 1, 1, 0])
-    step = SimpleNamespace(logits=logits, label_distribution=lambda: torch.nn.functional.one_hot(y, 3).float())
-    expected = logits - 0.3 * (torch.softmax(logits, 1) - torch.nn.functional.one_hot(y, 3))
+    step = SimpleNamespace(
+        logits=logits, label_distribution=lambda dtype=None: F.one_hot(y, 3).to(dtype or logits.dtype)
+    )
+    expected = logits - 0.3 * (torch.softmax(logits, 1) - F.one_hot(y, 3))
     torch.testing.assert_close(targets.output_step_target(step, 0.3), expected)
+
+
+def test_under_bf16_autocast_the_targets_keep_a_displacement_below_bf16s_spacing():
+    """bf16's spacing on [0.5, 1) is 2⁻⁸ ≈ 0.0039: a displacement of 1e-3 from h = 0.5 rounds away in bf16. The
+    targets are float32 and their differences formed in float32, the inverse's product included (issue 33, F2)."""
+    h = torch.full((4, 8), 0.5, dtype=torch.bfloat16)
+    inverse = torch.nn.Linear(8, 8)
+    with torch.no_grad():
+        inverse.weight.copy_(torch.eye(8))
+        inverse.bias.zero_()
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        step = targets.step_target(
+            h, 0.5, torch.full_like(h, 2e-3)
+        )  # h - 1e-3 (the direction itself bf16: 2⁻⁹ relative)
+        difference = targets.difference_target(inverse, h, h.float() + 1e-3, h)  # h + g(h + 1e-3) - g(h)
+        logits = torch.tensor([[12.0, 0.0, 0.0]], dtype=torch.bfloat16)  # softmax 1 - 1.2e-5 for the label
+        fake = SimpleNamespace(
+            logits=logits, label_distribution=lambda dtype=None: F.one_hot(torch.tensor([0]), 3).to(dtype)
+        )
+        error = targets.output_error(fake)
+    assert step.dtype == difference.dtype == error.dtype == torch.float32
+    torch.testing.assert_close(h.float() - step, torch.full((4, 8), 1e-3), rtol=1e-2, atol=0)
+    torch.testing.assert_close(difference - h.float(), torch.full((4, 8), 1e-3), rtol=1e-2, atol=0)
+    assert -1.3e-5 < error[0, 0].item() < -1.1e-5  # softmax - 1 formed in bf16 is 0

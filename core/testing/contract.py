@@ -8,12 +8,18 @@ from pathlib import Path
 import torch
 
 from ..config.resolve import ObserverSpec
+from ..credit import assign_credit
 from ..discovery import OBSERVERS_GROUP, PluginEntry
 from ..markers import hookimpl
+from ..step import forward_step
+from ..step_modes import autocast
 from .data_parallel import compare_runs, final_state, rule_ref, train_jobs
 from .harness import model_weights, new_trainer, resume_trainer
 
 KIT_TOKENS = ("data.limit_train=512",)  # 8 batches of 64 an epoch: the checks need behaviour, not accuracy
+# 1 - cos(bf16 signal, fp32 signal) a layer may lose: bf16 products alone cost about 1e-5 (every shipped rule on
+# the kit's run, AMD EPYC CPU); a target whose displacement t - h is formed in bf16 costs 1e-4 to 1e-2
+MAX_BF16_ANGLE_LOSS = 1e-4
 
 
 def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf16: bool = True) -> dict:
@@ -28,7 +34,10 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
        diagnostics observer does, ``run.probe_gradients`` and ``run.inverse_error`` after every
        epoch) gives exactly the same weights;
     4. (``bf16``) an epoch under ``trainer.precision=bf16`` runs, and leaves the weights finite and
-       float32 and every tensor of the rule state in the dtype it has in a float32 run;
+       float32 and every tensor of the rule state in the dtype it has in a float32 run; and on the
+       straight run's weights each hidden layer's signal under bf16 points where its fp32 signal
+       points (``1 - cos`` below ``MAX_BF16_ANGLE_LOSS``): a target's displacement formed in bf16
+       cancels (see ``bioscale.rulekit.targets``);
     5. (``data_parallel``) the same two epochs in 2 processes under torchrun give the straight
        run's weights (within 1e-3: the ranks' sums add in another order) and test error. A rule
        class must then be defined at module level (its module is imported in the new processes).
@@ -48,6 +57,7 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
     _check_probes(rule, out_dir, tokens, after)
     if bf16:
         _check_bf16(rule, out_dir, tokens, _tensor_dtypes(straight.rule_hooks.state_dict()))
+        check_bf16_signals(straight)
     if data_parallel:
         (job,) = train_jobs([(_worker_rule(rule), tokens)], out_dir / "data_parallel", processes=2)
         compare_runs(
@@ -100,6 +110,41 @@ def _check_bf16(rule, out_dir: Path, tokens, fp32_dtypes: dict) -> None:
     assert not changed, (
         f"bf16: rule state tensors changed dtype (float32 run, bf16 run): {changed}. Keep the rule's "
         f"parameters and their gradients float32 (rulekit.RuleOptimizer casts them; see bioscale.hookspecs)"
+    )
+
+
+def bf16_angle_loss(trainer, rows: int = 256) -> dict[int, float]:
+    """``{l: 1 - cos(δh_l under bf16, δh_l in fp32)}`` for each hidden layer ``l``, on ``trainer``'s
+    weights and its first ``rows`` training examples: the credit assignment as a training step runs
+    it under each precision (a probe: ``step.is_probe``, no rule state changes; no grad)."""
+    x, y = (t.to(trainer.device) for t in next(iter(trainer.data.train.batches(rows))))  # unshuffled: the first rows
+    signals = {}
+    for precision in ("fp32", "bf16"):
+        with autocast(trainer.device, precision):
+            step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}), trainer.label_smoothing)
+            step.is_probe = True
+            trace: dict = {}
+            assign_credit(trainer.rule_hooks, step, trace)
+        signals[precision] = {l: s.double().flatten() for l, s in trace.get("signals", {}).items()}
+    fp32, bf16 = signals["fp32"], signals["bf16"]
+    return {l: _angle_loss(fp32[l], bf16[l]) for l in sorted(fp32)}
+
+
+def _angle_loss(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``1 - cos(a, b)`` of two flat tensors; 0 when both are zero (a layer the rule leaves alone)."""
+    if not a.any() and not b.any():
+        return 0.0
+    return 1.0 - torch.nn.functional.cosine_similarity(a, b, dim=0).item()
+
+
+def check_bf16_signals(trainer) -> None:
+    """Assert each hidden layer's bf16 signal on ``trainer``'s weights points where its fp32 one does."""
+    loss = bf16_angle_loss(trainer)
+    bad = {l: f"{v:.1e}" for l, v in loss.items() if not v < MAX_BF16_ANGLE_LOSS}
+    assert not bad, (
+        f"bf16: the signal of these hidden layers points elsewhere than in fp32 (1 - cos, limit "
+        f"{MAX_BF16_ANGLE_LOSS:g}): {bad}. Form a target's displacement t - h in float32 and return the target "
+        f"in float32 (bioscale.rulekit.targets; see bioscale.hookspecs, bf16)"
     )
 
 

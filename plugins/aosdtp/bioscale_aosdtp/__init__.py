@@ -26,6 +26,7 @@ from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
 from bioscale.errors import ConfigError
 from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_schedule_recipes
+from bioscale.rulekit.targets import float32_maths
 
 
 @dataclass
@@ -109,10 +110,11 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     def top_target(self, step, target_above):
         L = step.num_layers
         read = self.read_top(step.h[L], step.h[L - 1])  # [softmax(o), z]
-        label = step.label_distribution()
+        label = step.label_distribution(torch.float32)
         inputs = torch.cat([torch.cat([label, read[:, label.shape[1] :]], 1), read])  # [ô, z] and [o, z]: the same z
         B = step.batch_size
-        both = self.inverses[str(L)](inputs)  # [g_L(ô, z); g_L(o, z)]
+        with float32_maths(inputs):  # bf16: g_L(ô, z) - g_L(o, z) may lie below bf16's spacing
+            both = self.inverses[str(L)](inputs.float())  # [g_L(ô, z); g_L(o, z)], float32
         return torch.sub(step.h[L - 1], both[B:]).add_(both[:B])
 
     def extra_state(self):

@@ -83,7 +83,7 @@ class DirectDTP(FeedbackRule):
         l = layer - 1
         h = step.h[l]
         shift = (output_error(step) @ self.feedback[l]).mul_(-self.config.beta)
-        return shift.reshape(h.shape).add_(h)
+        return shift.reshape(h.shape).float().add_(h)  # float32: bf16 would round the shift away
 
     def _output_from(self, l: int, h: torch.Tensor) -> torch.Tensor:
         """``h_L`` computed from ``h_l = h`` through layers ``l+1..L`` (no grad)."""

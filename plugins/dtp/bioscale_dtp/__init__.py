@@ -16,6 +16,7 @@ from typing import Any
 
 from bioscale.config import bounded
 from bioscale.rulekit import TargetPropagation, TPConfig, paper_search_space, per_schedule_recipes
+from bioscale.rulekit.targets import step_target
 
 
 @dataclass
@@ -48,4 +49,4 @@ class DifferenceTargetPropagation(TargetPropagation):
         L = step.num_layers
         grad_a = step.activation_backward(L, step.output_grad)  # δa_L for the batch-mean loss
         grad_h = step.layer_vjp(L, grad_a) * step.batch_size  # ∂ℓ/∂h_{L-1} of each example's own loss
-        return step.h[L - 1] - self.config.alpha * grad_h
+        return step_target(step.h[L - 1], self.config.alpha, grad_h)  # float32 (bf16: α ∂ℓ/∂h is below its spacing)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from bioscale import RuleConfig, hookimpl
 from bioscale.errors import ConfigError
+from bioscale.rulekit.targets import step_target
 
 DEFAULT_PASSES = [frozenset({"forward"})]
 
@@ -108,7 +109,7 @@ class Mix:
         if not hooks.implements("bioscale_layer_target"):
             return None
         if target_above is None and layer in self._signals:  # a target rule under a signal rule
-            target_above = step.h[layer] - self._signals[layer] * (step.batch_size / 2.0)
+            target_above = step_target(step.h[layer], step.batch_size / 2.0, self._signals[layer])  # float32
         return hooks.layer_target(step, layer, target_above)
 
     @hookimpl

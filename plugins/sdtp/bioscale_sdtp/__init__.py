@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from bioscale import hookimpl
 from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
@@ -61,7 +62,7 @@ class SimplifiedDTP(TargetPropagation):
 
     @hookimpl
     def bioscale_output_target(self, step):
-        return step.label_distribution()
+        return step.label_distribution(torch.float32)  # a target is float32 (bf16: see rulekit.targets)
 
     def top_target(self, step, target_above):
         L = step.num_layers
