@@ -65,8 +65,9 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         self.cfg = cfg
         self.rule_spec = rule_spec
         self.observer_specs = list(observer_specs)
-        self.parallel = DataParallel.from_env(cfg.trainer.device)  # a world of one outside torchrun
-        self.device = resolve_device(self.parallel.device_name(cfg.trainer.device))
+        # a world of one outside torchrun; this rank's device and backend checked before any work
+        self.parallel = DataParallel.from_env(cfg.trainer.device, plain_value(cfg.trainer.backend))
+        self.device = torch.device(self.parallel.device)
         self.label_smoothing = float(cfg.trainer.label_smoothing)  # a plain float: read every step
         if cfg.trainer.threads > 0:
             torch.set_num_threads(cfg.trainer.threads)
