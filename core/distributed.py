@@ -18,6 +18,52 @@ import torch
 from .errors import ConfigError
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+TIMEOUT = datetime.timedelta(minutes=10)
+_LAUNCH: dict = {}  # this process's rendezvous store (launch_store), joined once
+
+
+def launched() -> bool:
+    """Whether torchrun launched this process in a world of more than one."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def launch_store():
+    """torchrun's key-value store (rendezvous ``env://``), joined once per process: the process group
+    is built on it, and checks made before the group exists (which needs the run's config) exchange
+    through it."""
+    if "store" not in _LAUNCH:
+        import torch.distributed as dist
+
+        store, _, _ = next(dist.rendezvous("env://", timeout=TIMEOUT))
+        store.set_timeout(TIMEOUT)
+        _LAUNCH["store"] = store
+    return _LAUNCH["store"]
+
+
+def exchange(mine: str, what: str) -> list[str]:
+    """Every rank's ``mine``, in rank order, through the launch store (before any process group;
+    ``[mine]`` in a world of one). ``what`` names the exchange (each key is set once per launch)."""
+    if not launched():
+        return [mine]
+    store, world = launch_store(), int(os.environ["WORLD_SIZE"])
+    prefix = f"bioscale/{what}/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    store.set(prefix + os.environ["RANK"], mine)
+    keys = [prefix + str(r) for r in range(world)]
+    store.wait(keys)
+    return [store.get(k).decode() for k in keys]
+
+
+def check_visible(paths: list, what: str, gather=exchange) -> None:
+    """Refuse (``ConfigError`` on every rank) unless every rank can read every file of ``paths``; the
+    message names each rank that cannot and what it misses. ``gather(mine, key) -> every rank's``."""
+    missing = "\n".join(str(p) for p in paths if not (os.path.isfile(p) and os.access(p, os.R_OK)))
+    blind = {r: m.split("\n") for r, m in enumerate(gather(missing, "visible")) if m}
+    if blind:
+        told = "; ".join(f"rank {r} cannot read {', '.join(m)}" for r, m in sorted(blind.items()))
+        raise ConfigError(
+            f"{what}: {told}. Every process reads the run folder, so processes on several machines need it on a "
+            f"shared file system, at the same path; nothing was changed"
+        )
 
 
 def share(n: int, rank: int, world_size: int) -> slice:
@@ -109,7 +155,7 @@ class DataParallel:
         joined, the same on every rank), and ``torch.cuda.set_device`` follows the device."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if world <= 1:
+        if not launched():
             device, _ = plan_device(device_name, backend, 0, 1, count)  # refuses nccl on a CPU here too
             return cls(device=device)
         missing = [k for k in ENV_KEYS if k not in os.environ]
@@ -123,7 +169,7 @@ class DataParallel:
         if not dist.is_initialized():
             if device.startswith("cuda"):
                 torch.cuda.set_device(torch.device(device))
-            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
+            dist.init_process_group(backend, store=launch_store(), rank=rank, world_size=world, timeout=TIMEOUT)
         return cls(rank, world, local_rank, backend, device)
 
     def check_batches(self, examples: int, batch_size: int) -> None:
