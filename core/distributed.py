@@ -27,12 +27,22 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def check_env() -> None:
+    """A ``ConfigError`` unless torchrun's variables are all set (``WORLD_SIZE`` alone is not a launch)."""
+    missing = [k for k in ENV_KEYS if k not in os.environ]
+    if missing:
+        world = os.environ.get("WORLD_SIZE")
+        raise ConfigError(f"WORLD_SIZE={world} is set but {', '.join(missing)} are not: launch with torchrun")
+
+
 def launch_store():
     """torchrun's key-value store (rendezvous ``env://``), joined once per process: the process group
     is built on it, and checks made before the group exists (which needs the run's config) exchange
     through it."""
     if "store" not in _LAUNCH:
         import torch.distributed as dist
+
+        check_env()
 
         store, _, _ = next(dist.rendezvous("env://", timeout=TIMEOUT))
         store.set_timeout(TIMEOUT)
@@ -45,7 +55,8 @@ def exchange(mine: str, what: str) -> list[str]:
     ``[mine]`` in a world of one). ``what`` names the exchange (each key is set once per launch)."""
     if not launched():
         return [mine]
-    store, world = launch_store(), int(os.environ["WORLD_SIZE"])
+    store = launch_store()
+    world = int(os.environ["WORLD_SIZE"])
     prefix = f"bioscale/{what}/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
     store.set(prefix + os.environ["RANK"], mine)
     keys = [prefix + str(r) for r in range(world)]
@@ -158,18 +169,17 @@ class DataParallel:
         if not launched():
             device, _ = plan_device(device_name, backend, 0, 1, count)  # refuses nccl on a CPU here too
             return cls(device=device)
-        missing = [k for k in ENV_KEYS if k not in os.environ]
-        if missing:
-            raise ConfigError(f"WORLD_SIZE={world} is set but {', '.join(missing)} are not: launch with torchrun")
+        check_env()
         rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))  # torchrun sets it
         device, backend = plan_device(device_name, backend, local_rank, local_world, count)
+        store = launch_store()
         import torch.distributed as dist
 
         if not dist.is_initialized():
             if device.startswith("cuda"):
                 torch.cuda.set_device(torch.device(device))
-            dist.init_process_group(backend, store=launch_store(), rank=rank, world_size=world, timeout=TIMEOUT)
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=TIMEOUT)
         return cls(rank, world, local_rank, backend, device)
 
     def check_batches(self, examples: int, batch_size: int) -> None:
