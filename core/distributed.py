@@ -200,15 +200,16 @@ class DataParallel:
         return share(n, self.rank, self.world_size)
 
     def close(self) -> None:
-        """Leave the process group. The collection frees the group now, while the interpreter is
-        alive: gloo's threads that release a finished collective's tensors at interpreter
-        shutdown abort the process (SIGABRT after a clean run)."""
+        """Leave the process group and the rendezvous store. The collection frees them now, while the
+        interpreter is alive: gloo's threads that release a finished collective's tensors (or a
+        store's) at interpreter shutdown abort the process (SIGABRT after a clean run)."""
         if self.active:
             import torch.distributed as dist
 
             if dist.is_initialized():
                 dist.destroy_process_group()
-                gc.collect()
+            _LAUNCH.clear()  # the rendezvous store too: freed now, not by the interpreter's shutdown
+            gc.collect()
 
     # -- collectives (no-ops in a world of one) ------------------------------------------
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
