@@ -32,7 +32,7 @@ class Activation(nn.Module):
         return self.name
 
 
-_ONE = torch.tensor(1.0)  # a 0-dim operand: a Python scalar costs a conversion per call
+_ONE = torch.tensor(1.0)  # cpu: 0-dim, CUDA kernels take it as a scalar (a Python scalar costs a conversion per call)
 
 
 def cpuinfo_field(key: str) -> str | None:

@@ -18,6 +18,63 @@ import torch
 from .errors import ConfigError
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+TIMEOUT = datetime.timedelta(minutes=10)
+_LAUNCH: dict = {}  # this process's rendezvous store (launch_store), joined once
+
+
+def launched() -> bool:
+    """Whether torchrun launched this process in a world of more than one."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def check_env() -> None:
+    """A ``ConfigError`` unless torchrun's variables are all set (``WORLD_SIZE`` alone is not a launch)."""
+    missing = [k for k in ENV_KEYS if k not in os.environ]
+    if missing:
+        world = os.environ.get("WORLD_SIZE")
+        raise ConfigError(f"WORLD_SIZE={world} is set but {', '.join(missing)} are not: launch with torchrun")
+
+
+def launch_store():
+    """torchrun's key-value store (rendezvous ``env://``), joined once per process: the process group
+    is built on it, and checks made before the group exists (which needs the run's config) exchange
+    through it."""
+    if "store" not in _LAUNCH:
+        import torch.distributed as dist
+
+        check_env()
+
+        store, _, _ = next(dist.rendezvous("env://", timeout=TIMEOUT))
+        store.set_timeout(TIMEOUT)
+        _LAUNCH["store"] = store
+    return _LAUNCH["store"]
+
+
+def exchange(mine: str, what: str) -> list[str]:
+    """Every rank's ``mine``, in rank order, through the launch store (before any process group;
+    ``[mine]`` in a world of one). ``what`` names the exchange (each key is set once per launch)."""
+    if not launched():
+        return [mine]
+    store = launch_store()
+    world = int(os.environ["WORLD_SIZE"])
+    prefix = f"bioscale/{what}/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    store.set(prefix + os.environ["RANK"], mine)
+    keys = [prefix + str(r) for r in range(world)]
+    store.wait(keys)
+    return [store.get(k).decode() for k in keys]
+
+
+def check_visible(paths: list, what: str, gather=exchange) -> None:
+    """Refuse (``ConfigError`` on every rank) unless every rank can read every file of ``paths``; the
+    message names each rank that cannot and what it misses. ``gather(mine, key) -> every rank's``."""
+    missing = "\n".join(str(p) for p in paths if not (os.path.isfile(p) and os.access(p, os.R_OK)))
+    blind = {r: m.split("\n") for r, m in enumerate(gather(missing, "visible")) if m}
+    if blind:
+        told = "; ".join(f"rank {r} cannot read {', '.join(m)}" for r, m in sorted(blind.items()))
+        raise ConfigError(
+            f"{what}: {told}. Every process reads the run folder, so processes on several machines need it on a "
+            f"shared file system, at the same path; nothing was changed"
+        )
 
 
 def share(n: int, rank: int, world_size: int) -> slice:
@@ -26,14 +83,63 @@ def share(n: int, rank: int, world_size: int) -> slice:
     return slice(rank * n // world_size, (rank + 1) * n // world_size)
 
 
+def plan_device(name: str, backend: str, local_rank: int, local_world: int, cuda_count: int) -> tuple[str, str]:
+    """``(device, backend)`` of the process ``local_rank`` of ``local_world`` on a machine with
+    ``cuda_count`` GPUs, for ``trainer.device=name`` and ``trainer.backend=backend``; a
+    ``ConfigError`` naming the key for a plan that cannot run. ``auto`` devices are CUDA when there
+    is a GPU; ``auto`` backends are NCCL for CUDA, gloo otherwise; NCCL needs CUDA and one GPU per
+    process. ``cuda``: process ``i`` on ``cuda:i`` (``cuda:i % count`` under gloo, which lets
+    processes share GPUs); ``cuda:N``: every process on GPU ``N`` (under NCCL, one process only)."""
+    if name == "auto":
+        name = "cuda" if cuda_count else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"trainer.device={name!r} is not a device; valid: auto, cpu, cuda, cuda:N") from exc
+    if backend == "auto":
+        backend = "nccl" if device.type == "cuda" else "gloo"
+    if backend not in ("gloo", "nccl"):
+        raise ConfigError(f"trainer.backend={backend!r} is not a backend; valid: auto, gloo, nccl")
+    if backend == "nccl" and device.type != "cuda":
+        raise ConfigError(
+            f"trainer.backend=nccl needs CUDA devices, but the run's device is {name!r}: "
+            f"use trainer.backend=gloo (or auto)"
+        )
+    if device.type != "cuda":
+        return name, backend
+    if cuda_count == 0:
+        raise ConfigError(f"trainer.device={name!r} but CUDA is not available here; use trainer.device=auto or cpu")
+    if device.index is not None:
+        if device.index >= cuda_count:
+            raise ConfigError(
+                f"trainer.device={name!r} but this machine has {cuda_count} GPU(s): cuda:0 .. cuda:{cuda_count - 1}"
+            )
+        if local_world > 1 and backend == "nccl":
+            raise ConfigError(
+                f"trainer.device={name} puts all {local_world} processes of this machine on GPU {device.index}, and "
+                f"NCCL refuses two processes on one GPU: give trainer.device=cuda (process i on cuda:i) or "
+                f"trainer.backend=gloo"
+            )
+        return name, backend
+    if local_world > cuda_count and backend == "nccl":
+        raise ConfigError(
+            f"{local_world} processes on this machine but {cuda_count} GPU(s), and NCCL refuses two processes on one "
+            f"GPU (trainer.backend=nccl): use trainer.backend=gloo to share GPUs, or at most {cuda_count} processes"
+        )
+    return f"cuda:{local_rank % cuda_count}", backend
+
+
 class DataParallel:
     """The world this process trains in. ``rank`` 0 alone writes files and runs observers."""
 
-    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0, backend: str | None = None):
+    def __init__(
+        self, rank: int = 0, world_size: int = 1, local_rank: int = 0, backend: str | None = None, device: str = "cpu"
+    ):
         self.rank = rank
         self.world_size = world_size
         self.local_rank = local_rank
         self.backend = backend  # None: a world of one, no process group
+        self.device = device  # this rank's device (plan_device): "cpu", "cuda:N", ...
 
     @property
     def active(self) -> bool:
@@ -53,31 +159,28 @@ class DataParallel:
         return int(os.environ.get("RANK", "0"))
 
     @classmethod
-    def from_env(cls, device_name: str) -> DataParallel:
-        """Join the process group torchrun describes in the environment (gloo for the CPU, NCCL
-        for CUDA), or a world of one when there is none. ``device_name`` is ``trainer.device``."""
-        world = os.environ.get("WORLD_SIZE")
-        if world is None or int(world) <= 1:
-            return cls()
-        missing = [k for k in ENV_KEYS if k not in os.environ]
-        if missing:
-            raise ConfigError(f"WORLD_SIZE={world} is set but {', '.join(missing)} are not: launch with torchrun")
+    def from_env(cls, device_name: str = "auto", backend: str = "auto") -> DataParallel:
+        """Join the process group torchrun describes in the environment, or a world of one when there
+        is none. ``device_name`` is ``trainer.device``, ``backend`` ``trainer.backend``; this rank's
+        device and the backend follow :func:`plan_device` (a ``ConfigError`` before any group is
+        joined, the same on every rank), and ``torch.cuda.set_device`` follows the device."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not launched():
+            device, _ = plan_device(device_name, backend, 0, 1, count)  # refuses nccl on a CPU here too
+            return cls(device=device)
+        check_env()
         rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-        cuda = device_name.startswith("cuda") or (device_name == "auto" and torch.cuda.is_available())
-        backend = "nccl" if cuda else "gloo"
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))  # torchrun sets it
+        device, backend = plan_device(device_name, backend, local_rank, local_world, count)
+        store = launch_store()
         import torch.distributed as dist
 
         if not dist.is_initialized():
-            if cuda:
-                torch.cuda.set_device(local_rank)
-            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
-        return cls(rank, int(world), local_rank, backend)
-
-    def device_name(self, name: str) -> str:
-        """``trainer.device`` for this rank: ``cuda`` / ``auto`` on a CUDA rank become ``cuda:LOCAL_RANK``."""
-        if self.backend == "nccl" and name in ("cuda", "auto"):
-            return f"cuda:{self.local_rank}"
-        return name
+            if device.startswith("cuda"):
+                torch.cuda.set_device(torch.device(device))
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=TIMEOUT)
+        return cls(rank, world, local_rank, backend, device)
 
     def check_batches(self, examples: int, batch_size: int) -> None:
         """Refuse (``ConfigError``, exit 2, before any work) a plan in which a rank would get no rows of
@@ -97,15 +200,16 @@ class DataParallel:
         return share(n, self.rank, self.world_size)
 
     def close(self) -> None:
-        """Leave the process group. The collection frees the group now, while the interpreter is
-        alive: gloo's threads that release a finished collective's tensors at interpreter
-        shutdown abort the process (SIGABRT after a clean run)."""
+        """Leave the process group and the rendezvous store. The collection frees them now, while the
+        interpreter is alive: gloo's threads that release a finished collective's tensors (or a
+        store's) at interpreter shutdown abort the process (SIGABRT after a clean run)."""
         if self.active:
             import torch.distributed as dist
 
             if dist.is_initialized():
                 dist.destroy_process_group()
-                gc.collect()
+            _LAUNCH.clear()  # the rendezvous store too: freed now, not by the interpreter's shutdown
+            gc.collect()
 
     # -- collectives (no-ops in a world of one) ------------------------------------------
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:

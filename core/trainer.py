@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from .checkpoint import remove_stale_temp_files
 from .config.schema import RuleConfig, config_dict, plain_value
-from .distributed import DataParallel
+from .distributed import DataParallel, plan_device
 from .errors import BioscaleError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun, StorageError
 from .flat_parameters import can_flatten, flatten_parameters
 from .loop import TrainingLoop
@@ -43,15 +43,10 @@ SEED_OFFSETS = {"model": 0, "data": 1_000_003, "rule": 2_000_029}
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"trainer.device={name!r} is not a device; valid: auto, cpu, cuda, cuda:N") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name!r} but CUDA is not available here; use trainer.device=auto or cpu")
-    return device
+    """``trainer.device`` for a process outside torchrun (``distributed.plan_device``; a ``ConfigError`` if unusable)."""
+    return torch.device(
+        plan_device(name, "gloo", 0, 1, torch.cuda.device_count() if torch.cuda.is_available() else 0)[0]
+    )
 
 
 def seeded_generator(seed: int, what: str) -> torch.Generator:
@@ -65,8 +60,9 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         self.cfg = cfg
         self.rule_spec = rule_spec
         self.observer_specs = list(observer_specs)
-        self.parallel = DataParallel.from_env(cfg.trainer.device)  # a world of one outside torchrun
-        self.device = resolve_device(self.parallel.device_name(cfg.trainer.device))
+        # a world of one outside torchrun; this rank's device and backend checked before any work
+        self.parallel = DataParallel.from_env(cfg.trainer.device, plain_value(cfg.trainer.backend))
+        self.device = torch.device(self.parallel.device)
         self.label_smoothing = float(cfg.trainer.label_smoothing)  # a plain float: read every step
         if cfg.trainer.threads > 0:
             torch.set_num_threads(cfg.trainer.threads)

@@ -155,3 +155,25 @@ def test_crop_boxes_are_the_resized_images_crops_in_original_pixels():
     # image 1 resized to 100 x 50 (x 1/3): offsets 0..60 as RandomCrop's; the last starts at row 60 -> 180
     torch.testing.assert_close(corner[1], torch.tensor([180.0, 0.0, 120.0, 120.0], dtype=torch.float64))
     assert corner[0, 1] + corner[0, 3] <= 200 and corner[1, 0] + corner[1, 2] <= 300
+
+
+def test_worker_decoding_draws_crops_for_the_global_batch_and_ranks_keep_their_rows(image_folder):
+    # review F8: every rank's DataLoader was seeded alike, so rank 1 cropped its rows as rank 0 did its own
+    cfg = build_run_config(["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.augment=true"])
+    split = load_data(cfg.data).train
+    whole = list(split.batches(8, torch.Generator().manual_seed(3)))
+    halves = [
+        list(
+            split.batches(8, torch.Generator().manual_seed(3), rows=lambda n, r=r: slice(r * n // 2, (r + 1) * n // 2))
+        )
+        for r in (0, 1)
+    ]
+    assert len(whole) == len(halves[1]) == 6
+    for (x, y), (x0, y0), (x1, y1) in zip(whole, *halves):
+        assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
+    again = list(split.batches(8, torch.Generator().manual_seed(4)))
+    assert not torch.equal(again[0][0], whole[0][0])
+    cropped = torch.stack([split.dataset[(0, (u, 1 - u), False)][0] for u in (0.0, 0.999)])
+    assert not torch.equal(cropped[0], cropped[1])  # the offsets say where the crop lies
+    flipped = split.dataset[(0, (0.5, 0.5), True)][0]
+    assert torch.equal(flipped, split.dataset[(0, (0.5, 0.5), False)][0].flip(2))

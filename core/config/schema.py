@@ -58,6 +58,12 @@ class Precision(Enum):
     bf16 = "bf16"  # autocast of the step's maths; float32 weights, gradients and optimiser state
 
 
+class Backend(Enum):
+    auto = "auto"  # nccl when the run's device is CUDA, gloo otherwise
+    gloo = "gloo"  # CPU or CUDA tensors; processes may share a GPU
+    nccl = "nccl"  # CUDA only, one GPU per process
+
+
 class WeightInit(Enum):
     glorot = "glorot"  # uniform within sqrt(6 / (fan_in + fan_out))
     orthogonal = "orthogonal"  # orthonormal rows (or columns) of each (out, in) matrix, gain 1
@@ -135,7 +141,8 @@ class TrainerConfig:
     epochs: int = bounded(30, low=1)
     batch_size: int = bounded(128, low=1)
     eval_batch_size: int = bounded(1000, low=1)
-    device: str = "auto"  # auto: cuda when available, else cpu
+    device: str = "auto"  # auto: cuda when available, else cpu; under torchrun see distributed.plan_device
+    backend: Backend = Backend.auto  # torchrun's process group (core/distributed.py)
     threads: int = bounded(0, low=0)  # CPU threads for torch; 0 keeps torch's default
     log_every: int = bounded(100, low=1)  # steps between host syncs (progress bar, NaN check)
     progress: bool | None = None  # None: on when stderr is a terminal
