@@ -107,3 +107,20 @@ def test_a_diverging_cell_is_a_row_with_its_status_and_is_not_retried(tmp_path, 
     capsys.readouterr()
     assert reproduce.main(args) == 0
     assert "reproduce: fc" not in capsys.readouterr().err
+
+
+def test_a_cells_key_is_what_it_computes_not_where_it_writes_or_how_processes_talk():
+    from bioscale.config import build_run_config, resolve_rule
+
+    def key(*tokens):
+        cfg = build_run_config(["rule=bp", "model=cifar_lc", "data=cifar10", *tokens])
+        return reproduce.cell_key(cfg, resolve_rule(cfg), 0)
+
+    plain = key()
+    # trainer.backend arrived after cells were cached: a cell's key must not depend on it
+    assert key("trainer.backend=gloo") == plain == key("trainer.progress=false", "output_dir=/elsewhere")
+    assert key("trainer.epochs=11") != plain and key("rules.bp.optimizer.lr=0.01") != plain
+    # the key of this cell as the code before trainer.backend computed it (table1b's LC column is cached under it);
+    # a new setting that changes this key makes every cached campaign retrain: keep it out of the key when it
+    # cannot change the numbers, or update this hash knowingly
+    assert key("data.augment=true", "trainer.epochs=10", "trainer.threads=2") == "39e0870aec2d7d68"
