@@ -29,13 +29,6 @@ from torch import nn
 from .ops import AffineOp, conv_out_size, product_into, same_padding, sum_into
 
 
-def _bits(t: torch.Tensor) -> torch.Tensor:
-    """``t`` viewed as same-width integers when it holds 2-byte floats (bf16, fp16): strided copies
-    of those move bits through torch's integer kernels, several times faster on the CPU than its
-    float16/bf16 copy path; other dtypes unchanged."""
-    return t.view(torch.int16) if t.dtype in (torch.bfloat16, torch.float16) else t
-
-
 class LocallyConnected2d(AffineOp):
     """Unshared-weight 2-D layer (see module doc). ``input_size`` is ``(H, W)`` of the input."""
 
@@ -101,14 +94,11 @@ class LocallyConnected2d(AffineOp):
             out = x.new_empty(self.locations, b, self.patch_size)
         else:  # the border of a reused padded copy is still zero: only the interior is written
             padded = self._buffer("padded", shape, x, zero=True)
-        source = _bits(padded)
-        source[:, p : p + h, p : p + w, :] = (
-            _bits(x).permute(0, 2, 3, 1) if x.dtype == padded.dtype else x.permute(0, 2, 3, 1)
-        )
+        padded[:, p : p + h, p : p + w, :] = x.permute(0, 2, 3, 1)
         sb, sh, sw, _ = padded.stride()
-        rows = _bits(out).view(ho, wo, b, k, k * c)
-        for di in range(k):  # k copies of contiguous runs of k·C_in numbers
-            rows[:, :, :, di, :] = source.as_strided((ho, wo, b, k * c), (s * sh, s * sw, sb, 1), di * sh)
+        rows = out.view(ho, wo, b, k, k * c)
+        for di in range(k):  # k copies of contiguous runs of k·C_in floats
+            rows[:, :, :, di, :] = padded.as_strided((ho, wo, b, k * c), (s * sh, s * sw, sb, 1), di * sh)
         return out
 
     def _patch_buffer(self, keep) -> str:
@@ -138,9 +128,7 @@ class LocallyConnected2d(AffineOp):
         c, h, w = self.in_shape
         _, ho, wo = self.out_shape
         p, k, s = self.padding, self.kernel_size, self.stride
-        b, dtype = grad_patches.shape[1], grad_patches.dtype
-        if dtype != torch.float32:  # k² strided adds in bf16 cost tens of times fp32's: add in fp32, once cast
-            grad_patches = grad_patches.float()
+        b = grad_patches.shape[1]
         out = grad_patches.new_zeros(b, h + 2 * p, w + 2 * p, c)
         view = grad_patches.view(ho, wo, b, k, k, c)
         for di in range(k):
@@ -148,7 +136,7 @@ class LocallyConnected2d(AffineOp):
                 out[:, di : di + s * (ho - 1) + 1 : s, dj : dj + s * (wo - 1) + 1 : s, :] += view[
                     :, :, :, di, dj, :
                 ].permute(2, 0, 1, 3)
-        return out[:, p : p + h, p : p + w, :].permute(0, 3, 1, 2).to(dtype)
+        return out[:, p : p + h, p : p + w, :].permute(0, 3, 1, 2)
 
     # -- the op ------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
