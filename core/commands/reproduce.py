@@ -80,7 +80,12 @@ def cell_key(cfg, spec, seed: int) -> str:
     plain = config_dict(cfg, resolve=True, enum_to_str=True)
     for k in ("output_dir", "name", "observers"):
         plain.pop(k, None)
-    for k in ("progress", "log_every", "checkpoint", "backend"):  # where output goes, how processes talk: not what is computed
+    for k in (
+        "progress",
+        "log_every",
+        "checkpoint",
+        "backend",
+    ):  # where output goes, how processes talk: not what is computed
         plain["trainer"].pop(k, None)
     plain["data"].pop("root", None)
     plain["bioscale"] = __version__
