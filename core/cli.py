@@ -169,5 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = stdout
 
 
+def entry() -> None:
+    """The ``bioscale`` command: :func:`main`, and its status as the process's exit status (under
+    torchrun without the interpreter's finalization: ``distributed.end_launched_process``)."""
+    code = main()
+    from .distributed import end_launched_process  # torch is imported by then, if at all
+
+    end_launched_process(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -82,3 +82,24 @@ def test_two_gloo_processes_train_and_record_their_backend(tmp_path):
     assert (info["world_size"], info["backend"], info["device"]) == (2, "gloo", "cpu")
     refused, _ = _train(tmp_path, "trainer.backend=nccl", launcher=torchrun)
     assert refused.returncode != 0 and refused.stderr.count("trainer.backend=nccl needs CUDA devices") >= 2
+
+
+def test_a_launched_process_ends_with_its_status_flushed_and_no_finalization():
+    # under torchrun the CLI ends with os._exit after flushing: the interpreter's finalization (where gloo's
+    # and the store's threads can abort a process whose run ended well) does not run; elsewhere nothing changes
+
+    code = (
+        "import atexit, sys\n"
+        "from bioscale.distributed import end_launched_process\n"
+        "atexit.register(lambda: print('finalized'))\n"
+        "print('written', end='')\n"
+        "end_launched_process(3)\n"
+        "sys.exit(0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WORLD_SIZE"}
+    launched = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "WORLD_SIZE": "2"}, capture_output=True, text=True
+    )
+    assert (launched.returncode, launched.stdout) == (3, "written")
+    alone = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert (alone.returncode, alone.stdout) == (0, "writtenfinalized\n")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import resolve_observers
 from ..config.resolve import build_run_config, resolve_rule
+from ..distributed import end_launched_process
 from ..trainer import Trainer
 from .harness import fake_entry, rule_registry
 
@@ -44,4 +45,6 @@ def main(jobs_file: str, out_dir: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    status = main(*sys.argv[1:])
+    end_launched_process(status)
+    sys.exit(status)
