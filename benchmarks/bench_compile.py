@@ -4,7 +4,8 @@ For each (model, rule): two trainers built from the same seed, one eager and one
 - compile cost: wall time of the first compiled step with an empty inductor cache (graph capture +
   codegen) and on a fresh trainer with the cache warm (a second run), and of the
   first step at a second batch size (the short last batch of an epoch: a recompile, or a dynamic
-  graph reused), with dynamo's counters (graph breaks by reason, unique graphs, recompiles);
+  graph reused), with dynamo's counters (graph breaks by reason, unique graphs) and the graphs each of the
+  three first steps added (a second or third batch size that adds graphs recompiled);
 - steady speed: milliseconds per step of each, interleaved by rounds (the ratio taken within a
   round, median over rounds, so a shared machine's drifts cancel);
 - closeness: after ``--close-steps`` identical steps from the same initial state on the same
@@ -43,7 +44,6 @@ def dynamo_counts() -> dict:
     return {
         "graph_breaks": {k: v for k, v in counters["graph_break"].items()},
         "unique_graphs": counters["stats"]["unique_graphs"],
-        "recompiles": sum(counters["recompiles"].values()) if "recompiles" in counters else None,
         "frames_ok": counters["frames"]["ok"],
     }
 
@@ -96,11 +96,16 @@ def case(model: str, rule: str, args) -> dict:
     compiled_fresh = build(model, rule, True, args)  # a fresh trainer, inductor's cache now warm
     torch._dynamo.reset()
     counters.clear()
+    graphs = []  # unique graphs after each of the three first steps
     first = wall(lambda: compiled_fresh.train_step(x, y, 0, ph, 0.5))
+    graphs.append(counters["stats"]["unique_graphs"])
     short = args.batch_size // 2 + 3
     second_size = wall(lambda: compiled_fresh.train_step(x[:short], y[:short], 0, ph, 0.5))
+    graphs.append(counters["stats"]["unique_graphs"])
     again = wall(lambda: compiled_fresh.train_step(x[: short - 1], y[: short - 1], 0, ph, 0.5))
+    graphs.append(counters["stats"]["unique_graphs"])
     counts = dynamo_counts()
+    counts["graphs_added_by_each_first_step"] = [graphs[0], graphs[1] - graphs[0], graphs[2] - graphs[1]]
     ms = {"eager": [], "compiled": []}
     ratios = []
     for rnd in range(args.rounds + 1):
