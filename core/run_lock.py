@@ -9,12 +9,26 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from .errors import StorageError, UsageError
 
 LOCK = ".lock"
+
+
+@contextmanager
+def waiting_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` of the file ``path`` (created if missing), waiting for its holder:
+    the one writer among the processes of a machine (a sweep's workers, data loaders building a cache)."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 class RunFolderBusy(UsageError):

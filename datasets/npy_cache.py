@@ -24,7 +24,6 @@ cannot be written, ``$XDG_CACHE_HOME`` (``~/.cache``) ``/bioscale/<name>-<hash o
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from bioscale.run_lock import waiting_lock
 
 from .errors import DataError
 from .sources import read_arrays
@@ -171,15 +171,9 @@ def build(folder: Path, train: list[Path], val: list[Path], side: int, sources: 
     return manifest
 
 
-@contextmanager
 def locked(folder: Path):
     """Hold an exclusive ``flock`` of ``folder/.lock`` (waits for the holder)."""
-    with open(folder / ".lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return waiting_lock(folder / ".lock")
 
 
 def _writable(folder: Path) -> bool:

@@ -10,7 +10,6 @@ failed and retried once with the same settings; an interrupted one is failed and
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import socket
@@ -19,7 +18,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -35,6 +33,7 @@ from ..discovery import OBSERVERS_GROUP, PluginEntry
 from ..errors import BioscaleError, ConfigError, DivergenceError, StopRun, UsageError
 from ..markers import hookimpl
 from ..processes import pid_alive
+from ..run_lock import waiting_lock
 from .space import Param, format_value
 
 if TYPE_CHECKING:
@@ -106,14 +105,9 @@ def fail_dead_local_trials(study) -> None:
                 study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
 
 
-@contextmanager
 def folder_lock(folder: Path):
-    with open(folder / ".sweep.lock", "a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    """The sweep folder's lock (``.sweep.lock``), waiting for its holder."""
+    return waiting_lock(folder / ".sweep.lock")
 
 
 class _Reporter:
