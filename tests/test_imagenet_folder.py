@@ -126,9 +126,12 @@ def test_device_decoding_trains_deterministically_and_resumes_exactly(image_fold
         assert torch.equal(value, model_weights(resumed)[name]), name
 
 
-def test_device_decoding_draws_crops_for_the_global_batch_and_ranks_keep_their_rows(image_folder):
+@pytest.mark.parametrize("decode", ["device", "workers"])
+def test_crops_are_drawn_for_the_global_batch_and_ranks_keep_their_rows(image_folder, decode):
+    # review F8: under data.decode=workers every rank's DataLoader was seeded alike, so rank 1 cropped its
+    # rows as rank 0 did its own; both paths now draw for the whole global batch
     cfg = build_run_config(
-        ["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.decode=device", "data.augment=true"]
+        ["data=imagenet", f"data.root={image_folder}", *TOKENS, f"data.decode={decode}", "data.augment=true"]
     )
     split = load_data(cfg.data).train
     whole = list(split.batches(8, torch.Generator().manual_seed(3)))
@@ -138,6 +141,7 @@ def test_device_decoding_draws_crops_for_the_global_batch_and_ranks_keep_their_r
         )
         for r in (0, 1)
     ]
+    assert len(whole) == len(halves[1]) == 6
     for (x, y), (x0, y0), (x1, y1) in zip(whole, *halves):
         assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
     again = list(split.batches(8, torch.Generator().manual_seed(4)))
@@ -157,22 +161,9 @@ def test_crop_boxes_are_the_resized_images_crops_in_original_pixels():
     assert corner[0, 1] + corner[0, 3] <= 200 and corner[1, 0] + corner[1, 2] <= 300
 
 
-def test_worker_decoding_draws_crops_for_the_global_batch_and_ranks_keep_their_rows(image_folder):
-    # review F8: every rank's DataLoader was seeded alike, so rank 1 cropped its rows as rank 0 did its own
+def test_worker_crops_lie_where_their_offsets_say_and_flips_flip(image_folder):
     cfg = build_run_config(["data=imagenet", f"data.root={image_folder}", *TOKENS, "data.augment=true"])
     split = load_data(cfg.data).train
-    whole = list(split.batches(8, torch.Generator().manual_seed(3)))
-    halves = [
-        list(
-            split.batches(8, torch.Generator().manual_seed(3), rows=lambda n, r=r: slice(r * n // 2, (r + 1) * n // 2))
-        )
-        for r in (0, 1)
-    ]
-    assert len(whole) == len(halves[1]) == 6
-    for (x, y), (x0, y0), (x1, y1) in zip(whole, *halves):
-        assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
-    again = list(split.batches(8, torch.Generator().manual_seed(4)))
-    assert not torch.equal(again[0][0], whole[0][0])
     cropped = torch.stack([split.dataset[(0, (u, 1 - u), False)][0] for u in (0.0, 0.999)])
     assert not torch.equal(cropped[0], cropped[1])  # the offsets say where the crop lies
     flipped = split.dataset[(0, (0.5, 0.5), True)][0]
