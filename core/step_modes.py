@@ -1,6 +1,6 @@
 """How the step's tensor maths runs: precision (``trainer.precision``) and compilation
 (``trainer.compile``). Both are off by default. On the CPU compile does not pay (inductor: no
-faster on ``mnist_fc``, 2.2 x slower on ``cifar_lc``, not bit-close; ``results/speed/``); bf16 makes a
+faster on ``mnist_fc``, about 2 x slower on ``cifar_lc``, not bit-close; ``results/speed/``); bf16 makes a
 ``cifar_lc`` step about 1.6 x faster on a CPU with AVX512-BF16 but stays opt-in, since results are
 fp32. On a GPU both stay off until ``benchmarks/device_check.sh`` shows them faster and within seed spread.
 
