@@ -14,18 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from bioscale.commands.train import prepare
-from common import REPO, has_schedule, record, step_bench_tokens, step_phases
-
-DATA = {"mnist_fc": "mnist", "cifar_lc": "cifar10", "cifar_fc": "cifar10", "mnist_lc": "mnist"}
-
-
-def build(model: str, rule: str, compiled: bool, args):
-    tokens = step_bench_tokens(DATA[model], args.root, model, args.batch_size, 0)
-    tokens += [f"rule={rule}", f"trainer.compile={str(compiled).lower()}", "data.limit_train=2048"]
-    if has_schedule(rule):
-        tokens.append(f"rules.{rule}.schedule=parallel")
-    return prepare(tokens)
+from bench_compile import build
+from common import REPO, record, step_phases
 
 
 def case(model: str, rule: str, args) -> list[dict]:
@@ -52,6 +42,7 @@ def main():
     parser.add_argument("--root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--name", default="speed/compile_gradients")
     args = parser.parse_args()
     rows = {}
