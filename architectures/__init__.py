@@ -1,21 +1,26 @@
 """Networks for bioscale: affine ops with transposes, local-graph layer stacks, presets."""
 
 from .activations import ACTIVATIONS, Activation, make_activation
+from .build import build_network
 from .locally_connected import LocallyConnected2d
-from .network import Layer, Network, build_network
+from .network import Layer, Network
 from .ops import AffineOp, Conv2dOp, LinearOp
+from .post import BatchNorm, Pool, Shortcut
 from .presets import PRESETS
 
 __all__ = [
     "ACTIVATIONS",
     "Activation",
     "AffineOp",
+    "BatchNorm",
     "Conv2dOp",
     "Layer",
     "LocallyConnected2d",
     "LinearOp",
     "Network",
     "PRESETS",
+    "Pool",
+    "Shortcut",
     "build_network",
     "make_activation",
 ]

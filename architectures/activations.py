@@ -120,11 +120,23 @@ class Sigmoid(Activation):
         return torch.ops.aten.sigmoid_backward.default(grad_h, h)
 
 
-ACTIVATIONS = {cls.name: cls for cls in (Activation, Tanh, ReLU, Sigmoid)}
+class ELU(Activation):
+    """``a`` for ``a > 0``, ``exp(a) - 1`` otherwise (α = 1; scalingDTP's SimpleVGG)."""
+
+    name = "elu"
+
+    def forward(self, a):
+        return torch.nn.functional.elu(a)
+
+    def backward(self, h, grad_h):
+        return torch.ops.aten.elu_backward.default(grad_h, 1.0, 1.0, 1.0, True, h)
+
+
+ACTIVATIONS = {cls.name: cls for cls in (Activation, Tanh, ReLU, Sigmoid, ELU)}
 
 
 def make_activation(name: str) -> Activation:
-    """Activation by name (``identity``, ``tanh``, ``relu``, ``sigmoid``)."""
+    """Activation by name (``identity``, ``tanh``, ``relu``, ``sigmoid``, ``elu``)."""
     try:
         return ACTIVATIONS[name]()
     except KeyError:

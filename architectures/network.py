@@ -1,30 +1,49 @@
-"""Layer stacks whose layers keep local computation graphs.
+"""Layer lists whose layers keep local computation graphs.
 
-``Layer``: ``a = op(x)``, ``h = σ(a)``. ``Network``: layers ``1..L``; ``forward(x)`` gives the
-logits with an ordinary end-to-end graph (evaluation, BP references), and
-``forward_layers(x)`` gives every layer's pre-activation and output with each layer's
-input detached, which is what the trainer hands to learning rules.
+``Layer``: ``a = op(h_s)``, then the post part: optional batch norm, optional skip addition, the
+element-wise activation, optional pooling (ARCHITECTURE.md, "The network"). ``Network``: layers
+``1..L`` in topological order; ``forward(x)`` gives the logits with an ordinary end-to-end graph
+(evaluation, BP references), and ``forward_train(x)`` gives every layer's op output and output
+(no graph) plus what each layer's post backward needs, which is what the trainer hands to rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import cast
 
 import torch
 from torch import nn
 
-from .activations import Activation, make_activation
+from .activations import Activation
 from .ops import AffineOp
+from .post import BatchNorm, BatchSync, Pool, Shortcut
 
 
 class Layer(nn.Module):
-    """One layer: an affine op followed by an element-wise activation."""
+    """One layer: an affine op, then optional batch norm, optional skip, an element-wise
+    activation and optional pooling. ``source``: the layer whose output the op reads (None: the
+    one below); ``skip_from`` / ``shortcut``: the layer whose output is added before the
+    activation, and the fixed map it is added through."""
 
-    def __init__(self, op: AffineOp, activation: Activation):
+    def __init__(
+        self,
+        op: AffineOp,
+        activation: Activation,
+        norm: BatchNorm | None = None,
+        pool: Pool | None = None,
+        source: int | None = None,
+        skip_from: int | None = None,
+        shortcut: Shortcut | None = None,
+    ):
         super().__init__()
         self.op = op
         self.activation = activation
+        self.norm = norm
+        self.pool = pool
+        self.source = source
+        self.skip_from = skip_from
+        self.shortcut = shortcut if shortcut is not None else Shortcut("identity", (), ())
+        self.plain = norm is None and pool is None and skip_from is None
 
     @property
     def in_shape(self) -> tuple:
@@ -32,16 +51,48 @@ class Layer(nn.Module):
 
     @property
     def out_shape(self) -> tuple:
-        return self.op.out_shape
+        return self.op.out_shape if self.pool is None else self.pool.out_shape(self.op.out_shape)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x``: ``(B, *in_shape)`` → ``(a, h)``, each ``(B, *out_shape)``; grad mode as called."""
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``: ``(B, *in_shape)`` → ``(a, h)``: ``(B, *op.out_shape)``, ``(B, *out_shape)``;
+        differentiable (batch norm as its mode says, running statistics untouched)."""
         a = self.op(x)
-        return a, self.activation(a)
+        if self.plain:
+            return a, self.activation(a)
+        z = a if self.norm is None else self.norm(a)
+        if skip is not None:
+            z = z + self.shortcut(skip)
+        h = self.activation(z)
+        return a, (h if self.pool is None else self.pool(h))
+
+    def train_forward(self, x, skip, sync: BatchSync | None, update: bool) -> tuple:
+        """``(a, h, saved)`` under no_grad: ``saved`` is what ``post_backward`` needs (None for a
+        plain layer): ``(u, pool indices, batch-norm x̂ and 1/σ)``, ``u`` the activation's output."""
+        a = self.op(x)
+        if self.plain:
+            return a, self.activation(a), None
+        z, normed = (a, None) if self.norm is None else self.norm.train_forward(a, sync, update)
+        if skip is not None:
+            z = z + self.shortcut(skip)
+        u = self.activation(z)
+        h, indices = (u, None) if self.pool is None else self.pool.train_forward(u)
+        return a, h, (u, indices, normed)
+
+    def post_backward(self, h, grad_h, saved, sync: BatchSync | None = None) -> tuple:
+        """``(δa, δz)`` from ``δh`` ``(B, *out_shape)``: through pooling, ``σ'`` and batch norm;
+        ``δz`` is the signal at the skip's addition. No grad."""
+        if saved is None:
+            grad_a = self.activation.backward(h, grad_h)
+            return grad_a, grad_a
+        u, indices, normed = saved
+        grad_u = grad_h if self.pool is None else self.pool.backward(grad_h, u, indices)
+        grad_z = self.activation.backward(u, grad_u)
+        grad_a = grad_z if self.norm is None else self.norm.backward(grad_z, normed, sync)
+        return grad_a, grad_z
 
 
 class Network(nn.Module):
-    """A stack of :class:`Layer`; the last one's activation is the identity (logits)."""
+    """Layers in topological order; the last one's activation is the identity (logits)."""
 
     ops: list[AffineOp]  # set through __dict__ in __init__ (plain lists, not submodules)
     activations: list[Activation]
@@ -52,6 +103,9 @@ class Network(nn.Module):
         # plain lists for the hot path (nn.Module attribute lookup is slow); same objects
         self.__dict__["ops"] = [layer.op for layer in layers]
         self.__dict__["activations"] = [layer.activation for layer in layers]
+        self.sources = [layer.source if layer.source is not None else l for l, layer in enumerate(layers)]
+        self.skips = [layer.skip_from for layer in layers]  # by layer index 1..L at position l - 1
+        self.plain = all(layer.plain for layer in layers) and all(s == l for l, s in enumerate(self.sources))
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
         self.name = name
@@ -64,89 +118,70 @@ class Network(nn.Module):
         """Layer ``l`` with the paper's 1-based numbering."""
         return cast(Layer, self.layers[l - 1])
 
+    def source(self, l: int) -> int:
+        """The layer whose output layer ``l``'s op reads (``l - 1`` in a chain; 0 is the input)."""
+        return self.sources[l - 1]
+
+    def consumers(self, k: int) -> list[int]:
+        """The layers whose op reads ``h_k`` (``[k + 1]`` in a chain), in order."""
+        return [l for l in range(1, self.num_layers + 1) if self.sources[l - 1] == k]
+
+    def structures(self) -> dict[str, list[int]]:
+        """The layers with each structure beyond a plain chain: ``pooling``, ``batchnorm``,
+        ``skip`` (a skip addition, or an op that reads another layer than the one below)."""
+        found: dict[str, list[int]] = {"pooling": [], "batchnorm": [], "skip": []}
+        for l in range(1, self.num_layers + 1):
+            layer = self.layer(l)
+            if layer.pool is not None:
+                found["pooling"].append(l)
+            if layer.norm is not None:
+                found["batchnorm"].append(l)
+            if layer.skip_from is not None or self.sources[l - 1] != l - 1:
+                found["skip"].append(l)
+        return found
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: ``(B, *in_shape)`` → logits ``(B, num_classes)``; end-to-end graph if grad is on."""
-        h = x
-        for layer in self.layers:
-            h = layer(h)[1]
-        return h
+        if self.plain:
+            h = x
+            for layer in self.layers:
+                h = layer(h)[1]
+            return h
+        hs = [x]
+        for l, layer in enumerate(self.layers, start=1):
+            skip = self.skips[l - 1]
+            hs.append(layer(hs[self.sources[l - 1]], None if skip is None else hs[skip])[1])
+        return hs[-1]
 
     def forward_layers(self, x: torch.Tensor) -> tuple[list, list]:
-        """Every layer's pre-activation and output (the trainer calls it under no_grad).
+        """Every layer's op output and output (the trainer calls it under no_grad; batch norm
+        uses the batch's statistics and leaves the running ones).
 
         :return: ``(a, h)``: lists indexed by layer number (``a[0]`` is None, ``h[0] = x``),
-            ``a[l]``, ``h[l]``: ``(B, *out_shape of layer l)``.
+            ``a[l]``: ``(B, *op.out_shape)``, ``h[l]``: ``(B, *out_shape of layer l)``.
         """
-        a_list, h_list = [None], [x]
-        h = x
-        for op, act in zip(self.ops, self.activations):
-            a = op(h)
-            h = act(a)
+        a, h, _ = self.forward_train(x)
+        return a, h
+
+    def forward_train(self, x: torch.Tensor, sync: BatchSync | None = None, update: bool = False) -> tuple:
+        """``(a, h, saved)``, each a list by layer number; ``saved[l]``: what layer ``l``'s
+        ``post_backward`` needs (None for plain layers). ``sync``: data-parallel batch norm;
+        ``update``: move batch norm's running statistics (the trainer's steps only). No grad."""
+        a_list, h_list, saved = [None], [x], [None]
+        if self.plain:
+            h = x
+            for op, act in zip(self.ops, self.activations):
+                a = op(h)
+                h = act(a)
+                a_list.append(a)
+                h_list.append(h)
+            return a_list, h_list, saved * len(h_list)
+        for l, layer in enumerate(self.layers, start=1):
+            skip = self.skips[l - 1]
+            a, h, kept = cast(Layer, layer).train_forward(
+                h_list[self.sources[l - 1]], None if skip is None else h_list[skip], sync, update
+            )
             a_list.append(a)
             h_list.append(h)
-        return a_list, h_list
-
-
-BLOCK_KEYS = ("type", "channels", "kernel", "stride", "padding")  # the fields of the config's BlockConfig
-
-
-def check_block(index: int, spec: dict) -> None:
-    """Block ``index`` of ``blocks`` names only known keys and has ``type``, ``channels`` and ``kernel``;
-    else a ValueError naming the block and its valid keys."""
-    label = f"blocks[{index}]" + (f" ({spec['type']})" if "type" in spec else "")
-    unknown = [k for k in spec if k not in BLOCK_KEYS]
-    if unknown:
-        raise ValueError(f"{label}: unknown key {unknown[0]!r}; valid keys of a block: {', '.join(BLOCK_KEYS)}")
-    missing = [k for k in ("type", "channels", "kernel") if k not in spec]
-    if missing:
-        raise ValueError(f"{label}: missing {', '.join(missing)}; a block needs type (conv or lc), channels and kernel")
-
-
-def build_network(
-    in_shape: tuple,
-    num_classes: int,
-    blocks: Sequence[dict] = (),
-    widths: Sequence[int] = (),
-    activation: str = "tanh",
-    generator: torch.Generator | None = None,
-    name: str = "custom",
-    init: bool = True,
-    weight_init: str = "glorot",
-) -> Network:
-    """Build ``blocks`` (spatial layers) then ``widths`` (fully connected) then a linear output.
-
-    :param blocks: dicts with ``type`` (``conv`` or ``lc``), ``channels``, ``kernel``,
-        ``stride`` and optional ``padding`` (default: kernel // 2).
-    :param generator: CPU generator for Glorot initialisation (seeded by the caller).
-    :param init: draw the initial weights (False for shape-only builds, e.g. on the meta device).
-    :param weight_init: how to draw them: ``glorot`` (uniform) or ``orthogonal``; biases start at 0.
-    """
-    from .ops import Conv2dOp, LinearOp
-
-    layers: list[Layer] = []
-    shape = tuple(in_shape)
-    op: AffineOp
-    for index, spec in enumerate(blocks):
-        check_block(index, spec)
-        kind = spec["type"]
-        if kind == "conv":
-            op = Conv2dOp(shape, spec["channels"], spec["kernel"], spec.get("stride", 1), spec.get("padding"))
-        elif kind == "lc":
-            from .locally_connected import LocallyConnected2d
-
-            op = LocallyConnected2d(
-                shape[0], spec["channels"], spec["kernel"], spec.get("stride", 1), spec.get("padding"), shape[1:]
-            )
-        else:
-            raise ValueError(f"unknown block type {kind!r}; valid: conv, lc")
-        layers.append(Layer(op, make_activation(activation)))
-        shape = op.out_shape
-    for width in widths:
-        op = LinearOp(shape, width)
-        layers.append(Layer(op, make_activation(activation)))
-        shape = op.out_shape
-    layers.append(Layer(LinearOp(shape, num_classes), make_activation("identity")))
-    if init:
-        for layer in layers:
-            layer.op.reset_parameters(generator, weight_init)
-    return Network(layers, in_shape, num_classes, name=name)
+            saved.append(kept)
+        return a_list, h_list, saved

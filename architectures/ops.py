@@ -109,7 +109,8 @@ class AffineOp(nn.Module):
         """Draw the weight by ``scheme`` and zero the bias."""
         with torch.no_grad():
             self.weight.copy_(self.draw_weight(generator, scheme))
-            self.bias.zero_()
+            if self.bias is not None:
+                self.bias.zero_()
 
     def input_vjp(
         self, grad_a: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None
@@ -202,7 +203,15 @@ def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
 class Conv2dOp(AffineOp):
     """Weight-shared convolution (the paper's "BP convnet"); ``W`` is ``(C_out, C_in, k, k)``."""
 
-    def __init__(self, in_shape, out_channels: int, kernel_size: int, stride: int = 1, padding: int | None = None):
+    def __init__(
+        self,
+        in_shape,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | None = None,
+        bias: bool = True,
+    ):
         super().__init__()
         c, h, w = in_shape
         self.padding = same_padding(kernel_size) if padding is None else padding
@@ -221,7 +230,10 @@ class Conv2dOp(AffineOp):
         self.fan_in = c * kernel_size * kernel_size
         self.fan_out = out_channels * kernel_size * kernel_size
         self.weight = nn.Parameter(torch.empty(out_channels, c, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(out_channels))
+        else:  # e.g. before a batch norm, whose β is the bias
+            self.register_parameter("bias", None)
 
     @property
     def inverse_bias_shape(self) -> tuple:
@@ -240,6 +252,8 @@ class Conv2dOp(AffineOp):
     def param_grads(self, x, grad_a):
         x, grad_a = matched(x, grad_a)
         weight = torch.nn.grad.conv2d_weight(x, self.weight.shape, grad_a, stride=self.stride, padding=self.padding)
+        if self.bias is None:
+            return {"weight": weight}
         return {"weight": weight, "bias": grad_a.sum((0, 2, 3))}
 
     def extra_repr(self):

@@ -18,8 +18,11 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
     gradient of the target the rule sets, or else the feedback signal the rule sends.
     Under bf16 a target is float32 (``RuleHooks`` keeps it so): ``2 (h - t) / B`` is formed in
     float32 and only the signal is cast to ``h``'s dtype (a no-op in fp32, bit for bit).
+    A net beyond a plain chain (``model.plain`` False) goes through :func:`_assign_graph`.
     :param trace: if a dict is given, it receives ``targets`` and ``signals`` (``δh``) by layer.
     """
+    if not step.model.plain:
+        return _assign_graph(rule, step, trace)
     L = step.num_layers
     grads = [None] * (L + 1)
     scale = 2.0 / step.batch_size
@@ -40,17 +43,64 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
     return grads
 
 
-def local_weight_grads(step, grads: list) -> list[dict]:
-    """``[{}, {param name: ∂<a_l, δa_l>/∂θ_l}, ...]`` per layer, from layer inputs and signals."""
-    ops = step.model.ops
+def _assign_graph(rule, step, trace: dict | None) -> list:
+    """``assign_credit`` on a net with pooling, batch norm or skips: the signals at each ``h_k``
+    add up over its consumers and the skips that read it; ``step.skip_grads[l]`` keeps ``δz_l``
+    (batch norm's parameter gradients need it). Targets only where layer ``l`` reads ``h_{l-1}``
+    and nothing else reads it (the rule's declared support keeps target rules off other nets)."""
+    model, L = step.model, step.num_layers
+    grads: list = [None] * (L + 1)
+    at_h: list = [None] * (L + 1)  # δh_k accumulated
+    at_h[L] = step.output_grad
+    step.skip_grads = [None] * (L + 1)
+    scale = 2.0 / step.batch_size
     with torch.no_grad():
-        return [{}] + [ops[l - 1].param_grads(step.h[l - 1], grads[l]) for l in range(1, step.num_layers + 1)]
+        target = rule.output_target(step)
+        for l in range(L, 0, -1):
+            grads[l], step.skip_grads[l] = step.post_backward(l, at_h[l])
+            skip = model.skips[l - 1]
+            if skip is not None:
+                _accumulate(at_h, skip, model.layer(l).shortcut.transpose(step.skip_grads[l]))
+            k = model.sources[l - 1]
+            if k == 0:
+                continue
+            target = rule.layer_target(step, l, target) if k == l - 1 else None
+            if target is not None:
+                grad_h = torch.sub(step.h[k].float(), target).mul_(scale).to(step.h[k].dtype)
+            else:
+                grad_h = rule.feedback_signal(step, l, grads[l])
+            _accumulate(at_h, k, grad_h)
+            if trace is not None:
+                trace.setdefault("targets", {})[k] = target
+                trace.setdefault("signals", {})[k] = at_h[k]
+    return grads
+
+
+def _accumulate(at_h: list, k: int, grad: torch.Tensor) -> None:
+    at_h[k] = grad if at_h[k] is None else at_h[k] + grad
+
+
+def local_weight_grads(step, grads: list) -> list[dict]:
+    """``[{}, {layer-relative name ("op.weight", "norm.bias"): gradient}, ...]`` per layer: each op's
+    ``∂<a_l, δa_l>/∂θ_l`` from its input and signal, each batch norm's ``γ``, ``β`` from ``δz_l``."""
+    model = step.model
+    out: list[dict] = [{}]
+    with torch.no_grad():
+        for l in range(1, step.num_layers + 1):
+            x = step.h[model.sources[l - 1]]
+            found = {f"op.{n}": g for n, g in model.ops[l - 1].param_grads(x, grads[l]).items()}
+            norm = model.layer(l).norm
+            if norm is not None:
+                grads_z = norm.param_grads(step.skip_grads[l], step.post[l][2])
+                found.update({f"norm.{n}": g for n, g in grads_z.items()})
+            out.append(found)
+    return out
 
 
 def write_weight_grads(step, grads: list, cache: dict | None = None) -> None:
     """Set ``.grad`` of every forward parameter to its layer's local gradient. Existing
     ``.grad`` tensors are overwritten in place (``op.write_param_grads``), the first step
-    assigns fresh ones; every forward parameter belongs to one op and gets a gradient on
+    assigns fresh ones; every forward parameter belongs to one op or norm and gets a gradient on
     every forward step, so nothing stale survives.
 
     :param cache: a dict the caller keeps between steps (the trainer does): each op's
@@ -58,17 +108,30 @@ def write_weight_grads(step, grads: list, cache: dict | None = None) -> None:
         still the same tensor holding the same ``.grad`` (checked each step by identity),
         instead of being rebuilt from ``named_parameters`` every step.
     """
-    ops = step.model.ops
+    model = step.model
+    ops = model.ops
     with torch.no_grad():
         for l in range(1, step.num_layers + 1):
-            op = ops[l - 1]
+            op, x = ops[l - 1], step.h[model.sources[l - 1]]
             dest = _grad_dest(op, cache)
             if dest is not None:
-                op.write_param_grads(step.h[l - 1], grads[l], dest)
-                continue
-            params = dict(op.named_parameters(recurse=False))
-            for name, grad in op.param_grads(step.h[l - 1], grads[l]).items():
-                params[name].grad = grad
+                op.write_param_grads(x, grads[l], dest)
+            else:
+                params = dict(op.named_parameters(recurse=False))
+                for name, grad in op.param_grads(x, grads[l]).items():
+                    params[name].grad = grad
+            norm = model.layer(l).norm
+            if norm is not None:
+                _write_norm_grads(norm, norm.param_grads(step.skip_grads[l], step.post[l][2]))
+
+
+def _write_norm_grads(norm, found: dict) -> None:
+    for name, grad in found.items():
+        param = getattr(norm, name)
+        if param.grad is None:
+            param.grad = grad.to(param.dtype)
+        else:
+            param.grad.copy_(grad)
 
 
 def _grad_dest(op, cache: dict | None) -> dict | None:

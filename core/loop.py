@@ -93,7 +93,9 @@ class TrainingLoop(TrainerFields):
             assert global_batch_size is not None  # data parallelism: train_epoch gives the global batch's rows
             share = (self.parallel.rows(global_batch_size), global_batch_size, self.parallel)
         with autocast(self.device, self.precision):
-            step = self._forward_step(self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share)
+            step = self._forward_step(
+                self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share, update_stats=True
+            )
             step.progress = progress
             losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
             grads = self._credit(step) if "forward" in phases else None

@@ -138,13 +138,14 @@ class RuleHooks:
         value = None
         if self._implemented["bioscale_feedback_signal"]:
             value = self._call("bioscale_feedback_signal", step=step, layer=layer, grad_above=grad_above)
+        k = step.model.source(layer)  # the layer the signal is for: layer - 1 in a chain
         if value is None:
             raise self._error(
                 "bioscale_layer_target/bioscale_feedback_signal",
                 "returned None from both credit hooks; a rule must give every hidden layer a target or a signal",
-                layer - 1,
+                k,
             )
-        return self._check(value, step.h[layer - 1], "bioscale_feedback_signal", layer - 1)
+        return self._check(value, step.h[k], "bioscale_feedback_signal", k)
 
     # -- inverse models ---------------------------------------------------------------
     def update_inverse(self, step) -> dict | None:

@@ -71,7 +71,11 @@ class Run:
             step.is_probe = True
             grads = assign_credit(self._rule_hooks, step)
             per_layer = local_weight_grads(step, grads)
-            by_param = {id(getattr(op, n)): g for op, d in zip(model.ops, per_layer[1:]) for n, g in d.items()}
+            by_param = {
+                id(model.layer(l).get_parameter(n)): g
+                for l, d in enumerate(per_layer[1:], start=1)
+                for n, g in d.items()
+            }
             rule_grads = [by_param.get(id(p)) for p in params]
         finally:
             self._rule_generator.set_state(rng_state)

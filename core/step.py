@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from bioscale.architectures.post import BatchSync
 
 
 class StepContext:
     """One training step: batch, activations, task-loss gradient, and helpers for rules."""
 
     def __init__(
-        self, model, x, y, epoch: int, index: int, phases: frozenset, a: list, h: list, label_smoothing: float = 0.0
+        self,
+        model,
+        x,
+        y,
+        epoch: int,
+        index: int,
+        phases: frozenset,
+        a: list,
+        h: list,
+        label_smoothing: float = 0.0,
+        post: list | None = None,
     ):
         self.model = model
         self.x = x
@@ -32,6 +43,8 @@ class StepContext:
         self.num_layers = model.num_layers
         self.h = h
         self.a = a
+        self.post = post if post is not None else [None] * len(h)  # per layer: what its post backward needs
+        self.sync: BatchSync | None = None  # data-parallel batch norm's sums (architectures.post.BatchSync); None in one process
         self.loss: torch.Tensor | None = None
         self.output_grad: torch.Tensor | None = None
         self.label_smoothing = label_smoothing  # ε of the task loss (0: plain cross-entropy)
@@ -80,8 +93,16 @@ class StepContext:
         return self.model.layers[l - 1]
 
     def activation_backward(self, l: int, grad_h: torch.Tensor) -> torch.Tensor:
-        """``grad_h ⊙ σ_l'(a_l)``: a signal at ``h_l`` moved to the pre-activation ``a_l``."""
-        return self.model.activations[l - 1].backward(self.h[l], grad_h)
+        """A signal at ``h_l`` ``(B, *out_shape)`` moved to the op's output ``a_l``: ``grad_h ⊙ σ_l'(a_l)``
+        for a plain layer; through pooling, ``σ'`` and batch norm (this batch's statistics) otherwise."""
+        if self.post[l] is None:
+            return self.model.activations[l - 1].backward(self.h[l], grad_h)
+        return self.post_backward(l, grad_h)[0]
+
+    def post_backward(self, l: int, grad_h: torch.Tensor) -> tuple:
+        """``(δa_l, δz_l)`` from ``δh_l``: ``δz_l`` is the signal where a skip adds (before batch norm's
+        backward); both ``(B, *op.out_shape)``. The core's, the same for every rule."""
+        return self.model.layer(l).post_backward(self.h[l], grad_h, self.post[l], self.sync)
 
     def layer_vjp(self, l: int, grad_a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Transpose of layer ``l``'s affine map applied to ``grad_a`` ``(B, *out_shape)``:
@@ -101,13 +122,19 @@ def forward_step(
     rows: slice | None = None,
     global_batch_size: int | None = None,
     parallel=None,
+    update_stats: bool = False,
 ) -> StepContext:
     """Run the forward pass (no graph) and the task loss; for forward phases also its
     gradient at the output. ``rows`` / ``global_batch_size`` / ``parallel``: this rank's share
-    of a data-parallel global batch (default: the whole batch, one process)."""
+    of a data-parallel global batch (default: the whole batch, one process). ``update_stats``:
+    move batch norm's running statistics (the trainer's steps; never probes)."""
+    sync = None
+    if parallel is not None and global_batch_size is not None and not model.plain:
+        sync = BatchSync(parallel, x.shape[0] / global_batch_size)
     with torch.no_grad():
-        a, h = model.forward_layers(x)
-        step = StepContext(model, x, y, epoch, index, phases, a, h, label_smoothing)
+        a, h, post = model.forward_train(x, sync, update_stats)
+        step = StepContext(model, x, y, epoch, index, phases, a, h, label_smoothing, post)
+        step.sync = sync
         if rows is not None:
             step.rows, step.global_batch_size, step.parallel = rows, global_batch_size, parallel
         step.loss, grad = cross_entropy_and_grad(step.logits, y, label_smoothing)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from bioscale.architectures.network import BLOCK_KEYS, build_network
+from bioscale.architectures.build import BLOCK_KEYS, build_network
 from bioscale.config import build_run_config
 from bioscale.config.schema import BlockConfig
 from bioscale.errors import ConfigError
@@ -26,7 +26,7 @@ VALID = "valid keys of a model.blocks entry: type, channels, kernel, stride, pad
         ("[{channels: 8, size: 3}]", f"model.blocks[0]: unknown key 'size'; {VALID}"),
         (
             "[{type: cnv, channels: 8}]",
-            "model.blocks[0] (cnv): bad value for 'type': Invalid value 'cnv', expected one of [conv, lc]",
+            "model.blocks[0] (cnv): bad value for 'type': Invalid value 'cnv', expected one of [conv, lc, residual]",
         ),
         ("[{type: conv, channels: many}]", "model.blocks[0] (conv): bad value for 'channels'"),
     ],

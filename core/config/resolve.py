@@ -24,6 +24,7 @@ from .presets import DATA_PRESETS
 from .recipes import rule_config
 from .schema import RunConfig, config_dict
 from .specs import ObserverSpec, RuleSpec
+from .structures import block_structures, check_supported
 
 __all__ = [  # the names importers of this module used before it was split by job
     "ObserverSpec",
@@ -89,4 +90,10 @@ def resolve_rule(cfg: DictConfig, rules: dict[str, PluginEntry] | None = None) -
         if other != cfg.rule and other not in companions:
             o_entry, o_cls = load_rule_class(other, rules)
             rule_config(other, o_cls, o_entry, cfg.model.preset, section)
+    blocks = [config_dict(b, resolve=True, enum_to_str=True) for b in cfg.model.blocks]
+    try:
+        found = block_structures(blocks)
+    except ValueError as exc:
+        raise ConfigError(f"model: {exc}") from exc
+    check_supported(cfg.model.preset, found, [(cfg.rule, cls)] + [(n, c.cls) for n, c in companions.items()])
     return RuleSpec(cfg.rule, entry, cls, config, companions)

@@ -72,6 +72,12 @@ class WeightInit(Enum):
 class BlockType(Enum):
     conv = "conv"
     lc = "lc"
+    residual = "residual"  # He et al.'s basic block: two convolutions and a skip (architectures/build.py)
+
+
+class ShortcutType(Enum):
+    projection = "projection"  # a block that changes shape adds a 1x1 strided conv + batch norm of its input
+    pad = "pad"  # He et al.'s option A: strided identity, channels zero-padded (no parameters)
 
 
 @dataclass
@@ -118,13 +124,22 @@ class DataConfig:
 
 @dataclass
 class BlockConfig:
-    """A spatial layer: ``conv`` (shared weights) or ``lc`` (locally connected)."""
+    """A spatial layer: ``conv`` (shared weights), ``lc`` (locally connected) or ``residual`` (a
+    basic block of two conv layers and a skip); optional batch norm and pooling after it."""
 
     type: BlockType = BlockType.conv
     channels: int = bounded(32, low=1)
     kernel: int = bounded(3, low=1)
     stride: int = bounded(1, low=1)
     padding: int | None = bounded(None, low=0)  # None: kernel // 2 (size kept at stride 1)
+    bias: bool = True  # conv: a bias per channel (off before a batch norm, whose β is one)
+    norm: bool = False  # batch norm after the op (residual: after each conv)
+    pool: str = "none"  # after the activation: max / avg (pool_kernel, ...), global (average, to (B, C)), none
+    pool_kernel: int = bounded(2, low=1)
+    pool_stride: int | None = bounded(None, low=1)  # None: pool_kernel
+    pool_padding: int = bounded(0, low=0)
+    activation: str | None = None  # None: the model's
+    shortcut: ShortcutType = ShortcutType.projection  # residual blocks that change shape
 
 
 @dataclass

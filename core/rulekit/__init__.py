@@ -2,7 +2,7 @@
 optimiser, the shared settings and targets of rules with learned feedback, the TP base."""
 
 from . import targets
-from .feedback import FeedbackWeights
+from .feedback import FeedbackWeights, consumers_of
 from .inverse import DenseInverse, LayerInverse
 from .noise import NoiseSource
 from .optimizer import RuleOptimizer
@@ -31,6 +31,7 @@ __all__ = [
     "TPSchedule",
     "TargetPropagation",
     "check_inverse_activation",
+    "consumers_of",
     "paper_search_space",
     "per_schedule_recipes",
     "targets",

@@ -10,6 +10,14 @@ from __future__ import annotations
 import torch
 
 
+def consumers_of(model, layers) -> list[int]:
+    """The layers whose feedback signals reach the hidden layers ``layers`` (what
+    ``bioscale_setup`` receives): every layer whose op reads ``h_k`` for ``k`` in ``layers``, in
+    order; ``[k + 1 for k in layers]`` in a chain. ``bioscale_feedback_signal(step, l, ...)`` is
+    called for exactly these ``l``."""
+    return [l for k in layers for l in model.consumers(k)]
+
+
 class FeedbackWeights:
     """A dict-like ``{layer: tensor}`` of fixed (never trained) feedback weights."""
 

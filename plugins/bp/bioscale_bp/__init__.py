@@ -17,6 +17,7 @@ class Backprop:
     """Backpropagation (the baseline): exact gradients through every layer."""
 
     Config = BackpropConfig
+    supports = frozenset({"pooling", "batchnorm", "skip"})  # every net bioscale builds
     paper_row = "BP"
     search_space = paper_search_space()
     # tuned on mnist_fc (results/recipes/bp/) and mnist_lc (results/lc_and_cifar/), carried over to CIFAR

@@ -19,7 +19,7 @@ from enum import Enum
 import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.architectures.ops import glorot_bound
-from bioscale.rulekit import paper_search_space
+from bioscale.rulekit import consumers_of, paper_search_space
 
 MNIST_FC_RECIPE = {"optimizer": {"lr": 9.17e-4, "beta2": 0.99}}
 
@@ -38,6 +38,7 @@ class DirectFeedbackAlignment:
     """Direct feedback alignment (Nøkland 2016): the output error sent to each layer by a fixed random matrix."""
 
     Config = DFAConfig
+    supports = frozenset({"pooling", "batchnorm", "skip"})  # every net bioscale builds
     paper_row = "DFA"
     search_space = paper_search_space()
     # tuned on mnist_fc (results/recipes/dfa/), carried over to the other nets
@@ -52,7 +53,8 @@ class DirectFeedbackAlignment:
     def bioscale_setup(self, model, generator, layers):
         classes = model.num_classes
         device = next(model.parameters()).device
-        self.shapes = {l: model.layer(l).out_shape for l in layers}
+        # D keyed by l - 1 for each layer l reading a given layer: the hidden layer itself in a chain
+        self.shapes = {l - 1: model.layer(l).in_shape for l in consumers_of(model, layers)}
         sizes = {l: math.prod(s) for l, s in self.shapes.items()}
         if FeedbackLayout(self.config.feedback) == FeedbackLayout.shared and sizes:
             n = max(sizes.values())
@@ -67,7 +69,8 @@ class DirectFeedbackAlignment:
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):
-        """``δh_{layer-1} = e D_{layer-1}``, ``(B, *shape of h_{layer-1})``; ``grad_above`` is unused."""
+        """``e D_{layer-1}``, shaped like the layer's input ``h_{s(layer)}`` (``h_{layer-1}`` in a chain);
+        ``grad_above`` is unused. Where several layers read one ``h_k`` the core adds their signals."""
         l = layer - 1
         return (step.output_grad @ self.feedback[l]).reshape(step.batch_size, *self.shapes[l])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bioscale import RuleConfig, hookimpl
-from bioscale.rulekit import FeedbackWeights, paper_search_space
+from bioscale.rulekit import FeedbackWeights, consumers_of, paper_search_space
 
 
 @dataclass
@@ -23,6 +23,7 @@ class FeedbackAlignment:
     """Feedback alignment (Lillicrap et al. 2016): fixed random feedback weights in place of Wᵀ."""
 
     Config = FeedbackAlignmentConfig
+    supports = frozenset({"pooling", "batchnorm", "skip"})  # every net bioscale builds
     paper_row = "FA"
     search_space = paper_search_space()
     # tuned on mnist_fc (results/recipes/fa/) and mnist_lc (results/lc_and_cifar/), carried over to CIFAR
@@ -38,7 +39,7 @@ class FeedbackAlignment:
 
     @hookimpl
     def bioscale_setup(self, model, generator, layers):
-        self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=consumers_of(model, layers))
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.schema import AdamConfig
-from bioscale.rulekit import FeedbackWeights, RuleOptimizer, paper_search_space
+from bioscale.rulekit import FeedbackWeights, RuleOptimizer, consumers_of, paper_search_space
 
 
 def _decaying_adam() -> AdamConfig:
@@ -35,6 +35,7 @@ class KolenPollack:
     """Kolen-Pollack (Akrout et al. 2019): feedback weights trained with the forward weights' updates and decay."""
 
     Config = KolenPollackConfig
+    supports = frozenset({"pooling", "batchnorm", "skip"})  # every net bioscale builds
     # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
     recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = paper_search_space()
@@ -49,7 +50,7 @@ class KolenPollack:
     def bioscale_setup(self, model, generator, layers):
         self.model = model
         L = model.num_layers
-        self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=consumers_of(model, layers))
         below = [b for l, b in self.feedback.weights.items() if l < L]
         top = [b for l, b in self.feedback.weights.items() if l == L]  # the output layer's lr is scaled
         # reduce=False: B_l.grad is W_l.grad, already the global batch's mean in float32 (reduced by the core)

@@ -43,6 +43,7 @@ class Mix:
     """Per-layer mixing of installed rules (``rules.mix.layers``: one rule per layer)."""
 
     Config = MixConfig
+    supports = frozenset({"pooling", "batchnorm", "skip"})  # as far as every inner rule supports them
 
     @staticmethod
     def uses_rules(config: MixConfig) -> list[str]:
@@ -114,8 +115,9 @@ class Mix:
 
     @hookimpl
     def bioscale_feedback_signal(self, step, layer, grad_above):
-        signal = self.rules[self.owner[layer - 1]].feedback_signal(step, layer, grad_above)
-        self._signals[layer - 1] = signal
+        k = step.model.source(layer)  # the layer the signal is for (layer - 1 in a chain)
+        signal = self.rules[self.owner[k]].feedback_signal(step, layer, grad_above)
+        self._signals[k] = signal
         return signal
 
     # -- updates --------------------------------------------------------------------

@@ -25,7 +25,7 @@ import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
-from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
+from bioscale.rulekit import FeedbackWeights, NoiseSource, consumers_of, paper_search_space
 
 if TYPE_CHECKING:
     from bioscale.architectures import Network
@@ -47,6 +47,7 @@ class SignSymmetry:
     """Sign symmetry (Liao et al. 2016): feedback through the forward weights' signs (uSF, brSF, frSF)."""
 
     Config = SignSymmetryConfig
+    supports = frozenset({"pooling", "batchnorm", "skip"})  # every net bioscale builds
     # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
     recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = paper_search_space()
@@ -62,7 +63,7 @@ class SignSymmetry:
     @hookimpl
     def bioscale_setup(self, model, generator, layers):
         self.model = model
-        layers = [k + 1 for k in layers]  # B_l for the signal to each given layer l - 1
+        layers = consumers_of(model, layers)  # B_l for the signal through each layer l reading a given layer
         for l in layers:
             op = model.ops[l - 1]
             self.scales[l] = (

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.config import bounded
-from bioscale.rulekit import FeedbackWeights, NoiseSource, paper_search_space
+from bioscale.rulekit import FeedbackWeights, NoiseSource, consumers_of, paper_search_space
 
 if TYPE_CHECKING:
     from bioscale.architectures import Network
@@ -43,6 +43,7 @@ class WeightMirrors:
     """Weight mirrors (Akrout et al. 2019): feedback weights learned from each layer's response to noise."""
 
     Config = WeightMirrorsConfig
+    supports = frozenset({"pooling", "batchnorm", "skip"})  # every net bioscale builds
     # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
     recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = paper_search_space()
@@ -62,7 +63,7 @@ class WeightMirrors:
     @hookimpl
     def bioscale_setup(self, model, generator, layers):
         self.model = model
-        self.feedback = FeedbackWeights.like_forward(model, generator, layers=[k + 1 for k in layers])
+        self.feedback = FeedbackWeights.like_forward(model, generator, layers=consumers_of(model, layers))
         self.noise = NoiseSource(generator, next(model.parameters()).device)
         # how many (input, output) pairs meet at each weight entry: 1 for linear and LC layers, the
         # output positions for a shared conv weight (0 where only padding is met: counted as 1)
