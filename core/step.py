@@ -44,7 +44,9 @@ class StepContext:
         self.h = h
         self.a = a
         self.post = post if post is not None else [None] * len(h)  # per layer: what its post backward needs
-        self.sync: BatchSync | None = None  # data-parallel batch norm's sums (architectures.post.BatchSync); None in one process
+        self.sync: BatchSync | None = (
+            None  # data-parallel batch norm's sums (architectures.post.BatchSync); None in one process
+        )
         self.loss: torch.Tensor | None = None
         self.output_grad: torch.Tensor | None = None
         self.label_smoothing = label_smoothing  # ε of the task loss (0: plain cross-entropy)

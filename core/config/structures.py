@@ -40,6 +40,10 @@ def numbers(found: list[int]) -> str:
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
+def _blocks(found: list[int]) -> str:
+    return f"block {found[0]}" if len(found) == 1 else f"blocks {numbers(found)}"
+
+
 def supported(cls) -> frozenset:
     """The structures a rule class declares it supports."""
     return frozenset(getattr(cls, "supports", ()) or ())
@@ -56,5 +60,5 @@ def check_supported(net: str, found: dict[str, list[int]], rules: list[tuple[str
         support = supported(cls)
         missing = [s for s in STRUCTURES if found.get(s) and s not in support]
         if missing:
-            has = "; ".join(f"{WORDS[s]} in blocks {numbers(found[s])}" for s in missing)
+            has = "; ".join(f"{WORDS[s]} in {_blocks(found[s])}" for s in missing)
             raise ConfigError(f"{name}: {net} has {has}; {name} supports {describe_support(support)}")
