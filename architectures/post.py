@@ -63,48 +63,75 @@ class BatchNorm(nn.Module):
         return F.batch_norm(a, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
     def train_forward(self, a: torch.Tensor, sync: BatchSync | None, update: bool) -> tuple:
-        """``(z, (x̂, 1/σ))`` with the (global) batch's statistics; ``update``: move the running
-        statistics (the trainer's step does; probes do not). No grad."""
-        dims, shape = self._dims(a), self._shape(a)
-        af = a.float()
-        count = af.numel() // af.shape[1]
+        """``(z, saved)`` with the (global) batch's statistics; ``update``: move the running
+        statistics (the trainer's step does; probes do not). One process: ATen's batch-norm kernel,
+        the one autograd runs; under torchrun the statistics of the global batch. No grad."""
+        af = a if a.dtype == self.weight.dtype else a.float()
         if sync is None:
-            var, mean = torch.var_mean(af, dims, correction=0)
-        else:  # two passes over the global batch: its mean, then its variance
-            count = int(round(count / sync.share))  # the global batch's values per channel
-            mean = sync.sum_(af.sum(dims)) / count
-            var = sync.sum_((af - mean.view(shape)).square().sum(dims)) / count
+            keep = (self.running_mean, self.running_var) if update else (None, None)
+            z, mean, invstd = torch.ops.aten.native_batch_norm(
+                af, self.weight, self.bias, *keep, True, self.momentum, self.eps
+            )
+            return z.to(a.dtype), {"input": af, "mean": mean, "invstd": invstd}
+        dims, shape = self._dims(a), self._shape(a)
+        count = int(round(af.numel() // af.shape[1] / sync.share))  # the global batch's values per channel
+        mean = sync.sum_(af.sum(dims)) / count  # two passes over the global batch: its mean, then its variance
+        var = sync.sum_((af - mean.view(shape)).square().sum(dims)) / count
         invstd = torch.rsqrt(var + self.eps)
         xhat = (af - mean.view(shape)) * invstd.view(shape)
-        z = torch.addcmul(self.bias.float().view(shape), xhat, self.weight.float().view(shape))
+        z = torch.addcmul(self.bias.view(shape), xhat, self.weight.view(shape))
         if update:
-            with torch.no_grad():
-                self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
-                unbiased = var * (count / max(count - 1, 1))
-                self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
-        return z.to(a.dtype), (xhat, invstd)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * (count / max(count - 1, 1)), self.momentum)
+        return z.to(a.dtype), {"xhat": xhat, "invstd": invstd}
 
-    def backward(self, grad_z: torch.Tensor, saved: tuple, sync: BatchSync | None) -> torch.Tensor:
+    def backward(self, grad_z: torch.Tensor, saved: dict, sync: BatchSync | None) -> torch.Tensor:
         """``δa`` from ``δz`` through the batch statistics: ``γ/σ (g - mean g - x̂ mean(g x̂))``, the
-        means over the global batch (``sync``: every rank's sums, weighted by its share). No grad."""
-        xhat, invstd = saved
+        means over the global batch (``sync``: every rank's sums, weighted by its share). The
+        parameters' gradients are kept in ``saved`` for :meth:`param_grads`. No grad."""
+        g = grad_z if grad_z.dtype == self.weight.dtype else grad_z.float()
+        if "input" in saved:
+            grad_a, gw, gb = torch.ops.aten.native_batch_norm_backward(
+                g,
+                saved["input"],
+                self.weight,
+                None,
+                None,
+                saved["mean"],
+                saved["invstd"],
+                True,
+                self.eps,
+                [True, True, True],
+            )
+            saved["grads"] = (grad_z, {"weight": gw, "bias": gb})
+            return grad_a.to(grad_z.dtype)
+        xhat, invstd = saved["xhat"], saved["invstd"]
         dims, shape = self._dims(grad_z), self._shape(grad_z)
-        g = grad_z.float()
         sums = torch.stack([g.sum(dims), (g * xhat).sum(dims)])
+        saved["grads"] = (grad_z, {"weight": sums[1].clone(), "bias": sums[0].clone()})  # this rank's rows
         count = g.numel() // g.shape[1]
         if sync is not None:  # to the global loss's units, summed, back to this rank's
             sums = sync.sum_(sums * sync.share) / sync.share
             count = int(round(count / sync.share))
         mean_g, mean_gx = (sums / count).unbind()
-        scale = (self.weight.float() * invstd).view(shape)
+        scale = (self.weight * invstd).view(shape)
         out = (g - mean_g.view(shape)).sub_(xhat * mean_gx.view(shape)).mul_(scale)
         return out.to(grad_z.dtype)
 
-    def param_grads(self, grad_z: torch.Tensor, saved: tuple) -> dict[str, torch.Tensor]:
-        """``{"weight": Σ δz x̂, "bias": Σ δz}`` over this rank's rows and locations (float32)."""
-        dims = self._dims(grad_z)
+    def param_grads(self, grad_z: torch.Tensor, saved: dict) -> dict[str, torch.Tensor]:
+        """``{"weight": Σ δz x̂, "bias": Σ δz}`` over this rank's rows and locations (float32): kept
+        by :meth:`backward` for this ``grad_z``, else computed."""
+        kept = saved.get("grads")
+        if kept is not None and kept[0] is grad_z:
+            return kept[1]
         g = grad_z.float()
-        return {"weight": (g * saved[0]).sum(dims), "bias": g.sum(dims)}
+        dims, shape = self._dims(grad_z), self._shape(grad_z)
+        xhat = (
+            saved["xhat"]
+            if "xhat" in saved
+            else (saved["input"] - saved["mean"].view(shape)) * saved["invstd"].view(shape)
+        )
+        return {"weight": (g * xhat).sum(dims), "bias": g.sum(dims)}
 
     def extra_repr(self) -> str:
         return f"{self.channels}"
