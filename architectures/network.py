@@ -109,6 +109,7 @@ class Network(nn.Module):
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
         self.name = name
+        self.source_names: dict[str, str] = {}  # converted from a torch module: our name -> the module's
 
     @property
     def num_layers(self) -> int:

@@ -156,14 +156,17 @@ class LinearOp(AffineOp):
     convolutional one without a separate flatten layer.
     """
 
-    def __init__(self, in_shape, out_features: int):
+    def __init__(self, in_shape, out_features: int, bias: bool = True):
         super().__init__()
         self.in_shape = tuple(in_shape)
         self.out_shape = (out_features,)
         n_in = math.prod(self.in_shape)
         self.fan_in, self.fan_out = n_in, out_features
         self.weight = nn.Parameter(torch.empty(out_features, n_in))
-        self.bias = nn.Parameter(torch.zeros(out_features))
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(out_features))
+        else:
+            self.register_parameter("bias", None)
 
     # Inputs and outputs that are already flat skip ``reshape``: a view, but a dispatched op
     # (microseconds each; a TP step makes dozens of these calls).
@@ -179,6 +182,8 @@ class LinearOp(AffineOp):
         return grad_a.t() @ _flat(x)
 
     def param_grads(self, x, grad_a):
+        if self.bias is None:
+            return {"weight": self.weight_grad(x, grad_a)}
         return {"weight": self.weight_grad(x, grad_a), "bias": grad_a.sum(0)}
 
     def write_weight_grad(self, x, grad_a, out):
@@ -186,7 +191,8 @@ class LinearOp(AffineOp):
 
     def write_param_grads(self, x, grad_a, out):
         self.write_weight_grad(x, grad_a, out["weight"])
-        sum_into(grad_a, 0, out["bias"])
+        if self.bias is not None:
+            sum_into(grad_a, 0, out["bias"])
 
     def extra_repr(self):
         return f"in={self.in_shape}, out={self.out_shape[0]}"
