@@ -16,6 +16,9 @@ the rule's name, ``rule=<name>``). The class offers:
   resolved config object; None or absent: no paper row. ``paper_variants`` (optional): the
   settings (relative to its section) of each of its rows, e.g. one per schedule; default one
   row with its defaults. ``bioscale reproduce`` trains one cell per variant and net.
+* ``supports`` (optional): the structures beyond a plain chain the rule can train, a subset of
+  ``{"pooling", "batchnorm", "skip"}`` (ARCHITECTURE.md, "The network"); absent: plain chains
+  only. A net with a structure the rule lacks is refused at config, exit 2, before any data.
 * ``search_space`` (optional): ``{key relative to its section: spec}`` for ``bioscale sweep``
   (``"loguniform:1e-5:3e-4"``, ``"uniform:A:B"``, ``"int:A:B"``, ``"choice:A,B"``).
 * ``__init__(self, config)`` with the ``Config`` instance. It may refuse a value of its own
@@ -38,6 +41,14 @@ Conventions
   Layer ``l`` computes ``a_l = op_l(h_{l-1})`` and ``h_l = σ_l(a_l)`` with ``h_0 = x`` and
   ``h_L`` the logits. ``shape(h_l) = (B, *model.layers[l-1].out_shape)``; for fully connected
   layers that is ``(B, width)``, for convolutional and locally connected ones ``(B, C, H, W)``.
+  On nets with pooling, batch norm or skips (for rules that declare ``supports``) layer ``l``
+  reads ``h_{s(l)}`` (``step.model.source(l)``, ``l - 1`` in a chain) and its post part (batch
+  norm, skip addition, ``σ_l``, pooling) maps ``a_l`` to ``h_l``; ``step.activation_backward``
+  moves a signal from ``h_l`` to ``a_l`` through all of it. ``bioscale_feedback_signal(step, l,
+  ·)`` returns the signal for ``h_{s(l)}``; where several layers read one ``h_k``
+  (``model.consumers(k)``) the core adds their signals and the skips'. A rule setting up
+  per-layer feedback for hidden layers ``layers`` builds it for ``rulekit.consumers_of(model,
+  layers)`` (``[k + 1 for k in layers]`` in a chain). Targets are for chains only.
 * ``step`` is a :class:`bioscale.step.StepContext`. Its activations ``step.h[l]`` and
   pre-activations ``step.a[l]`` are *detached*: a rule cannot back-propagate through the
   network by accident.
@@ -130,7 +141,8 @@ def bioscale_setup(model: Network, generator: torch.Generator, layers: tuple) ->
         the rule from now on (saved in the checkpoint by the trainer). Draw every random
         feedback matrix and every noise sample from it, never from the global RNG.
     :param layers: the hidden layers ``k`` (in ``1..L-1``) whose training signal this rule
-        gives, i.e. the calls of the credit hooks with ``layer = k + 1`` it answers: every hidden
+        gives, i.e. the calls of the credit hooks with ``layer = k + 1`` it answers (on nets with
+        skips: each ``layer`` in ``rulekit.consumers_of(model, layers)``): every hidden
         layer in a plain run, a subset under a composite rule (``rule=mix``). A rule builds
         what those need (e.g. the feedback or inverse of each layer ``k + 1``); one that ignores
         the argument (a hook implementation may leave it out) still works, building state for all.

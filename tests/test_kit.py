@@ -3,6 +3,7 @@ and its public behaviour stays stable."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import warnings
@@ -12,6 +13,7 @@ import pytest
 import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.config import bounded
+from bioscale.errors import RuleContractError
 from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
 from bioscale.testing.contract import check_bf16_signals
 from bioscale.testing.harness import rule_name_of
@@ -159,3 +161,31 @@ def test_the_kit_puts_a_rule_class_module_root_on_the_processes_path(monkeypatch
     assert _module_root(ScaledFeedback) == str(example)
     assert _module_root(GainFA) == str(Path(__file__).resolve().parent)
     assert _module_root("fa") is None
+
+
+class ChainDFA(GainFA):
+    """Claims skips but sends each layer's signal to ``h_{l-1}`` (a chain's reading of the hook)."""
+
+    supports = frozenset({"batchnorm", "skip"})
+
+    @hookimpl
+    def bioscale_setup(self, model, generator):
+        self.shapes = {l: model.layer(l - 1).out_shape for l in range(2, model.num_layers + 1)}
+        self.feedback = {
+            l: torch.randn(model.num_classes, math.prod(s), generator=generator) for l, s in self.shapes.items()
+        }
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return (step.output_grad @ self.feedback[layer]).reshape(step.batch_size, *self.shapes[layer])
+
+
+class SkippingGainFA(GainFA):
+    supports = frozenset({"pooling", "batchnorm", "skip"})
+
+
+def test_the_kit_trains_a_rule_on_the_structures_it_declares(tmp_path):
+    with pytest.raises(RuleContractError, match="bioscale_feedback_signal"):
+        check_rule_contract(ChainDFA, tmp_path / "bad", data_parallel=False, bf16=False)
+    check_rule_contract(SkippingGainFA, tmp_path / "good", data_parallel=False, bf16=False)
+    assert (tmp_path / "good" / "structures").is_dir()

@@ -15,6 +15,7 @@ from ..step import forward_step
 from ..step_modes import autocast
 from .data_parallel import compare_runs, final_state, rule_ref, train_jobs
 from .harness import model_weights, new_trainer, resume_trainer
+from .structures import check_structures
 
 KIT_TOKENS = ("data.limit_train=512",)  # 8 batches of 64 an epoch: the checks need behaviour, not accuracy
 # 1 - cos(bf16 signal, fp32 signal) a layer may lose: bf16 products alone cost about 1e-5 (every shipped rule on
@@ -38,7 +39,9 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
        straight run's weights each hidden layer's signal under bf16 points where its fp32 signal
        points (``1 - cos`` below ``MAX_BF16_ANGLE_LOSS``): a target's displacement formed in bf16
        cancels (see ``bioscale.rulekit.targets``);
-    5. (``data_parallel``) the same two epochs in 2 processes under torchrun give the straight
+    5. (``supports``) on a tiny net with every structure the rule declares (pooling, batch norm,
+       skips) it trains and resumes exactly (``bioscale.testing.structures``);
+    6. (``data_parallel``) the same two epochs in 2 processes under torchrun give the straight
        run's weights (within 1e-3: the ranks' sums add in another order) and test error. A rule
        class must then be defined at module level (its module is imported in the new processes).
     """
@@ -58,6 +61,7 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
     if bf16:
         _check_bf16(rule, out_dir, tokens, _tensor_dtypes(straight.rule_hooks.state_dict()))
         check_bf16_signals(straight)
+    check_structures(rule, out_dir, tokens)
     if data_parallel:
         (job,) = train_jobs([(_worker_rule(rule), tokens)], out_dir / "data_parallel", processes=2)
         compare_runs(
