@@ -1,6 +1,8 @@
-"""Networks for bioscale: affine ops with transposes, local-graph layer stacks, presets."""
+"""Networks for bioscale: affine ops with transposes, local-graph layer stacks, presets, and the
+``Architecture`` that entry points of the group ``bioscale.architectures`` name (``architecture.py``)."""
 
 from .activations import ACTIVATIONS, Activation, make_activation
+from .architecture import Architecture
 from .locally_connected import LocallyConnected2d
 from .network import Layer, Network, build_network
 from .ops import AffineOp, Conv2dOp, LinearOp
@@ -10,6 +12,7 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "AffineOp",
+    "Architecture",
     "Conv2dOp",
     "Layer",
     "LocallyConnected2d",

@@ -124,6 +124,19 @@ def plugin_fingerprint(entry, cls) -> dict:
     return {"distribution": entry.distribution, "version": entry.version, "source_hash": source_hash}
 
 
+def entry_fingerprint(entry) -> dict:
+    """An architecture's or data set's distribution, version and the hash of the sources of the
+    package its entry point's module belongs to (the core's hash for a built-in)."""
+    module = entry.value.split(":")[0]
+    source_hash = core_fingerprint()["source_hash"] if module.split(".")[0] == "bioscale" else _module_hash(module)
+    return {
+        "name": entry.name,
+        "distribution": entry.distribution,
+        "version": entry.version,
+        "source_hash": source_hash,
+    }
+
+
 def code_fingerprint(rule_names, rules: dict | None = None) -> dict:
     """The code that trains ``rule_names``: ``{"bioscale": core_fingerprint(), "rules": {name:
     plugin_fingerprint}}``. Compare two with :func:`code_changes`.
