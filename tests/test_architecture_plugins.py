@@ -98,6 +98,9 @@ def test_a_build_architecture_refuses_model_settings_it_would_ignore(tiny_site):
     for key in ("model.widths=[5]", "model.blocks=[]", "model.activation=relu"):
         with pytest.raises(ConfigError, match=rf"{key.split('=')[0]}: model=tiny is built by its plugin"):
             build_run_config(["model=tiny", key])
+    with pytest.raises(ConfigError, match="model.preset=tiny: .* select it with model=tiny"):
+        build_run_config(["model.preset=tiny"])
+    assert build_run_config(["model.preset=wide"]).model.preset == "wide"  # a label, as before
     result = run_cli("config", "rule=bp", "model=tiny", "model.widths=[5]")
     assert result.returncode == 2 and "model.widths" in result.stderr
 

@@ -21,7 +21,7 @@ from .messages import explain
 from .observers import resolve_observers
 from .recipes import rule_config
 from .schema import RunConfig, config_dict
-from .selectors import SELECTORS, check_build_settings, selected
+from .selectors import SELECTORS, check_model_tokens, selected
 from .specs import ObserverSpec, RuleSpec
 
 __all__ = [  # the names importers of this module used before it was split by job
@@ -58,8 +58,7 @@ def build_run_config(tokens: list[str], base: DictConfig | None = None) -> DictC
                 raise explain(exc, cfg, f"{key} preset {value!r}") from exc
         else:
             rest.append((key, value))
-    if model is not None:
-        check_build_settings(model, [k for k, _ in rest])
+    check_model_tokens(model, rest)
     cfg = apply_dotlist(cfg, rest, "config")
     check_resolvable(cfg, "config")
     check_bounds(cfg, "")

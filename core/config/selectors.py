@@ -13,7 +13,7 @@ from bioscale.architectures.architecture import kind_of
 
 from ..discovery import DATASETS_GROUP
 from ..errors import ConfigError
-from ..named_plugins import load_architecture, load_named
+from ..named_plugins import installed_architecture, load_architecture, load_named
 
 SELECTORS = ("data", "model")
 UNUSED_BY_BUILD = ("model.blocks", "model.widths", "model.activation", "model.weight_init")
@@ -45,3 +45,15 @@ def check_build_settings(preset: str, keys: list[str]) -> None:
                 f"{key}: model={preset} is built by its plugin, which takes no model settings "
                 f"({', '.join(UNUSED_BY_BUILD)} are not used); drop {key} or choose another model"
             )
+
+
+def check_model_tokens(model: str | None, pairs: list[tuple[str, str]]) -> None:
+    """The command line's other ``key=value`` pairs against ``model=NAME`` (None: not given): no
+    setting a ``build`` architecture ignores, and no ``model.preset=NAME`` naming one (which would
+    keep the default ``blocks`` / ``widths`` in the config of a network they do not describe)."""
+    if model is not None:
+        check_build_settings(model, [k for k, _ in pairs])
+    for key, value in pairs:
+        found = installed_architecture(value) if key == "model.preset" else None
+        if found is not None and kind_of(found[1]) == "build":
+            raise ConfigError(f"model.preset={value}: {value} is built by its plugin; select it with model={value}")
