@@ -88,3 +88,17 @@ def named_records(cfg) -> dict:
             if key == "architecture":
                 found[key]["kind"] = arch_contract.kind_of(obj)
     return found
+
+
+def installed_fingerprints(recorded: dict) -> dict:
+    """For the ``architecture`` and ``data`` a run's ``run_info.code`` records: the fingerprint of
+    the plugin of that name installed now (``{}``: none is), to compare with ``code_changes``."""
+    from .provenance import entry_fingerprint
+
+    found = {}
+    for key, group in (("architecture", ARCHITECTURES_GROUP), ("data", DATASETS_GROUP)):
+        name = (recorded.get(key) or {}).get("name")
+        if name is not None:
+            entries = discover(group)
+            found[key] = entry_fingerprint(entries[name]) if name in entries else {}
+    return found

@@ -155,7 +155,9 @@ def code_fingerprint(rule_names, rules: dict | None = None) -> dict:
 
 def code_changes(recorded: dict | None, current: dict) -> list[str]:
     """What differs between two fingerprints' sources (hashes only; commits and versions are
-    labels): ``[]`` when the same code, else e.g. ``["bioscale sources", "rule kp sources"]``."""
+    labels): ``[]`` when the same code, else e.g. ``["bioscale sources", "rule kp sources"]``.
+    A plugin architecture's or data set's are compared when ``current`` has the key (``{}``: not
+    installed now)."""
     if not recorded or "bioscale" not in recorded:
         return ["no code fingerprint recorded"]
     changes = []
@@ -165,6 +167,14 @@ def code_changes(recorded: dict | None, current: dict) -> list[str]:
     for name in sorted(set(old_rules) | set(new_rules)):
         if (old_rules.get(name) or {}).get("source_hash") != (new_rules.get(name) or {}).get("source_hash"):
             changes.append(f"rule {name} sources")
+    for key in ("architecture", "data"):  # a plugin's; the built-ins are the core's sources
+        old, new = recorded.get(key) or {}, current.get(key)
+        if old.get("distribution", "bioscale") == "bioscale" or new is None:
+            continue
+        if not new:
+            changes.append(f"{key} {old.get('name')} not installed")
+        elif old.get("source_hash") != new.get("source_hash"):
+            changes.append(f"{key} {old.get('name')} sources")
     return changes
 
 

@@ -153,3 +153,18 @@ def test_broken_architectures_are_listed_as_broken_and_refused(tiny_site):
         build_run_config(["model=gone"])
     with pytest.raises(PluginError, match="nodesc.*bioscale-tiny 0.3.*description"):
         build_run_config(["model=nodesc"])
+
+
+def test_reproduce_notices_a_plugin_architecture_whose_sources_changed(tiny_site):
+    from bioscale.named_plugins import installed_fingerprints
+    from bioscale.provenance import code_changes
+
+    core = {"bioscale": {"source_hash": "c"}, "rules": {}}
+    recorded = {**core, "architecture": {"name": "tiny", "distribution": "bioscale-tiny", "source_hash": "a"}}
+    assert code_changes(recorded, {**core, "architecture": {"source_hash": "a"}}) == []
+    assert code_changes(recorded, {**core, "architecture": {"source_hash": "b"}}) == ["architecture tiny sources"]
+    assert code_changes(recorded, {**core, "architecture": {}}) == ["architecture tiny not installed"]
+    builtin = {**core, "architecture": {"name": "mnist_fc", "distribution": "bioscale", "source_hash": "c"}}
+    assert code_changes(builtin, {**core, "architecture": {"source_hash": "d"}}) == []  # the core's own sources
+    now = installed_fingerprints({"architecture": {"name": "tiny"}, "data": {"name": "gone"}})
+    assert now["architecture"]["distribution"] == "bioscale-tiny" and now["data"] == {}
