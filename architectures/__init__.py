@@ -1,6 +1,8 @@
-"""Networks for bioscale: affine ops with transposes, local-graph layer stacks, presets."""
+"""Networks for bioscale: affine ops with transposes, local-graph layer stacks, presets, and the
+``Architecture`` that entry points of the group ``bioscale.architectures`` name (``architecture.py``)."""
 
 from .activations import ACTIVATIONS, Activation, make_activation
+from .architecture import Architecture
 from .build import build_network
 from .locally_connected import LocallyConnected2d
 from .network import Layer, Network
@@ -12,6 +14,7 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "AffineOp",
+    "Architecture",
     "BatchNorm",
     "Conv2dOp",
     "Layer",

@@ -26,6 +26,7 @@ EPILOG = """examples:
   bioscale resume runs/20261127-120000-fa-mnist-mnist_fc-s0 trainer.epochs=120
   bioscale sweep rule=dtp model=mnist_fc data=mnist data.root=../shared/data trainer.epochs=20 sweep.trials=20 sweep.workers=2
   bioscale rules --json
+  bioscale models                                   architectures for model=NAME (bioscale datasets: data=NAME)
   bioscale config rule=bp model=mnist_fc           print the resolved config, run nothing
 """
 RESUME_USAGE = "bioscale resume RUN_FOLDER [trainer.key=value ...]"
@@ -53,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="+", metavar="TABLE | SPEC.yaml | key=value")
     p = sub.add_parser("compare", help="train several rules on the same data and model; table + plot")
     p.add_argument("args", nargs="*", metavar="RULE[:k=v,...] | key=value")
-    for name, what in (("rules", "installed learning rules"), ("observers", "installed observer plugins")):
+    for name, what in (
+        ("rules", "installed learning rules"),
+        ("observers", "installed observer plugins"),
+        ("models", "installed architectures (model=NAME)"),
+        ("datasets", "installed data sets (data=NAME)"),
+    ):
         p = sub.add_parser(name, help=f"list {what}")
         p.add_argument("--json", action="store_true", help="machine-readable output")
     p = sub.add_parser("config", help="print the resolved config (and the rule's) without running")
@@ -86,7 +92,7 @@ def dispatch(args) -> int:
         from .commands import compare
 
         return compare.main(args.args)
-    if args.command in ("rules", "observers"):
+    if args.command in ("rules", "observers", "models", "datasets"):
         from .commands import listing
 
         return listing.main(args.command, args.json)

@@ -1,8 +1,9 @@
-"""Find rule and observer plugins through entry points.
+"""Find rule, observer, architecture and data-set plugins through entry points.
 
 Built-in and third-party plugins are found the same way: the core never imports a rule by
 module name. Rules live in the group ``bioscale.rules`` (one is active per run), observers
-in ``bioscale.observers`` (all enabled ones are active). A name that two distributions offer
+in ``bioscale.observers`` (all enabled ones are active), architectures in
+``bioscale.architectures`` and data sets in ``bioscale.datasets`` (``named_plugins.py``). A name that two distributions offer
 is blocked (only that name), and an entry point whose module was imported from another
 distribution's files (a shadowing module of the same name) is refused, both naming the two.
 """
@@ -19,6 +20,8 @@ from .plugin_origin import declaring_dist_holds, module_file, owner_of
 
 RULES_GROUP = "bioscale.rules"
 OBSERVERS_GROUP = "bioscale.observers"
+ARCHITECTURES_GROUP = "bioscale.architectures"
+DATASETS_GROUP = "bioscale.datasets"
 
 
 @dataclass

@@ -124,6 +124,19 @@ def plugin_fingerprint(entry, cls) -> dict:
     return {"distribution": entry.distribution, "version": entry.version, "source_hash": source_hash}
 
 
+def entry_fingerprint(entry) -> dict:
+    """An architecture's or data set's distribution, version and the hash of the sources of the
+    package its entry point's module belongs to (the core's hash for a built-in)."""
+    module = entry.value.split(":")[0]
+    source_hash = core_fingerprint()["source_hash"] if module.split(".")[0] == "bioscale" else _module_hash(module)
+    return {
+        "name": entry.name,
+        "distribution": entry.distribution,
+        "version": entry.version,
+        "source_hash": source_hash,
+    }
+
+
 def code_fingerprint(rule_names, rules: dict | None = None) -> dict:
     """The code that trains ``rule_names``: ``{"bioscale": core_fingerprint(), "rules": {name:
     plugin_fingerprint}}``. Compare two with :func:`code_changes`.
@@ -142,7 +155,9 @@ def code_fingerprint(rule_names, rules: dict | None = None) -> dict:
 
 def code_changes(recorded: dict | None, current: dict) -> list[str]:
     """What differs between two fingerprints' sources (hashes only; commits and versions are
-    labels): ``[]`` when the same code, else e.g. ``["bioscale sources", "rule kp sources"]``."""
+    labels): ``[]`` when the same code, else e.g. ``["bioscale sources", "rule kp sources"]``.
+    A plugin architecture's or data set's are compared when ``current`` has the key (``{}``: not
+    installed now)."""
     if not recorded or "bioscale" not in recorded:
         return ["no code fingerprint recorded"]
     changes = []
@@ -152,6 +167,14 @@ def code_changes(recorded: dict | None, current: dict) -> list[str]:
     for name in sorted(set(old_rules) | set(new_rules)):
         if (old_rules.get(name) or {}).get("source_hash") != (new_rules.get(name) or {}).get("source_hash"):
             changes.append(f"rule {name} sources")
+    for key in ("architecture", "data"):  # a plugin's; the built-ins are the core's sources
+        old, new = recorded.get(key) or {}, current.get(key)
+        if old.get("distribution", "bioscale") == "bioscale" or new is None:
+            continue
+        if not new:
+            changes.append(f"{key} {old.get('name')} not installed")
+        elif old.get("source_hash") != new.get("source_hash"):
+            changes.append(f"{key} {old.get('name')} sources")
     return changes
 
 

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from . import __version__
 from .config.schema import config_dict
+from .named_plugins import named_records
 from .provenance import core_fingerprint, cpu_model, device_name, machine, plugin_fingerprint
 from .reference import paper_test_error
 from .run_dir import CONFIG, write_text
@@ -56,14 +57,15 @@ class RunRecord(TrainerFields):
     run_record: dict | None = None
 
     def code_record(self) -> dict:
-        """The core's fingerprint, the rules' (the active one and those it is made of) and the
-        enabled observers' distributions, versions and source hashes."""
+        """The core's fingerprint, the rules' (the active one and those it is made of), the
+        enabled observers' and the architecture's and data set's distributions, versions and
+        source hashes."""
         rules = {
             name: plugin_fingerprint(spec.entry, spec.cls)
             for name, spec in {self.rule_spec.name: self.rule_spec, **self.rule_spec.companions}.items()
         }
         observers = {spec.name: plugin_fingerprint(spec.entry, spec.cls) for spec in self.observer_specs}
-        return {"bioscale": core_fingerprint(), "rules": rules, "observers": observers}
+        return {"bioscale": core_fingerprint(), "rules": rules, "observers": observers, **named_records(self.cfg)}
 
     def sitting(self) -> dict:
         """This sitting, open: start, epochs so far, machine and code."""

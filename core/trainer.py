@@ -23,10 +23,12 @@ from omegaconf import OmegaConf
 
 from .checkpoint import remove_stale_temp_files
 from .config.schema import RuleConfig, config_dict, plain_value
+from .config.structures import check_supported
 from .distributed import DataParallel, plan_device
 from .errors import BioscaleError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun, StorageError
 from .flat_parameters import can_flatten, flatten_parameters
 from .loop import TrainingLoop
+from .named_plugins import plugin_network
 from .optim import make_adam
 from .plugin_host import build_plugin_host
 from .progress import Progress
@@ -109,13 +111,20 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         """The network on the run's device, its weights drawn from the seed's model generator."""
         cfg = self.cfg
         try:
+            generator = seeded_generator(cfg.seed, "model")
+            built = plugin_network(cfg.model.preset, self.data.in_shape, self.data.num_classes, generator)
+            if built is not None:  # an architecture plugin with build: model.blocks / widths are not used
+                spec = self.rule_spec  # its structures are known only now: checked before any training
+                rules = [(spec.name, spec.cls)] + [(n, c.cls) for n, c in spec.companions.items()]
+                check_supported(cfg.model.preset, built.structures(), rules, unit="layer")
+                return built.to(self.device)
             return build_network(
                 self.data.in_shape,
                 self.data.num_classes,
                 blocks=[_block_dict(b) for b in cfg.model.blocks],
                 widths=list(cfg.model.widths),
                 activation=cfg.model.activation,
-                generator=seeded_generator(cfg.seed, "model"),
+                generator=generator,
                 name=cfg.model.preset,
                 weight_init=plain_value(cfg.model.weight_init),
             ).to(self.device)

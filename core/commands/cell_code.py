@@ -2,8 +2,9 @@
 
 A cell's run folder records the code that trained it (``config.yaml``: ``run_info.code``, see
 ``provenance.code_fingerprint``). ``reproduce`` never reuses a finished cell silently when that
-code differs from today's core or rule sources: with ``stale=mark`` (the default) the cell is
-reused and its table row says what changed; with ``stale=retrain`` it is trained again.
+code differs from today's core, rule, or plugin architecture or data set sources: with
+``stale=mark`` (the default) the cell is reused and its table row says what changed; with
+``stale=retrain`` it is trained again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..named_plugins import installed_fingerprints
 from ..provenance import code_changes, code_fingerprint
 from ..record import read_run_info
 
@@ -42,7 +44,7 @@ def changes_since(run_dir: Path, rule_name: str) -> list[str]:
         current = code_fingerprint(names)
     except Exception:  # a rule the run used is not installed any more
         return [f"rule {name} not installed" for name in names]
-    return code_changes(recorded, current)
+    return code_changes(recorded, {**current, **installed_fingerprints(recorded or {})})
 
 
 def note(changes: list[str]) -> str:

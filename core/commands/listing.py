@@ -1,4 +1,5 @@
-"""``bioscale rules`` / ``bioscale observers``: what is installed, what it implements, what broke.
+"""``bioscale rules`` / ``observers`` / ``models`` / ``datasets``: what is installed, what it
+implements, what broke.
 
 A plugin that fails to import is listed as broken with its error; two distributions that
 offer one name are both listed as conflicting. The listing itself never fails because of
@@ -14,9 +15,20 @@ import sys
 from omegaconf import OmegaConf
 
 from ..config.schema import config_dict
-from ..discovery import OBSERVERS_GROUP, RULES_GROUP, conflict_message, describe, find_entries
+from ..discovery import (
+    ARCHITECTURES_GROUP,
+    DATASETS_GROUP,
+    OBSERVERS_GROUP,
+    RULES_GROUP,
+    conflict_message,
+    describe,
+    find_entries,
+)
 from ..hookspecs import OBSERVER_HOOKS, RULE_HOOKS
 from ..markers import PROJECT_NAME
+from ..named_plugins import CONTRACTS
+
+GROUPS = {"rules": RULES_GROUP, "observers": OBSERVERS_GROUP, "models": ARCHITECTURES_GROUP, "datasets": DATASETS_GROUP}
 
 
 def _hooks_of(cls) -> list[str]:
@@ -29,6 +41,30 @@ def _default_config(cls):
     if config_cls is None or not dataclasses.is_dataclass(config_cls):
         return None
     return config_dict(OmegaConf.structured(config_cls), enum_to_str=True)
+
+
+def _describe_kind(row: dict, group: str, obj) -> None:
+    """What a listing row says of a loaded plugin of ``group``: a rule's hooks, config and recipes,
+    an observer's hooks, an architecture's kind and config values; a broken contract as broken."""
+    if group in (RULES_GROUP, OBSERVERS_GROUP):
+        row["hooks"] = _hooks_of(obj)
+    else:
+        del row["hooks"]
+        problem = CONTRACTS[group](obj)
+        if problem:
+            row["status"], row["error"] = "broken", f"not a {group} plugin: {problem}"
+            return
+    if group == RULES_GROUP:
+        try:
+            row["config"] = _default_config(obj)
+        except Exception as exc:  # a Config OmegaConf cannot read
+            row["status"] = "broken"
+            row["error"] = f"its Config cannot be read: {exc}"
+        row["recipes"] = sorted((getattr(obj, "recipes", None) or {}).keys())
+    if group == ARCHITECTURES_GROUP:
+        row["kind"] = "build" if getattr(obj, "build", None) is not None else "config"
+        if row["kind"] == "config":
+            row["config"] = obj.config
 
 
 def collect(group: str) -> list[dict]:
@@ -55,14 +91,7 @@ def collect(group: str) -> list[dict]:
                 rows.append(row)
                 continue
             row["description"] = describe(cls)
-            row["hooks"] = _hooks_of(cls)
-            if group == RULES_GROUP:
-                try:
-                    row["config"] = _default_config(cls)
-                except Exception as exc:  # a Config OmegaConf cannot read
-                    row["status"] = "broken"
-                    row["error"] = f"its Config cannot be read: {exc}"
-                row["recipes"] = sorted((getattr(cls, "recipes", None) or {}).keys())
+            _describe_kind(row, group, cls)
             rows.append(row)
     return rows
 
@@ -88,7 +117,7 @@ def warn_conflicts(group: str) -> None:
 
 
 def main(kind: str, as_json: bool) -> int:
-    group = RULES_GROUP if kind == "rules" else OBSERVERS_GROUP
+    group = GROUPS[kind]
     warn_conflicts(group)
     rows = collect(group)
     print(json.dumps(rows, indent=2) if as_json else format_table(rows, kind))

@@ -1,15 +1,14 @@
 """From command-line tokens to a validated run configuration.
 
-Order of precedence (later wins): schema defaults, the data preset (``data=NAME``), the
-model preset (``model=NAME``), the rule's recipe for that model preset, the command
-line's ``key=value`` pairs. Every failure is a :class:`ConfigError` or
+Order of precedence (later wins): schema defaults, the data set (``data=NAME``), the
+model preset (``model=NAME``; both name installed plugins, ``selectors.py``), the rule's
+recipe for that model preset, the command line's ``key=value`` pairs. Every failure is a :class:`ConfigError` or
 :class:`PluginError` (exit status 2) that names the key and lists what is valid, raised
 before any data is loaded or file written.
 """
 
 from __future__ import annotations
 
-from bioscale.architectures.presets import PRESETS as MODEL_PRESETS
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -20,9 +19,9 @@ from .composite import companion_specs, unused_rule_sections
 from .dotlist import apply_dotlist, check_resolvable, split_tokens
 from .messages import explain
 from .observers import resolve_observers
-from .presets import DATA_PRESETS
 from .recipes import rule_config
 from .schema import RunConfig, config_dict
+from .selectors import SELECTORS, check_model_tokens, selected
 from .specs import ObserverSpec, RuleSpec
 from .structures import block_structures, check_supported
 
@@ -40,8 +39,6 @@ __all__ = [  # the names importers of this module used before it was split by jo
     "unused_rule_sections",
 ]
 
-SELECTORS = {"data": DATA_PRESETS, "model": MODEL_PRESETS}
-
 
 def build_run_config(tokens: list[str], base: DictConfig | None = None) -> DictConfig:
     """Top-level config from tokens: presets selected, keys and types checked.
@@ -50,22 +47,19 @@ def build_run_config(tokens: list[str], base: DictConfig | None = None) -> DictC
     validates them against each rule's own schema.
     """
     cfg = OmegaConf.structured(RunConfig) if base is None else base
-    rest = []
+    rest, model = [], None
     for key, value in split_tokens(tokens):
         if key in SELECTORS and "." not in value and "[" not in value and "{" not in value:
-            presets = SELECTORS[key]
-            if value not in presets:
-                raise ConfigError(f"unknown {key} preset {value!r}; valid: {', '.join(sorted(presets))}")
-            preset = dict(presets[value])
+            preset = selected(key, value)
             if key == "model":
-                preset["preset"] = value
-                preset.setdefault("blocks", [])
+                model = value
             try:
                 cfg = OmegaConf.merge(cfg, {key: preset})
             except OmegaConfBaseException as exc:
                 raise explain(exc, cfg, f"{key} preset {value!r}") from exc
         else:
             rest.append((key, value))
+    check_model_tokens(model, rest)
     cfg = apply_dotlist(cfg, rest, "config")
     check_resolvable(cfg, "config")
     check_bounds(cfg, "")

@@ -10,8 +10,9 @@ from typing import cast
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ..discovery import RULES_GROUP, discover, load_rule_class
-from ..errors import CheckpointError, ConfigError
+from ..discovery import ARCHITECTURES_GROUP, DATASETS_GROUP, RULES_GROUP, discover, load_rule_class
+from ..errors import CheckpointError, ConfigError, PluginError, UsageError
+from ..named_plugins import load_named
 from ..run_dir import CHECKPOINT, CONFIG
 from .bounds import check_bounds
 from .composite import companion_specs
@@ -65,6 +66,23 @@ def _with_overrides(saved: dict, tokens: list[str], config_path: Path) -> DictCo
     return cfg
 
 
+def check_named_plugins(run_info: dict, saved: dict) -> None:
+    """The run's data set is installed, and so is its architecture when a plugin built the
+    network (``run_info.code.architecture.kind: build``); else a :class:`PluginError` (exit 2)
+    naming the distribution that trained the run."""
+    recorded = (run_info.get("code") or {}) if isinstance(run_info, dict) else {}
+    wanted = [(DATASETS_GROUP, str((saved.get("data") or {}).get("name", "digits")), recorded.get("data"))]
+    arch = recorded.get("architecture") or {}
+    if arch.get("kind") == "build":
+        wanted.append((ARCHITECTURES_GROUP, str((saved.get("model") or {}).get("preset")), arch))
+    for group, name, record in wanted:
+        try:
+            load_named(group, name)
+        except UsageError as exc:
+            origin = f" (the run used {record.get('distribution')} {record.get('version')})" if record else ""
+            raise PluginError(f"cannot resume: {exc}{origin}") from exc
+
+
 def load_run_config(run_dir: Path, tokens: list[str], rules: dict | None = None) -> tuple[DictConfig, RuleSpec]:
     """The saved config of ``run_dir`` with the allowed overrides applied, and its rule spec.
 
@@ -72,7 +90,7 @@ def load_run_config(run_dir: Path, tokens: list[str], rules: dict | None = None)
     """
     run_dir = Path(run_dir)
     saved = read_saved_config(run_dir)
-    saved.pop("run_info", None)
+    check_named_plugins(saved.pop("run_info", None) or {}, saved)
     rule_sections = saved.pop("rules", {}) or {}
     cfg = _with_overrides(saved, tokens, run_dir / CONFIG)
     rules = discover(RULES_GROUP) if rules is None else rules

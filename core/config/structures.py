@@ -40,8 +40,8 @@ def numbers(found: list[int]) -> str:
     return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
-def _blocks(found: list[int]) -> str:
-    return f"block {found[0]}" if len(found) == 1 else f"blocks {numbers(found)}"
+def _where(found: list[int], unit: str) -> str:
+    return f"{unit} {found[0]}" if len(found) == 1 else f"{unit}s {numbers(found)}"
 
 
 def supported(cls) -> frozenset:
@@ -54,11 +54,12 @@ def describe_support(support: frozenset) -> str:
     return "plain chains" + (" with " + " and ".join(kinds) if kinds else " (no pooling, batch norm or skips)")
 
 
-def check_supported(net: str, found: dict[str, list[int]], rules: list[tuple[str, type]]) -> None:
-    """Refuse the first rule of ``(name, class)`` pairs lacking a structure the net has."""
+def check_supported(net: str, found: dict[str, list[int]], rules: list[tuple[str, type]], unit: str = "block") -> None:
+    """Refuse the first rule of ``(name, class)`` pairs lacking a structure the net has; ``found``
+    numbers ``unit``s (config blocks, or a built net's layers)."""
     for name, cls in rules:
         support = supported(cls)
         missing = [s for s in STRUCTURES if found.get(s) and s not in support]
         if missing:
-            has = "; ".join(f"{WORDS[s]} in {_blocks(found[s])}" for s in missing)
+            has = "; ".join(f"{WORDS[s]} in {_where(found[s], unit)}" for s in missing)
             raise ConfigError(f"{name}: {net} has {has}; {name} supports {describe_support(support)}")
