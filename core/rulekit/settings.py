@@ -13,7 +13,7 @@ from enum import Enum
 
 from bioscale.architectures import make_activation
 from bioscale.config.bounds import bounded
-from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit, config_dict
+from bioscale.config.schema import LRSchedule, OptimizerConfig, RuleConfig, WeightInit, config_dict
 from bioscale.errors import ConfigError
 from bioscale.markers import hookimpl
 from omegaconf import OmegaConf
@@ -31,8 +31,8 @@ class TPSchedule(Enum):
         return [{"inverse", "forward"}]
 
 
-def _constant_adam() -> AdamConfig:
-    return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
+def _constant_adam() -> OptimizerConfig:
+    return OptimizerConfig(lr=1e-3, schedule=LRSchedule.constant)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class FeedbackConfig(RuleConfig):
 
     schedule: TPSchedule = TPSchedule.parallel
     sigma: float = bounded(0.1, low=0)  # std of the noise the feedback is trained on
-    inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)  # trains the feedback parameters
+    inverse_optimizer: OptimizerConfig = field(default_factory=_constant_adam)  # trains the feedback parameters
 
 
 @dataclass
