@@ -44,7 +44,10 @@ class RuleOptimizer:
         with torch.no_grad():
             if self.reduce:
                 step.reduce_gradients([p.grad for p in self.params if p.grad is not None])
-            set_lr(self.optimizer, scheduled_lr(self.cfg, step.progress, step.planned_epochs) * self.lr_scale)
+            set_lr(
+                self.optimizer,
+                scheduled_lr(self.cfg, step.progress, getattr(step, "planned_epochs", None)) * self.lr_scale,
+            )
             self.optimizer.step()
 
     @staticmethod
