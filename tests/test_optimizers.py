@@ -213,3 +213,15 @@ def test_a_sweep_may_search_the_optimiser_and_its_momentum():
     _check_space(["rule=bp"], {k: parse_spec(k, v) for k, v in keys.items()})  # every end passes
     with pytest.raises(ConfigError, match="sweep space rules.bp.optimizer.name"):
         _check_space(["rule=bp"], {"rules.bp.optimizer.name": parse_spec("rules.bp.optimizer.name", "choice:sgd,lion")})
+
+
+def test_a_cached_cells_key_ignores_the_new_settings_at_their_defaults_only():
+    from bioscale.commands.reproduce import cell_key
+
+    def key(*tokens):
+        cfg = build_run_config(["rule=dtp", "model=mnist_fc", *tokens])
+        return cell_key(cfg, resolve_rule(cfg), 0)
+
+    plain = key()
+    assert key("rules.dtp.optimizer.momentum=0.0", "rules.dtp.inverse_optimizer.gamma=0.1") == plain
+    assert key("rules.dtp.optimizer.name=sgd") != plain and key("rules.dtp.inverse_optimizer.warmup_epochs=1") != plain

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import build_run_config, resolve_observers, resolve_rule
+from ..config.optimizer import without_added_defaults
 from ..config.resolve import split_tokens
 from ..config.saved import load_run_config
 from ..config.schema import config_dict
@@ -90,7 +91,7 @@ def cell_key(cfg, spec, seed: int) -> str:
     plain["data"].pop("root", None)
     plain["bioscale"] = __version__
     plain["seed"] = seed
-    plain["rules"] = {spec.name: config_dict(spec.config, enum_to_str=True)}
+    plain["rules"] = {spec.name: without_added_defaults(spec.config, config_dict(spec.config, enum_to_str=True))}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 

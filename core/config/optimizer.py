@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from omegaconf import DictConfig, OmegaConf
+
 from ..errors import ConfigError
 from .bounds import bounded
 
@@ -81,6 +83,23 @@ class OptimizerConfig:
 
 
 AdamConfig = OptimizerConfig  # the former name, kept for rules written against it
+
+# fields added after run records were first keyed by their resolved settings (``bioscale reproduce``'s
+# cell keys): left out of such keys while they hold their defaults, so the records keep their keys
+ADDED_FIELDS = ("name", "momentum", "dampening", "nesterov", "milestones", "gamma", "warmup_epochs")
+
+
+def without_added_defaults(section, plain: dict) -> dict:
+    """``plain`` (``section`` as a plain dict, enums as strings) without the :data:`ADDED_FIELDS`
+    of each :class:`OptimizerConfig` inside it that hold their defaults; ``section`` is the
+    structured DictConfig that tells which nested sections are optimisers."""
+    if OmegaConf.get_type(section) is OptimizerConfig:
+        defaults = OptimizerConfig()
+        return {k: v for k, v in plain.items() if k not in ADDED_FIELDS or v != _plain(getattr(defaults, k))}
+    return {
+        k: without_added_defaults(section[k], v) if isinstance(section.get(k), DictConfig) else v
+        for k, v in plain.items()
+    }
 
 
 def _plain(value):
