@@ -34,8 +34,9 @@ class RuleOptimizer:
         params, scaled = list(params), list(scaled or [])
         self.params = params + scaled
         self.lr_scale = lr_scale if scaled and not params else 1.0  # only scaled ones: one group, scaled here
-        built = make_optimizer(params, cfg, scaled=scaled, lr_scale=lr_scale) if params else make_optimizer(scaled, cfg)
-        self.optimizer = built
+        self.optimizer = (  # Adam or SGD, as cfg.name says
+            make_optimizer(params, cfg, scaled=scaled, lr_scale=lr_scale) if params else make_optimizer(scaled, cfg)
+        )
 
     def step(self, step) -> None:
         """One update from the parameters' ``.grad`` (no grad): reduced over data-parallel ranks

@@ -109,7 +109,7 @@ def _fill_from_defaults(other: dict, recipe: dict, defaults: dict) -> dict:
 
 
 def paper_search_space(optimizers=("optimizer",), alpha: bool = False, sigma: bool = False) -> dict:
-    """Bartunov et al.'s search space, keys relative to a rule's section: for each Adam,
+    """Bartunov et al.'s search space, keys relative to a rule's section: for each optimiser (Adam's settings),
     log-uniform lr in [1e-5, 3e-4], beta2 in {0.99, 0.999}, eps in {1e-4, 1e-6, 1e-8};
     alpha in [0.01, 0.2] and sigma in [0.01, 0.3] where the rule has them."""
     space = {}
