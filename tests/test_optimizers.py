@@ -66,7 +66,7 @@ def test_the_default_is_adam_and_adam_config_is_the_same_class():
 
 def test_the_forward_sgd_moves_weights_by_lr_times_gradient_and_scales_the_output_layer(tmp_path):
     trainer = new_trainer("bp", tmp_path, [*SGD, "rules.bp.optimizer.lr=0.1", "rules.bp.output_lr_scale=0.5"])
-    assert isinstance(trainer.optimizer, torch.optim.SGD)
+    assert isinstance(trainer.optimizer, torch.optim.SGD) and trainer.optimizer.defaults["fused"]  # CPU: fused kernel
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
     trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
