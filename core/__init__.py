@@ -1,12 +1,21 @@
 """bioscale: biologically motivated learning rules as plugins of one trainer.
 
-Rule authors need ``hookimpl`` (decorate hook methods), ``RuleConfig`` / ``AdamConfig``
+Rule authors need ``hookimpl`` (decorate hook methods), ``RuleConfig`` / ``OptimizerConfig``
 (base of a rule's structured config) and, optionally, ``bioscale.rulekit``.
 """
 
 __version__ = "0.1.0"
 
-from .config.schema import AdamConfig, LRSchedule, RuleConfig  # noqa: E402
+from .config.schema import AdamConfig, LRSchedule, OptimizerConfig, OptimizerName, RuleConfig  # noqa: E402
 from .markers import hookimpl, hookspec  # noqa: E402
 
-__all__ = ["AdamConfig", "LRSchedule", "RuleConfig", "__version__", "hookimpl", "hookspec"]
+__all__ = [
+    "AdamConfig",
+    "LRSchedule",
+    "OptimizerConfig",
+    "OptimizerName",
+    "RuleConfig",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+]

@@ -96,7 +96,7 @@ class TrainingLoop(TrainerFields):
             step = self._forward_step(
                 self.model, x, y, epoch, self.global_step, phases, self.label_smoothing, *share, update_stats=True
             )
-            step.progress = progress
+            step.progress, step.planned_epochs = progress, self.planned_epochs
             losses = self.rule_hooks.update_inverse(step) if "inverse" in phases else None
             grads = self._credit(step) if "forward" in phases else None
         if "forward" in phases:
@@ -105,7 +105,7 @@ class TrainingLoop(TrainerFields):
             assert grads is not None  # assigned above in the forward phase
             with torch.no_grad():  # e.g. a rule's learned feedback steps here
                 self.rule_hooks.after_forward_grads(step, grads)
-            set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress))
+            set_lr(self.optimizer, scheduled_lr(self.optimizer_cfg, progress, self.planned_epochs))
             self.optimizer.step()
         return step, losses
 

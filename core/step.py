@@ -40,6 +40,7 @@ class StepContext:
         self.index = index  # global step counter (every batch of every pass)
         self.phases = phases  # subset of {"forward", "inverse"}
         self.progress = 0.0  # fraction of the planned run done at this step, in [0, 1]
+        self.planned_epochs = None  # trainer.epochs the run is planned for (set by the trainer; None in probes)
         self.num_layers = model.num_layers
         self.h = h
         self.a = a

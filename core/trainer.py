@@ -29,7 +29,7 @@ from .errors import BioscaleError, ConfigError, DivergenceError, PluginError, Pl
 from .flat_parameters import can_flatten, flatten_parameters
 from .loop import TrainingLoop
 from .named_plugins import plugin_network
-from .optim import make_adam
+from .optim import make_optimizer
 from .plugin_host import build_plugin_host
 from .progress import Progress
 from .record import RunRecord, read_run_info
@@ -84,7 +84,8 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         self.data_generator = seeded_generator(cfg.seed, "data")
         rule_cfg = cast(RuleConfig, OmegaConf.to_object(rule_spec.config))  # a rule's config is a RuleConfig
         self.optimizer_cfg = rule_cfg.optimizer
-        self.optimizer = self._forward_adam(rule_cfg.output_lr_scale)
+        self.planned_epochs = int(cfg.trainer.epochs)  # a plain int: read every step by the lr schedule
+        self.optimizer = self._forward_optimizer(rule_cfg.output_lr_scale)
         self._grad_dests: dict = {}  # write_weight_grads' per-op .grad maps, kept between steps
         self.precision = plain_value(cfg.trainer.precision)
         self._forward_step = maybe_compile(forward_step, cfg.trainer.compile)
@@ -151,14 +152,15 @@ class Trainer(TrainingLoop, RunState, RunRecord):
             raise PluginError(str(exc)) from exc
         self.parallel.check_identical(self.initial_state(), "the initial model or rule state")
 
-    def _forward_adam(self, output_lr_scale: float) -> torch.optim.Adam:
-        """The forward Adam; with ``output_lr_scale != 1`` the output layer's parameters are
-        a second group whose lr is scaled (``make_adam`` keeps one group otherwise; the output
+    def _forward_optimizer(self, output_lr_scale: float) -> torch.optim.Optimizer:
+        """The forward optimiser (Adam or SGD, as the rule's ``optimizer.name`` says); with
+        ``output_lr_scale != 1`` the output layer's parameters are a second group whose lr is
+        scaled (``make_optimizer`` keeps one group otherwise; the output
         layer's parameters come last in the model's order either way)."""
         top = list(self.model.layer(self.model.num_layers).parameters())
         top_ids = {id(p) for p in top}
         rest = [p for p in self.model.parameters() if id(p) not in top_ids]
-        return make_adam(rest, self.optimizer_cfg, scaled=top, lr_scale=output_lr_scale)
+        return make_optimizer(rest, self.optimizer_cfg, scaled=top, lr_scale=output_lr_scale)
 
     @classmethod
     def create(cls, cfg, rule_spec, observer_specs, data=None) -> Trainer:
@@ -210,7 +212,8 @@ class Trainer(TrainingLoop, RunState, RunRecord):
                 f"bioscale: warning: the run was planned for {planned} epochs and now runs to "
                 f"{epochs}: its learning-rate schedule is re-planned over {epochs} "
                 f"epochs from epoch {self.epoch} on. Under a cosine schedule that is not the run a "
-                f"straight {epochs}-epoch run gives; start a new run for that."
+                f"straight {epochs}-epoch run gives; start a new run for that (constant and multistep "
+                f"schedules and warm-up count epochs from the start: unchanged)."
             )
 
     def _own_run_dir(self) -> RunLock:

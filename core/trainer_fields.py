@@ -37,6 +37,7 @@ class TrainerFields:
     data_generator: torch.Generator
     optimizer_cfg: Any  # the rule's OptimizerConfig
     optimizer: torch.optim.Optimizer
+    planned_epochs: int  # trainer.epochs as a plain int (the lr schedule reads it every step)
     precision: str
     epoch: int
     global_step: int

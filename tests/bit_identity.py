@@ -84,7 +84,25 @@ def train(name: str, out_dir, rule_settings: dict | None = None) -> dict:
         k: hashlib.sha256(v.detach().contiguous().numpy().tobytes()).hexdigest()
         for k, v in trainer.model.state_dict().items()
     }
-    return {"rule_settings": OmegaConf.to_container(spec.config, enum_to_str=True), "params": params}
+    settings_now = OmegaConf.to_container(spec.config, enum_to_str=True)
+    if rule_settings:
+        defaults = OmegaConf.to_container(OmegaConf.structured(spec.cls.Config), enum_to_str=True)
+        settings_now = _as_recorded(settings_now, rule_settings, defaults)
+    return {"rule_settings": settings_now, "params": params}
+
+
+def _as_recorded(now: dict, recorded: dict, defaults: dict) -> dict:
+    """``now`` without the keys of nested sections that ``recorded`` lacks and that hold their
+    schema defaults: settings added since the reference (e.g. ``optimizer.momentum``), which
+    the reference's training ran without. A changed one stays, so the comparison sees it."""
+    out = {}
+    for key, value in now.items():
+        if isinstance(value, dict) and isinstance(recorded.get(key), dict):
+            value = _as_recorded(value, recorded[key], defaults.get(key) or {})
+        elif key not in recorded and key in defaults and defaults[key] == value:
+            continue
+        out[key] = value
+    return out
 
 
 def record(path: Path) -> None:

@@ -40,6 +40,42 @@ def test_interrupted_cosine_run_resumes_exactly(tmp_path):
         assert torch.equal(value, model_weights(straight)[name]), name
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ["name=sgd", "momentum=0.9", "nesterov=true", "schedule=multistep", "milestones=[1,2]", "weight_decay=1e-4"],
+        ["name=sgd", "momentum=0.9", "schedule=cosine", "warmup_epochs=1.5"],
+    ],
+    ids=["sgd_multistep", "sgd_warmup_cosine"],
+)
+def test_interrupted_momentum_sgd_run_resumes_exactly(tmp_path, settings):
+    tokens = ["trainer.epochs=3", "rules.fa.optimizer.lr=0.01", *(f"rules.fa.optimizer.{t}" for t in settings)]
+    straight = new_trainer("fa", tmp_path / "a", tokens)
+    straight.fit()
+    paused = new_trainer("fa", tmp_path / "b", tokens)
+    paused.fit(stop_after=2)
+    state = torch.load(paused.run_dir / "checkpoint.pt", weights_only=False)
+    assert all("momentum_buffer" in s for s in state["optimizer"]["state"].values())  # SGD's buffers are saved
+    resumed = resume_trainer(paused.run_dir)
+    assert isinstance(resumed.optimizer, torch.optim.SGD)
+    resumed.fit()
+    for name, value in model_weights(resumed).items():
+        assert torch.equal(value, model_weights(straight)[name]), name
+    assert [h["lr"] for h in resumed.history] == [h["lr"] for h in straight.history]
+
+
+def test_extending_a_multistep_run_keeps_its_milestones_where_they_were(tmp_path):
+    tokens = ["rules.fa.optimizer.schedule=multistep", "rules.fa.optimizer.milestones=[1,3]"]
+    straight = new_trainer("fa", tmp_path / "a", [*tokens, "trainer.epochs=4"])
+    straight.fit()
+    short = new_trainer("fa", tmp_path / "b", [*tokens, "trainer.epochs=2"])
+    short.fit()
+    extended = resume_trainer(short.run_dir, ["trainer.epochs=4"])
+    extended.fit()  # milestones count epochs from the start: the re-planned run is the straight one
+    for name, value in model_weights(extended).items():
+        assert torch.equal(value, model_weights(straight)[name]), name
+
+
 def test_metrics_written_after_the_checkpoint_are_cut_back_on_resume(tmp_path):
     run = new_trainer("bp", tmp_path, ["trainer.epochs=2"])
     run.fit(stop_after=1)

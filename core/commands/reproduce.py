@@ -21,9 +21,10 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import build_run_config, resolve_observers, resolve_rule
+from ..config.optimizer import without_added_defaults
 from ..config.resolve import split_tokens
 from ..config.saved import load_run_config
-from ..config.schema import config_dict
+from ..config.schema import block_without_added_defaults, config_dict
 from ..discovery import RULES_GROUP, discover, load_rule_class
 from ..errors import ConfigError, DivergenceError, PluginFailure
 from ..plotting import plot_curves, runs_title
@@ -88,9 +89,10 @@ def cell_key(cfg, spec, seed: int) -> str:
     ):  # where output goes, how processes talk: not what is computed
         plain["trainer"].pop(k, None)
     plain["data"].pop("root", None)
+    plain["model"]["blocks"] = [block_without_added_defaults(b) for b in plain["model"]["blocks"]]
     plain["bioscale"] = __version__
     plain["seed"] = seed
-    plain["rules"] = {spec.name: config_dict(spec.config, enum_to_str=True)}
+    plain["rules"] = {spec.name: without_added_defaults(spec.config, config_dict(spec.config, enum_to_str=True))}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:16]
 
 

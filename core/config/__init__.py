@@ -2,11 +2,13 @@
 
 from .bounds import bounded, check_bounds
 from .resolve import ObserverSpec, RuleSpec, build_run_config, resolve_observers, resolve_rule
-from .schema import AdamConfig, LRSchedule, RuleConfig, RunConfig, plain_value
+from .schema import AdamConfig, LRSchedule, OptimizerConfig, OptimizerName, RuleConfig, RunConfig, plain_value
 
 __all__ = [
     "AdamConfig",
     "LRSchedule",
+    "OptimizerConfig",
+    "OptimizerName",
     "ObserverSpec",
     "RuleConfig",
     "RuleSpec",

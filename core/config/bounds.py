@@ -9,7 +9,10 @@ range with :func:`bounded` in place of a plain default::
 
 :func:`check_bounds` walks a structured config (nested sections and lists of sections
 included) and raises :class:`ConfigError` naming the first key out of range, its value and
-the range. ``None`` (an optional field left unset) is always admitted.
+the range. ``None`` (an optional field left unset) is always admitted. A dataclass may
+also define ``check_fields(section, where)`` (a static method) for checks across its fields
+(e.g. ``OptimizerConfig``: Nesterov needs momentum); it is called after its fields' ranges
+pass and raises :class:`ConfigError` naming the key.
 """
 
 from __future__ import annotations
@@ -84,3 +87,6 @@ def check_bounds(cfg: DictConfig, where: str) -> None:
                 raise ConfigError(f"{item_key} must be a finite number, got {item!r}")
             elif bounds is not None and item is not None and not bounds.admits(item):
                 raise ConfigError(f"{item_key} must be {bounds.describe()}, got {item!r}")
+    check_fields = getattr(cls, "check_fields", None)
+    if check_fields is not None:
+        check_fields(cfg, where)

@@ -15,11 +15,7 @@ from typing import Any
 from omegaconf import MISSING, OmegaConf
 
 from .bounds import bounded
-
-
-class LRSchedule(Enum):
-    constant = "constant"
-    cosine = "cosine"
+from .optimizer import AdamConfig, LRSchedule, OptimizerConfig, OptimizerName  # noqa: F401  (re-exported)
 
 
 class DataSource(Enum):
@@ -81,23 +77,10 @@ class ShortcutType(Enum):
 
 
 @dataclass
-class AdamConfig:
-    """An Adam optimiser and its learning-rate schedule (cosine decays to 0 over the run)."""
-
-    lr: float = bounded(1e-3, low=0)
-    beta1: float = bounded(0.9, low=0, high=1, high_open=True)
-    beta2: float = bounded(0.999, low=0, high=1, high_open=True)
-    eps: float = bounded(1e-8, low=0)
-    weight_decay: float = bounded(0.0, low=0)
-    decoupled_weight_decay: bool = False  # AdamW: decay the weights directly instead of adding L2 to the gradient
-    schedule: LRSchedule = LRSchedule.cosine
-
-
-@dataclass
 class RuleConfig:
     """Base of every rule's config: the optimiser of the forward (model) parameters."""
 
-    optimizer: AdamConfig = field(default_factory=AdamConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     output_lr_scale: float = bounded(1.0, low=0)  # the output layer's forward lr is optimizer.lr times this (>= 0)
 
 
@@ -140,6 +123,21 @@ class BlockConfig:
     pool_padding: int = bounded(0, low=0)
     activation: str | None = None  # None: the model's
     shortcut: ShortcutType = ShortcutType.projection  # residual blocks that change shape
+
+
+# block fields added after run records were first keyed by their resolved settings (reproduce's cell
+# keys): left out of such keys while they hold their defaults, so the records keep their keys
+ADDED_BLOCK_FIELDS = ("bias", "norm", "pool", "pool_kernel", "pool_stride", "pool_padding", "activation", "shortcut")
+
+
+def block_without_added_defaults(block: dict) -> dict:
+    """``block`` (a plain dict, enums as strings) without the :data:`ADDED_BLOCK_FIELDS` at their defaults."""
+    defaults = BlockConfig()
+    return {
+        k: v
+        for k, v in block.items()
+        if k not in ADDED_BLOCK_FIELDS or v != getattr(getattr(defaults, k), "value", getattr(defaults, k))
+    }
 
 
 @dataclass

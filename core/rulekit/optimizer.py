@@ -7,19 +7,19 @@ step and calls :meth:`RuleOptimizer.step`. That call does the contract's duties 
   a ``.grad`` of another dtype);
 - data parallelism: the gradients are reduced to the global batch's mean on every rank
   (``step.reduce_gradients``, one all-reduce per tensor: give it flat parameters where there are many);
-- the learning rate follows the config's schedule at ``step.progress``.
+- the learning rate follows the config's schedule at ``step.progress`` of ``step.planned_epochs``.
 """
 
 from __future__ import annotations
 
 import torch
-from bioscale.optim import make_adam, scheduled_lr, set_lr
+from bioscale.optim import make_optimizer, scheduled_lr, set_lr
 
 
 class RuleOptimizer:
-    """Adam over ``params`` with the settings of an :class:`bioscale.config.schema.AdamConfig`
-    (``lr``, betas, ``eps``, weight decay, ``schedule``): at every :meth:`step` its learning
-    rate is the config's schedule at ``step.progress``, by the formula the forward optimiser
+    """The optimiser an :class:`bioscale.config.schema.OptimizerConfig` names (Adam or SGD, with
+    its settings) over ``params``: at every :meth:`step` its learning rate is the config's
+    schedule (warm-up included) at ``step.progress``, by the formula the forward optimiser
     uses. Give it the forward optimiser's config (``self.config.optimizer``) for parameters
     that must move exactly as the forward weights do (Kolen-Pollack), or a section of its own.
     """
@@ -34,7 +34,9 @@ class RuleOptimizer:
         params, scaled = list(params), list(scaled or [])
         self.params = params + scaled
         self.lr_scale = lr_scale if scaled and not params else 1.0  # only scaled ones: one group, scaled here
-        self.adam = make_adam(params, cfg, scaled=scaled, lr_scale=lr_scale) if params else make_adam(scaled, cfg)
+        self.optimizer = (  # Adam or SGD, as cfg.name says
+            make_optimizer(params, cfg, scaled=scaled, lr_scale=lr_scale) if params else make_optimizer(scaled, cfg)
+        )
 
     def step(self, step) -> None:
         """One update from the parameters' ``.grad`` (no grad): reduced over data-parallel ranks
@@ -43,8 +45,11 @@ class RuleOptimizer:
         with torch.no_grad():
             if self.reduce:
                 step.reduce_gradients([p.grad for p in self.params if p.grad is not None])
-            set_lr(self.adam, scheduled_lr(self.cfg, step.progress) * self.lr_scale)
-            self.adam.step()
+            set_lr(
+                self.optimizer,
+                scheduled_lr(self.cfg, step.progress, getattr(step, "planned_epochs", None)) * self.lr_scale,
+            )
+            self.optimizer.step()
 
     @staticmethod
     def set_grad(param: torch.Tensor, grad: torch.Tensor) -> None:
@@ -52,14 +57,20 @@ class RuleOptimizer:
         param.grad = grad.to(param.dtype)
 
     @property
+    def adam(self) -> torch.optim.Optimizer:
+        """The torch optimiser (its former name, from when it was always Adam)."""
+        return self.optimizer
+
+    @property
     def lr(self) -> float:
-        return self.adam.param_groups[0]["lr"]
+        return self.optimizer.param_groups[0]["lr"]
 
     def state_dict(self) -> dict:
-        return self.adam.state_dict()
+        """The torch optimiser's state (Adam moments or SGD momentum buffers): checkpointed by the rule."""
+        return self.optimizer.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.adam.load_state_dict(state)
+        self.optimizer.load_state_dict(state)
 
 
 __all__ = ["RuleOptimizer"]

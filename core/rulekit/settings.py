@@ -13,7 +13,7 @@ from enum import Enum
 
 from bioscale.architectures import make_activation
 from bioscale.config.bounds import bounded
-from bioscale.config.schema import AdamConfig, LRSchedule, RuleConfig, WeightInit, config_dict
+from bioscale.config.schema import LRSchedule, OptimizerConfig, RuleConfig, WeightInit, config_dict
 from bioscale.errors import ConfigError
 from bioscale.markers import hookimpl
 from omegaconf import OmegaConf
@@ -31,8 +31,8 @@ class TPSchedule(Enum):
         return [{"inverse", "forward"}]
 
 
-def _constant_adam() -> AdamConfig:
-    return AdamConfig(lr=1e-3, schedule=LRSchedule.constant)
+def _constant_adam() -> OptimizerConfig:
+    return OptimizerConfig(lr=1e-3, schedule=LRSchedule.constant)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class FeedbackConfig(RuleConfig):
 
     schedule: TPSchedule = TPSchedule.parallel
     sigma: float = bounded(0.1, low=0)  # std of the noise the feedback is trained on
-    inverse_optimizer: AdamConfig = field(default_factory=_constant_adam)  # trains the feedback parameters
+    inverse_optimizer: OptimizerConfig = field(default_factory=_constant_adam)  # trains the feedback parameters
 
 
 @dataclass
@@ -109,7 +109,7 @@ def _fill_from_defaults(other: dict, recipe: dict, defaults: dict) -> dict:
 
 
 def paper_search_space(optimizers=("optimizer",), alpha: bool = False, sigma: bool = False) -> dict:
-    """Bartunov et al.'s search space, keys relative to a rule's section: for each Adam,
+    """Bartunov et al.'s search space, keys relative to a rule's section: for each optimiser (Adam's settings),
     log-uniform lr in [1e-5, 3e-4], beta2 in {0.99, 0.999}, eps in {1e-4, 1e-6, 1e-8};
     alpha in [0.01, 0.2] and sigma in [0.01, 0.3] where the rule has them."""
     space = {}

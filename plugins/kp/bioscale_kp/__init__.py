@@ -5,10 +5,12 @@
 ``input_vjp`` (so ``B_lᵀ`` plays ``W_lᵀ``'s part, for linear, conv and LC layers alike). Every
 forward step, after the forward gradients are written (``bioscale_after_forward_grads``), ``B_l``
 gets ``W_l``'s gradient, ``δa_l h_{l-1}ᵀ`` for the signal the rule itself propagated, and one step
-of an Adam with the forward optimiser's settings, schedule and output-layer lr scale: both see
-the same gradients, so Adam moves both by the same amount, and the weight decay shrinks their
-difference by ``(1 - lr·λ)`` a step (decoupled decay, the default here: ``W_l - B_l → 0`` without
-transporting ``W``). No state changes in gradient probes (the update lives in the after-grads hook).
+of an optimiser with the forward optimiser's settings (Adam by default, or SGD), schedule and
+output-layer lr scale: both see the same gradients, so the optimiser moves both by the same amount,
+and the weight decay shrinks their difference by ``(1 - lr·λ)`` a step (decoupled decay, the
+default here: ``W_l - B_l → 0`` without transporting ``W``; with ``optimizer.name=sgd`` set
+``decoupled_weight_decay=false``: SGD's L2 decay without momentum shrinks it the same way, with
+momentum the shrinking goes through the momentum buffer). No state changes in gradient probes (the update lives in the after-grads hook).
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bioscale import RuleConfig, hookimpl
-from bioscale.config.schema import AdamConfig
+from bioscale.config.schema import OptimizerConfig
 from bioscale.rulekit import FeedbackWeights, RuleOptimizer, consumers_of, paper_search_space
 
 
-def _decaying_adam() -> AdamConfig:
-    return AdamConfig(weight_decay=0.1, decoupled_weight_decay=True)
+def _decaying_adam() -> OptimizerConfig:
+    return OptimizerConfig(weight_decay=0.1, decoupled_weight_decay=True)
 
 
 @dataclass
 class KolenPollackConfig(RuleConfig):
     """The forward optimiser, which ``B`` shares; its weight decay is what aligns ``B`` with ``W``."""
 
-    optimizer: AdamConfig = field(default_factory=_decaying_adam)
+    optimizer: OptimizerConfig = field(default_factory=_decaying_adam)
 
 
 class KolenPollack:
