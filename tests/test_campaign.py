@@ -107,10 +107,36 @@ def test_the_cli_exits_2_naming_the_culprit(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "spec", sorted(Path(__file__).resolve().parents[1].glob("results/*/spec.yaml")), ids=lambda p: p.parent.name
+    "spec",
+    sorted(p for p in Path(__file__).resolve().parents[1].glob("results/*/*.yaml") if "title:" in p.read_text()),
+    ids=lambda p: f"{p.parent.name}/{p.stem}",
 )
 def test_every_shipped_spec_validates(spec):
     from bioscale.commands.campaign import load_spec
 
     _, cells = load_spec(spec, [])
     assert cells and all(c["seeds"] for c in cells)
+
+
+def test_the_table_shows_the_test_error_at_the_best_validation_epoch_and_the_reference(tmp_path, capsys):
+    text = TINY_SPEC.replace("seeds: [0]\n", "seeds: [0]\n    reference_source: a paper's Table 1\n")
+    text = text.replace("data.limit_train: 200,", "data.limit_train: 200, data.validation: 100, trainer.epochs: 2,")
+    text = text.replace("trainer.epochs: 1, ", "").replace(
+        "- {rule: bp, seeds: [0, 1]}", "- {rule: bp, reference: 12.5}"
+    )
+    spec = write_spec(tmp_path / "question", text)
+    assert reproduce.main([str(spec), f"output_dir={tmp_path / 'out'}"]) == 0
+    folder = tmp_path / "out" / "reproduce" / "question"
+    table = (folder / "table.md").read_text()
+    assert "| test err % at best val | reference test err % |" in table and "References: a paper's Table 1." in table
+    row = json.loads((folder / "table.json").read_text())["rows"][0]
+    summary = json.loads((Path(row["run_dirs"][0]) / "summary.json").read_text())
+    assert row["test_error_at_best_val"][0] == summary["test_error_at_best_val"] and row["reference"] == 12.5
+    assert "| 12.50 | 2 |" in table
+    with pytest.raises(ConfigError, match="reference must be a number"):
+        reproduce.main(
+            [
+                str(write_spec(tmp_path / "bad", text.replace("reference: 12.5", "reference: lots"))),
+                f"output_dir={tmp_path}",
+            ]
+        )

@@ -12,7 +12,8 @@ A spec is a YAML file (``results/<question>/spec.yaml``)::
       - {name: signsym_frsf, rule: signsym, settings: {rules.signsym.variant: frsf}}
 
 A cell's ``data``, ``model``, ``settings`` and ``seeds`` override the spec's (its settings
-are merged over the spec's); ``name`` labels its row and defaults to the rule's name.
+are merged over the spec's); ``name`` labels its row and defaults to the rule's name. A cell's
+``reference`` is a published test error (%) shown beside it, from the spec's ``reference_source``.
 Command-line ``key=value`` tokens come last and apply to every cell. ``load_spec`` builds
 and validates every cell's run config, so an unknown key, rule, preset or setting is an
 error (exit 2) that names the cell before anything trains.
@@ -27,8 +28,8 @@ import yaml
 from ..config import build_run_config, resolve_rule
 from ..errors import BioscaleError, ConfigError
 
-SPEC_KEYS = ("title", "data", "model", "settings", "seeds", "cells")
-CELL_KEYS = ("name", "rule", "data", "model", "settings", "seeds")
+SPEC_KEYS = ("title", "data", "model", "settings", "seeds", "cells", "reference_source")
+CELL_KEYS = ("name", "rule", "data", "model", "settings", "seeds", "reference")
 
 
 def is_spec_path(arg: str) -> bool:
@@ -95,9 +96,16 @@ def _cell(raw, index: int, doc: dict, extra: list[str]) -> dict:
         "data": cfg.data.name,
         "tokens": settings,
         "seeds": _seeds(raw.get("seeds", doc.get("seeds", [0])), where),
+        "reference": _reference(raw.get("reference"), where),
         "cfg": cfg,
         "spec": spec,
     }
+
+
+def _reference(value, where: str) -> float | None:
+    if value is None or isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}: reference must be a number (a published test error in %), got {value!r}")
 
 
 def load_spec(path: Path, extra: list[str], only: list[str] | None = None) -> tuple[dict, list[dict]]:

@@ -42,31 +42,38 @@ def _row(cell: dict, summaries: list[dict]) -> dict:
         "final_test_error": _mean_sd([s["final_test_error"] for s in summaries]),
         "final_train_error": _mean_sd([s["final_train_error"] for s in summaries]),
         "best_val_error": _mean_sd([s.get("best_val_error") for s in summaries]),  # with data.validation
+        "test_error_at_best_val": _mean_sd([s.get("test_error_at_best_val") for s in summaries]),
+        "reference": cell.get("reference"),
         "run_dirs": [s["run_dir"] for s in summaries],
         "code_changes": code_changes_of(summaries),
     }
 
 
-def write_table(folder: Path, title: str, rows: list[dict], overrides: str) -> None:
-    """``table.md`` (one line per cell) and ``table.json`` (the rows, run folders included)."""
+def write_table(folder: Path, title: str, rows: list[dict], overrides: str, source: str | None = None) -> None:
+    """``table.md`` (one line per cell) and ``table.json`` (the rows, run folders included). With a
+    validation split, the test error at the best validation epoch (the checkpoint a protocol that
+    selects on validation would test); with cells' ``reference``, the published figure beside it."""
     from .reproduce import _fmt
 
+    val = any(r.get("test_error_at_best_val", (None,))[0] is not None for r in rows)
+    ref = any(r.get("reference") is not None for r in rows)
+    head = ["cell", "rule", "data", "model", "seeds", "best test err %", "final test err %", "final train err %"]
+    head += ["best val err %", "test err % at best val"] if val else ["best val err %"]
+    head += ["reference test err %"] if ref else []
     lines = [
         f"# {title}",
         "",
         f"Command-line overrides: `{overrides or 'none'}`; mean ± standard deviation over each cell's seeds.",
-        "",
-        "| cell | rule | data | model | seeds | best test err % | final test err % | final train err % | best val err % | epochs |",
-        "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
+    lines += [f"References: {source}."] if ref and source else []
+    lines += ["", "| " + " | ".join(head + ["epochs"]) + " |", "| --- " * 5 + "| ---: " * (len(head) - 4) + "|"]
     for r in rows:
         status = ("" if r["status"] == ["completed"] else f" ({', '.join(r['status'])})") + note(r["code_changes"])
-        seeds = ",".join(map(str, r["seeds"]))
-        lines.append(
-            f"| {r['row']}{status} | {r['rule']} | {r['data']} | {r['model']} | {seeds} | "
-            f"{_fmt(*r['best_test_error'])} | {_fmt(*r['final_test_error'])} | "
-            f"{_fmt(*r['final_train_error'])} | {_fmt(*r['best_val_error'])} | {r['epochs']} |"
-        )
+        cols = [f"{r['row']}{status}", r["rule"], r["data"], r["model"], ",".join(map(str, r["seeds"]))]
+        cols += [_fmt(*r[k]) for k in ("best_test_error", "final_test_error", "final_train_error", "best_val_error")]
+        cols += [_fmt(*r["test_error_at_best_val"])] if val else []
+        cols += ["" if r.get("reference") is None else f"{r['reference']:.2f}"] if ref else []
+        lines.append("| " + " | ".join(cols + [str(r["epochs"])]) + " |")
     write_text(folder / "table.md", "\n".join(lines) + "\n")
     write_json(folder / "table.json", {"title": title, "overrides": overrides, "rows": rows})
 
@@ -84,7 +91,7 @@ def main(path_arg: str, tokens: list[str]) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     index = json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
     rows = [_row(cell, [run_cell(cell, seed, folder, index, stale) for seed in cell["seeds"]]) for cell in cells]
-    write_table(folder, str(doc.get("title", spec_name(path))), rows, " ".join(extra))
+    write_table(folder, str(doc.get("title", spec_name(path))), rows, " ".join(extra), doc.get("reference_source"))
     print((folder / "table.md").read_text())
     print(folder, flush=True)
     return 0
