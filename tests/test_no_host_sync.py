@@ -86,3 +86,34 @@ def test_label_distribution_is_the_smoothed_loss_minimiser_without_a_host_read(t
     assert grad.abs().max() < 1e-7
     _, grad_plain = cross_entropy_and_grad(q.log(), y, 0.0)
     assert grad_plain.abs().max() > 1e-3
+
+
+def _color_images(n: int = 64, side: int = 32):
+    """``n`` random uint8 ``side × side`` RGB images (channels last) and labels, for nets the 8x8 digits cannot feed."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, side, side, 3), generator=g, dtype=torch.uint8)
+    return x, torch.arange(n) % 10
+
+
+NEW_PRESETS = [
+    ("bp", "lenet"),
+    ("fa", "simple_vgg"),
+    ("signsym", "resnet20"),
+    ("dfa", "resnet18"),
+    ("kp", "resnet18_small"),
+]
+
+
+@pytest.mark.parametrize("rule,preset", NEW_PRESETS, ids=[f"{r}-{p}" for r, p in NEW_PRESETS])
+def test_a_step_on_the_new_presets_never_reads_a_value_back_to_the_host(tmp_path, rule, preset):
+    from bioscale.config import build_run_config
+    from bioscale.datasets import from_arrays
+
+    x, y = _color_images()
+    data = from_arrays(build_run_config(["rule=bp"]).data, x, y, x[:16], y[:16])
+    trainer = new_trainer(rule, tmp_path, [f"model={preset}", "trainer.batch_size=8"], data=data)
+    xb, yb = trainer.data.train.x[:8], trainer.data.train.y[:8]
+    trainer.train_step(xb, yb, 0, frozenset({"forward"}), 0.0)
+    with HostReads() as probe:
+        trainer.train_step(xb, yb, 0, frozenset({"forward"}), 0.1)
+    assert probe.count == 0, f"{rule} on {preset}: {probe.count} host reads in one step"
