@@ -48,16 +48,20 @@ def test_the_example_architectures_and_data_set_install_list_and_train(tmp_path)
 
     models, datasets = listed(python, "models", tmp_path), listed(python, "datasets", tmp_path)
     assert models["example_mlp"]["kind"] == "config" and models["example_convnet"]["kind"] == "build"
+    assert models["example_torch_resnet"]["kind"] == "build"
     assert {models[n]["distribution"] for n in ("example_mlp", "example_convnet")} == {"bioscale-example-arch"}
     row = datasets["example_patterns"]
     assert (row["distribution"], row["version"], row["status"]) == ("bioscale-example-data", "0.1.0", "ok")
 
     train = [python, "-m", "bioscale", "train", "rule=bp", "data=example_patterns", "trainer.progress=false"]
-    for model in ("example_convnet", "example_mlp"):
-        out = run([*train, f"model={model}", "trainer.epochs=2", f"output_dir={tmp_path / 'runs'}"], tmp_path).stdout
+    # the converted torch module (8 channels, global pooling) learns slower: a larger lr, more epochs
+    settings = {"example_torch_resnet": ["trainer.epochs=4", "rules.bp.optimizer.lr=0.02"]}
+    for model in ("example_convnet", "example_mlp", "example_torch_resnet"):
+        extra = settings.get(model, ["trainer.epochs=2"])
+        out = run([*train, f"model={model}", *extra, f"output_dir={tmp_path / 'runs'}"], tmp_path).stdout
         run_dir = Path(out.strip().splitlines()[-1])
         summary = json.loads((run_dir / "summary.json").read_text())
-        assert summary["status"] == "completed" and summary["epochs"] == 2
+        assert summary["status"] == "completed" and summary["epochs"] == int(extra[0].split("=")[1])
         code = yaml.safe_load((run_dir / "config.yaml").read_text())["run_info"]["code"]
         assert code["architecture"]["distribution"] == "bioscale-example-arch"
         assert code["data"]["distribution"] == "bioscale-example-data"
