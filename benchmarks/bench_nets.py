@@ -8,7 +8,8 @@ to back; ratios are taken within the round and the median over rounds is reporte
 
 Peak memory: each (preset, variant) runs in a fresh process (``--memory``) on 256 training
 examples; the step's memory is the peak RSS over a few steps minus the RSS before the first step
-(model, optimiser state and data already in place on both sides).
+(model, optimiser state and data already in place on both sides; the peak is reset through
+``/proc/self/clear_refs`` after setup, so loading's transient peak does not count).
 
     python benchmarks/bench_nets.py [--nets lenet resnet20 simple_vgg] [--rules bp fa signsym kp]
         [--batch-size 128 --threads 2 --rounds 7 --steps 4] [--memory]
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -70,18 +70,21 @@ def measure_memory(args, net: str, variant: str) -> dict:
     plain = PlainStep(trainer) if variant == PLAIN else None
     if plain is not None:
         del trainer.model  # the plain copy is the only net in this process's steps
-    before = _rss_mib()
+    before = _status_mib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # resets the peak RSS (VmHWM) to the current RSS
+        f.write("5")
     for _ in range(3):
         if plain is not None:
             plain(x, y)
         else:
             trainer.train_step(x, y, 0, frozenset({"forward"}), 0.5)
-    return {"rss_before_mib": before, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {"rss_before_mib": before, "peak_mib": _status_mib("VmHWM")}
 
 
-def _rss_mib() -> float:
+def _status_mib(field: str) -> float:
+    """``/proc/self/status``'s ``field`` (VmRSS: now; VmHWM: peak since the last reset) in MiB."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
 def memory_table(args) -> dict:
