@@ -256,11 +256,25 @@ class Conv2dOp(AffineOp):
         return out if bias is None else out + bias
 
     def param_grads(self, x, grad_a):
-        x, grad_a = matched(x, grad_a)
-        weight = torch.nn.grad.conv2d_weight(x, self.weight.shape, grad_a, stride=self.stride, padding=self.padding)
-        if self.bias is None:
-            return {"weight": weight}
-        return {"weight": weight, "bias": grad_a.sum((0, 2, 3))}
+        """One ``convolution_backward`` call for the weight and the bias, with the real weight (its
+        layout lets the CPU's kernel take its fast path; ``nn.grad.conv2d_weight``'s expanded stand-in
+        costs about 1.5 x on a LeNet layer)."""
+        x, grad_a, w = matched(x, grad_a, self.weight)
+        has_bias = self.bias is not None
+        _, weight, bias = torch.ops.aten.convolution_backward(
+            grad_a,
+            x,
+            w,
+            [w.shape[0]] if has_bias else None,
+            [self.stride] * 2,
+            [self.padding] * 2,
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [False, True, has_bias],
+        )
+        return {"weight": weight, "bias": bias} if has_bias else {"weight": weight}
 
     def extra_repr(self):
         return f"in={self.in_shape}, out={self.out_shape}, k={self.kernel_size}, s={self.stride}, p={self.padding}"
