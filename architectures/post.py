@@ -46,8 +46,8 @@ class BatchNorm(nn.Module):
         self.channels, self.eps, self.momentum = channels, eps, momentum
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
-        self.register_buffer("running_mean", torch.zeros(channels))
-        self.register_buffer("running_var", torch.ones(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))  # cpu: built on the CPU, moved with the module
+        self.register_buffer("running_var", torch.ones(channels))  # cpu: built on the CPU, moved with the module
 
     def _shape(self, a: torch.Tensor) -> tuple:
         return (1, -1) + (1,) * (a.dim() - 2)  # broadcast a (C,) vector over a's channel dim

@@ -39,6 +39,7 @@ class LayerInverse(nn.Module):
     """Inverse of an affine op (``op`` is referenced, not owned: its weights never train here)."""
 
     op: AffineOp  # set through __dict__ in __init__
+    pool: Pool | None  # set through __dict__ in __init__ (the layer's, not a submodule)
 
     def __init__(
         self,
