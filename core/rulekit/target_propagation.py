@@ -4,11 +4,13 @@ A TP rule trains each hidden layer towards a target ``ĥ_l`` (the trainer turns 
 into the local loss ``||h_l - ĥ_l||²``) and learns inverses ``g_l`` that map ``h_l`` back
 to ``h_{l-1}``. Lower targets use the difference correction
 ``ĥ_{l-1} = h_{l-1} + g_l(ĥ_l) - g_l(h_l)``, evaluated as one batched call on
-``[ĥ_l; h_l]``. On a pooled layer ``g_l`` undoes the pooling first: both evaluations with
-the clean forward's pooling indices, inverse training with those of the noisy forward it
-inverts (``rulekit.inverse``). Subclasses choose which layers have inverses, what the top inverse reads,
+``[ĥ_l; h_l]``. Subclasses choose which layers have inverses, what the top inverse reads,
 the top target, and whether inverse training preserves the noise (DTP) or removes it
 (SDTP, AO-SDTP).
+
+On a pooled layer ``g_l`` undoes the pooling first (``rulekit.inverse``): both evaluations of
+a target with the clean forward's max-pooling indices, inverse training with those of the
+noisy forward it inverts.
 
 Schedules: ``parallel`` = both updates every batch (inverse first);
 ``alternating`` = a whole pass of inverse updates, then a whole pass of forward updates,

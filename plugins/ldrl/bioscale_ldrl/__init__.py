@@ -12,10 +12,13 @@ Feedback ``G_l(h) = σ(op_l.input_vjp(h, V_l) + c_l)`` (``rulekit.LayerInverse``
 (for linear maps ``E[loss] = σ² (||V||² - 2 tr(Wᵀ V))``, minimal at ``V = W``: the feedback's Jacobian
 ``Vᵀ`` is the forward one's transpose). Its gradients come in closed form through the inverses'
 ``param_grads`` on the three inputs stacked (no autograd), ``feedback_iterations`` Adam steps per
-batch. On a pooled layer ``F_l = pool ∘ σ ∘ op`` and ``G_l`` unpools first (``Pᵀ``, the transpose of
-the pooling at the evaluation it inverts): ``G_l(F_l(h + ε))`` with the noisy forward's max-pooling
-indices, ``G_l(h_l)``, ``G_l(h_l + η)`` and the targets' ``G_l(t_l)`` with the clean forward's. Targets: ``t_L = h_L - β e`` (``e = softmax(h_L) - q(y)``), ``t_{l-1} = h_{l-1} + G_l(t_l) - G_l(h_l)``.
+batch. Targets: ``t_L = h_L - β e`` (``e = softmax(h_L) - q(y)``), ``t_{l-1} = h_{l-1} + G_l(t_l) - G_l(h_l)``.
 Schedules as the paper's TP rules.
+
+Pooled layers: ``F_l = pool ∘ σ ∘ op`` and ``G_l`` unpools first (``Pᵀ``, the transpose of the
+pooling at the evaluation it inverts): ``G_l(F_l(h + ε))`` with the noisy forward's max-pooling
+indices; ``G_l(h_l)``, ``G_l(h_l + η)`` and the targets' ``G_l(t_l)`` with the clean forward's
+(as scalingDTP). Batch norm and skips are refused: targets need a chain.
 """
 
 from __future__ import annotations
