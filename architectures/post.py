@@ -181,6 +181,24 @@ class Pool(nn.Module):
             return torch.ops.aten.max_pool2d_with_indices_backward(grad_h, u, k, s, p, [1, 1], False, indices)
         return torch.ops.aten.avg_pool2d_backward(grad_h, u, k, s, p, False, True, None)
 
+    def transpose(self, h: torch.Tensor, in_shape: tuple, indices: torch.Tensor | None = None) -> torch.Tensor:
+        """``Pᵀ h``: ``(B, *out_shape(in_shape))`` → ``(B, *in_shape)``, the transpose of this pooling
+        at the evaluation whose max-pooling ``indices`` ``(B, C, h, w)`` are given (max: each value
+        added at its window's argmax, zero elsewhere: ``F.max_unpool2d`` where windows do not
+        overlap; average: spread over the window, divided by its size; global: spread over the
+        map, divided by its size). A TP inverse of a pooled layer reads through it. No grad."""
+        c, height, width = in_shape
+        if self.kind == "global":
+            return (h / (height * width))[:, :, None, None].expand(h.shape[0], c, height, width).contiguous()
+        if self.kind == "max":
+            if indices is None:
+                raise ValueError("the transpose of max pooling needs the indices of the evaluation it inverts")
+            out = h.new_zeros((h.shape[0], c, height * width))
+            return out.scatter_add_(2, indices.flatten(2), h.flatten(2)).view(h.shape[0], c, height, width)
+        k, s, p = [self.kernel] * 2, [self.stride] * 2, [self.padding] * 2
+        like = h.new_empty((h.shape[0], c, height, width))  # avg_pool2d_backward reads only its shape
+        return torch.ops.aten.avg_pool2d_backward(h, like, k, s, p, False, True, None)
+
     def extra_repr(self) -> str:
         return self.kind if self.kind == "global" else f"{self.kind} k={self.kernel} s={self.stride} p={self.padding}"
 

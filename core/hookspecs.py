@@ -187,6 +187,12 @@ def bioscale_layer_target(step: StepContext, layer: int, target_above: torch.Ten
         ``bioscale_output_target`` when ``layer == L``), or None if that layer had none.
     :return: tensor shaped like ``step.h[layer-1]``, or None; under bf16 float32, every
         difference in it formed in float32 (``target_above`` is float32 then, too).
+
+    On a pooled layer ``h_layer`` (and so ``target_above``) is the pooled output; an inverse that
+    undoes the pooling does so at the clean forward's evaluation: its max-pooling indices are
+    ``step.post[layer][1]`` (``rulekit.targets.pool_context``; ``step.post[layer]`` is None for a
+    layer without post part). A rule that supports pooling declares ``supports`` (see
+    ``bioscale.config.structures``).
     """
 
 
@@ -235,6 +241,11 @@ def bioscale_update_inverse(step: StepContext) -> dict | None:
     keep them float32 under bf16 (``RuleOptimizer.set_grad``), and draw per-sample noise inside
     ``with noise.drawing(step):`` (see "Duties of a rule with state of its own").
 
+    An inverse of a pooled layer reconstructs through the transpose of the pooling at the
+    evaluation it inverts: a noisy forward's own max-pooling indices (``Layer.train_forward``
+    returns them, or ``Pool.train_forward``), ``step.post[l][1]`` for the clean ``h_l``
+    (``rulekit.LayerInverse(op, ..., pool=layer.pool)`` takes them as ``ctx``).
+
     :return: dict ``{layer: 0-dim tensor}`` of inverse losses (not synced to the host), or None.
     """
 
@@ -244,6 +255,7 @@ def bioscale_inverse_error(step: StepContext) -> dict | None:
     """Reconstruction error of each inverse on this batch, with no update (diagnostics only,
     through ``run.inverse_error``, which restores the rule's CPU generator afterwards; draws
     inside ``with noise.drawing(step, restore=True):`` leave a device generator as it was too).
+    A pooled layer's inverse reads the clean ``h_l`` with the clean forward's pooling context.
 
     :return: dict ``{layer: 0-dim tensor}`` (mean squared error per unit), or None when
         the rule has no inverses.

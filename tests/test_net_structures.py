@@ -147,17 +147,24 @@ def test_a_rule_without_support_is_refused_before_any_data_is_read(tmp_path, rul
     )
     assert result.returncode == 2
     assert (
-        f"{rule}: resnet20 has pooling in block 10; batch norm in blocks 1-10; skip connections in blocks 2-10"
-        in result.stderr
+        f"{rule}: resnet20 has batch norm in blocks 1-10; skip connections in blocks 2-10; "
+        f"{rule} supports plain chains with pooling (targets need a chain" in result.stderr
     )
     assert "mnist" not in result.stderr and not (tmp_path / "runs").exists()
 
 
 def test_mix_needs_every_inner_rule_to_support_the_net(tmp_path):
     result = run_cli(
-        *["train", "rule=mix", "model=lenet", "rules.mix.layers=[fa,dtp,dtp,dtp,dtp]", f"output_dir={tmp_path}"]
+        *[
+            "train",
+            "rule=mix",
+            "model.blocks=[{type: conv, channels: 4, kernel: 3, norm: true, pool: max}]",
+            "model.widths=[16]",
+            "rules.mix.layers=[fa,dtp,dtp]",
+            f"output_dir={tmp_path}",
+        ]
     )
-    assert result.returncode == 2 and "dtp: lenet has pooling in blocks 1-3" in result.stderr
+    assert result.returncode == 2 and "dtp: digits_fc has batch norm in block 1; dtp supports" in result.stderr
 
 
 def test_a_bad_pool_is_a_config_error_naming_the_block(tmp_path):

@@ -41,6 +41,11 @@ STEPS = [
     for rule in ("dtp", "sdtp", "aosdtp")
     for schedule in ("parallel", "alternating")
 ]
+# target propagation on a pooled chain: max-pooling indices reach the inverses, no value the host
+POOLED = (
+    "model.blocks=[{type: conv, channels: 4, kernel: 3, pool: max}, {type: conv, channels: 4, kernel: 3, pool: max}]",
+)
+STEPS += [("dtp", (*POOLED, "rules.dtp.schedule=parallel")), ("ldrl", POOLED), ("ddtp", POOLED)]
 
 
 @pytest.mark.parametrize("rule,tokens", STEPS, ids=[f"{r}-{'-'.join(t) or 'default'}" for r, t in STEPS])

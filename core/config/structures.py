@@ -1,6 +1,7 @@
 """Which structures a net has beyond a plain chain, and whether the rule supports them.
 
-A rule class declares ``supports``: a subset of :data:`STRUCTURES` (none: plain chains only). The
+A rule class declares ``supports``: a subset of :data:`STRUCTURES` (none: plain chains only), and
+may say why it lacks the others in ``support_note`` (appended to the refusal). The
 structures of a config net come from its ``model.blocks`` alone, so a rule / net pair that cannot
 work is refused at config resolution, before any data is read (a ``ConfigError``, exit 2).
 """
@@ -62,4 +63,7 @@ def check_supported(net: str, found: dict[str, list[int]], rules: list[tuple[str
         missing = [s for s in STRUCTURES if found.get(s) and s not in support]
         if missing:
             has = "; ".join(f"{WORDS[s]} in {_where(found[s], unit)}" for s in missing)
-            raise ConfigError(f"{name}: {net} has {has}; {name} supports {describe_support(support)}")
+            why = getattr(cls, "support_note", None)
+            raise ConfigError(
+                f"{name}: {net} has {has}; {name} supports {describe_support(support)}" + (f" ({why})" if why else "")
+            )

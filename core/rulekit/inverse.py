@@ -16,6 +16,12 @@ a weight-sized tensor where the op writes in place); for ``LayerInverse`` the we
 ``param_grads`` with input and output roles swapped (the adjoint identity
 ``<op.input_vjp(a, V), x> = <a, op_V(x)>``), so it holds for every layer kind.
 Forward weights are only read.
+
+Pooled layers: ``LayerInverse(op, ..., pool=layer.pool)`` undoes the pooling first,
+``g(h) = σ(op.input_vjp(Pᵀ h, V) + c)`` with ``Pᵀ`` the transpose of the pooling at the forward
+evaluation being inverted (``Pool.transpose``): its *context* ``ctx`` is that evaluation's
+max-pooling indices ``(B, C, h, w)`` (one row per row of ``h``; None for average and global
+pooling, which need none). Without ``pool`` the context is ignored and nothing changes.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import math
 import torch
 from bioscale.architectures import make_activation
 from bioscale.architectures.ops import AffineOp, glorot_bound, product_into, sum_into, sum_to_shape
+from bioscale.architectures.post import Pool
 from torch import nn
 
 
@@ -32,28 +39,46 @@ class LayerInverse(nn.Module):
     """Inverse of an affine op (``op`` is referenced, not owned: its weights never train here)."""
 
     op: AffineOp  # set through __dict__ in __init__
+    pool: Pool | None  # set through __dict__ in __init__ (the layer's, not a submodule)
 
-    def __init__(self, op, activation: str = "tanh", generator: torch.Generator | None = None, init: str = "glorot"):
+    def __init__(
+        self,
+        op,
+        activation: str = "tanh",
+        generator: torch.Generator | None = None,
+        init: str = "glorot",
+        pool: Pool | None = None,
+    ):
         super().__init__()
         self.__dict__["op"] = op  # not a submodule: keeps the forward weights out of this module's parameters
         self.weight = nn.Parameter(op.draw_weight(generator, init))
         self.bias = nn.Parameter(torch.zeros(op.inverse_bias_shape, device=op.weight.device))
         self.activation = make_activation(activation)
         self.out_shape = tuple(op.in_shape)
+        self.__dict__["pool"] = pool  # the layer's (no parameters); None: a layer without pooling
 
-    def forward(self, a: torch.Tensor) -> torch.Tensor:
-        """``a``: ``(B, *op.out_shape)`` → ``(B, *op.in_shape)``."""
+    def unpool(self, h: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """``Pᵀ h``: ``(B, *layer out_shape)`` → ``(B, *op.out_shape)`` at the evaluation whose
+        pooling context is ``ctx``; ``h`` itself without pooling. No grad."""
+        return h if self.pool is None else self.pool.transpose(h, self.op.out_shape, ctx)
+
+    def forward(self, a: torch.Tensor, ctx: torch.Tensor | None = None) -> torch.Tensor:
+        """``a``: ``(B, *layer out_shape)`` (the op's ``out_shape`` without pooling) →
+        ``(B, *op.in_shape)``; ``ctx``: the pooling context of the evaluation ``a`` came from."""
+        if self.pool is not None:
+            a = self.pool.transpose(a, self.op.out_shape, ctx)
         return self.activation.forward_(self.op.input_vjp(a, self.weight, self.bias))  # a fresh pre-activation
 
-    def param_grads(self, a: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor) -> dict:
-        """Gradients of ``<g(a), grad_out>``; ``out = g(a)``; all ``(B, ...)``, no autograd."""
+    def param_grads(self, a: torch.Tensor, out: torch.Tensor, grad_out: torch.Tensor, ctx=None) -> dict:
+        """Gradients of ``<g(a, ctx), grad_out>``; ``out = g(a, ctx)``; all ``(B, ...)``, no autograd."""
         grad_pre = self.activation.backward(out, grad_out)
+        a = self.unpool(a, ctx)
         return {"weight": self.op.weight_grad(grad_pre, a), "bias": sum_to_shape(grad_pre, self.bias.shape)}
 
-    def write_param_grads(self, a, out, grad_out, dest: dict) -> None:
-        """``param_grads(a, out, grad_out)`` written into ``dest["weight"]``, ``dest["bias"]``."""
+    def write_param_grads(self, a, out, grad_out, dest: dict, ctx=None) -> None:
+        """``param_grads(a, out, grad_out, ctx)`` written into ``dest["weight"]``, ``dest["bias"]``."""
         grad_pre = self.activation.backward(out, grad_out)
-        self.op.write_weight_grad(grad_pre, a, dest["weight"])
+        self.op.write_weight_grad(grad_pre, self.unpool(a, ctx), dest["weight"])
         dest["bias"].copy_(sum_to_shape(grad_pre, self.bias.shape))
 
 

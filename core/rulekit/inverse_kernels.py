@@ -2,16 +2,19 @@
 
 ``TargetPropagation.bioscale_update_inverse`` trains every inverse with one piece of code
 (noise, reconstruction, loss, gradient scale); a unit's *kernel* supplies its four
-products: the unit's clean inputs, the forward layer and read ``read_l(f_l(h̃))``, the
-inverse ``g_l(read)``, and the closed-form weight and bias gradients written into the
+products: the unit's clean inputs, the forward layer and read ``read_l(f_l(h̃))`` with the
+pooling context of that noisy evaluation (``forward_read`` returns ``(read, ctx)``), the
+inverse ``g_l(read, ctx)``, and the closed-form weight and bias gradients written into the
 inverses' flat gradient. Two kernels, one maths:
 
-* :class:`SingleKernel`: one layer of any kind, through the op's own methods. Tensors
-  ``(B, ...)``.
+* :class:`SingleKernel`: one layer of any kind, through the op's own methods, with its
+  pooling (``f_l(h̃) = pool(σ(op(h̃)))``; ``ctx`` its max-pooling indices, None without
+  them). Tensors ``(B, ...)``.
 * :class:`StackedKernel`: ``G`` consecutive fully connected layers with equal weight shapes
   and activations and a plain read, as one ``bmm`` per product on strided views of the flat
   tensors (the fast path: element-wise ops on ``(G, B, n)`` use every thread where ``(B, n)``
-  often does not; ``benchmarks/bench_tp_overhead.py``). Tensors ``(G, B, n)``.
+  often does not; ``benchmarks/bench_tp_overhead.py``); layers without pooling only, ``ctx``
+  always None. Tensors ``(G, B, n)``.
 
 Shapes: batch ``B``, layer input width ``n_in``, output width ``n_out``; an inverse weight
 ``V_l`` is ``(n_out, n_in)`` like ``W_l``. No autograd; forward weights are only read.
@@ -72,8 +75,13 @@ class StackedReader:
 
 def groupable(inverse) -> bool:
     """Whether ``inverse`` can join a group: a plain ``LayerInverse`` of a fully connected op
-    whose input is a flat vector (so ``h_{l-1}`` is ``(B, n_in)``)."""
-    return type(inverse) is LayerInverse and type(inverse.op) is LinearOp and len(inverse.op.in_shape) == 1
+    without pooling whose input is a flat vector (so ``h_{l-1}`` is ``(B, n_in)``)."""
+    return (
+        type(inverse) is LayerInverse
+        and type(inverse.op) is LinearOp
+        and inverse.pool is None
+        and len(inverse.op.in_shape) == 1
+    )
 
 
 def same_kind(model, a: tuple, b: tuple) -> bool:
@@ -99,21 +107,31 @@ class SingleKernel:
     def __init__(self, model, l: int, inverse, read):
         self.layers = [l]
         self.op, self.activation = model.ops[l - 1], model.activations[l - 1]
+        self.pool = model.layer(l).pool  # None: no pooling (and no context)
         self.inverse, self.read = inverse, read
         self.grads = {"weight": inverse.weight.grad, "bias": inverse.bias.grad}
 
     def inputs(self, step) -> torch.Tensor:
         return step.h[self.layers[0] - 1]
 
-    def forward_read(self, noisy: torch.Tensor) -> torch.Tensor:
-        return self.read(self.activation.forward_(self.op(noisy)), noisy)
+    def forward_read(self, noisy: torch.Tensor) -> tuple:
+        """``(read(f_l(noisy)), ctx)``: ``f_l`` with the layer's pooling, ``ctx`` the pooling
+        indices of this noisy evaluation (None without max pooling)."""
+        out = self.activation.forward_(self.op(noisy))
+        if self.pool is None:
+            return self.read(out, noisy), None
+        out, ctx = self.pool.train_forward(out)
+        return self.read(out, noisy), ctx
 
-    def reconstruct(self, read: torch.Tensor) -> torch.Tensor:
-        return self.inverse(read)
+    def reconstruct(self, read: torch.Tensor, ctx) -> torch.Tensor:
+        return self.inverse(read) if ctx is None else self.inverse(read, ctx)
 
-    def write_grads(self, read, reconstruction, grad_reconstruction) -> None:
-        """Gradient of ``<g(read), grad_reconstruction>`` into the inverse's ``.grad`` views."""
-        self.inverse.write_param_grads(read, reconstruction, grad_reconstruction, self.grads)
+    def write_grads(self, read, ctx, reconstruction, grad_reconstruction) -> None:
+        """Gradient of ``<g(read, ctx), grad_reconstruction>`` into the inverse's ``.grad`` views."""
+        if ctx is None:
+            self.inverse.write_param_grads(read, reconstruction, grad_reconstruction, self.grads)
+        else:
+            self.inverse.write_param_grads(read, reconstruction, grad_reconstruction, self.grads, ctx)
 
 
 class StackedKernel:
@@ -172,15 +190,16 @@ class StackedKernel:
     def inputs(self, step) -> torch.Tensor:
         return torch.stack([step.h[l - 1] for l in self.layers])  # (G, B, n_in)
 
-    def forward_read(self, noisy: torch.Tensor) -> torch.Tensor:
+    def forward_read(self, noisy: torch.Tensor) -> tuple:
+        """``(f(noisy), None)``: ``(G, B, n_out)``; no pooling, so no context."""
         weight_t = self.forward_weight().transpose(1, 2)  # (G, n_in, n_out)
         bias = self.forward_bias().unsqueeze(1)  # (G, 1, n_out)
-        return self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t))  # (G, B, n_out)
+        return self.forward_activation.forward_(torch.baddbmm(bias, noisy, weight_t)), None  # (G, B, n_out)
 
-    def reconstruct(self, read: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, read: torch.Tensor, ctx=None) -> torch.Tensor:
         return self.inverse_activation.forward_(torch.baddbmm(self.bias_row, read, self.weight))  # (G, B, n_in)
 
-    def write_grads(self, read, reconstruction, grad_reconstruction) -> None:
+    def write_grads(self, read, ctx, reconstruction, grad_reconstruction) -> None:
         grad_pre = self.inverse_activation.backward(reconstruction, grad_reconstruction)
         product_into(
             torch.bmm, read.transpose(1, 2), grad_pre, self.weight_grad

@@ -71,6 +71,13 @@ def check_inverse_activation(config: InverseConfig) -> None:
         raise ConfigError(f"inverse_activation: {exc}") from None
 
 
+# why the target rules refuse batch norm and skips (``support_note``, appended to the refusal)
+TARGETS_NEED_A_CHAIN = (
+    "targets need a chain: layer l's inverse makes h_{l-1}'s target alone, undoing pooling but not a skip's sum "
+    "or batch norm's batch statistics"
+)
+
+
 class FeedbackRule:
     """Base of rules with a ``FeedbackConfig``: the epoch's passes follow ``config.schedule``."""
 

@@ -8,6 +8,10 @@ to ``h_{l-1}``. Lower targets use the difference correction
 the top target, and whether inverse training preserves the noise (DTP) or removes it
 (SDTP, AO-SDTP).
 
+On a pooled layer ``g_l`` undoes the pooling first (``rulekit.inverse``): both evaluations of
+a target with the clean forward's max-pooling indices, inverse training with those of the
+noisy forward it inverts.
+
 Schedules: ``parallel`` = both updates every batch (inverse first);
 ``alternating`` = a whole pass of inverse updates, then a whole pass of forward updates,
 every epoch.
@@ -28,7 +32,7 @@ from .inverse_kernels import SingleKernel, StackedKernel
 from .noise import NoiseSource
 from .optimizer import RuleOptimizer
 from .settings import FeedbackRule, TPConfig, check_inverse_activation, paper_search_space
-from .targets import difference_target
+from .targets import difference_target, pool_context
 
 if TYPE_CHECKING:
     from bioscale.architectures import Network
@@ -76,8 +80,9 @@ class TargetPropagation(FeedbackRule):
 
     def build_inverse(self, model, l: int, generator) -> nn.Module:
         """``g_l``; its forward must return a fresh tensor (the difference correction is
-        computed in the output's memory)."""
-        return LayerInverse(model.layer(l).op, self.config.inverse_activation, generator, self.inverse_init)
+        computed in the output's memory). A pooled layer's undoes the pooling first."""
+        layer = model.layer(l)
+        return LayerInverse(layer.op, self.config.inverse_activation, generator, self.inverse_init, pool=layer.pool)
 
     def read(self, l: int, h_out: torch.Tensor, h_in: torch.Tensor) -> torch.Tensor:
         """What ``g_l`` reads of layer ``l``'s output ``h_out`` (computed from ``h_in``):
@@ -158,9 +163,12 @@ class TargetPropagation(FeedbackRule):
     def difference_target(self, step, layer: int, target_read, read) -> torch.Tensor:
         """``h_{l-1} + g_l(target_read) - g_l(read)`` for ``l = layer``: the two inverse
         evaluations as one batched call on ``[target_read; read]`` (each ``(B, ...)``), the sum
-        in the first output's memory (``rulekit.targets.difference_target``). No grad."""
+        in the first output's memory (``rulekit.targets.difference_target``); a pooled layer's
+        inverse unpools both with the clean forward's indices (``step.post``). No grad."""
         assert self.inverses is not None  # set by bioscale_setup
-        return difference_target(self.inverses[str(layer)], step.h[layer - 1], target_read, read)
+        return difference_target(
+            self.inverses[str(layer)], step.h[layer - 1], target_read, read, pool_context(step, layer)
+        )
 
     @hookimpl
     def bioscale_update_inverse(self, step):
@@ -175,13 +183,13 @@ class TargetPropagation(FeedbackRule):
             for unit in self.units:
                 clean = unit.inputs(step)  # (B, ...) or, stacked, (G, B, n)
                 noisy = self.noise.perturb(clean, self.inverse_sigma(unit.layers[0]), stacked=unit.stacked)
-                read = unit.forward_read(noisy)
-                reconstruction = unit.reconstruct(read)
+                read, ctx = unit.forward_read(noisy)  # ctx: the noisy evaluation's pooling indices (or None)
+                reconstruction = unit.reconstruct(read, ctx)
                 diff = reconstruction - (noisy if self.noise_preserving else clean)
                 flat = diff.reshape(len(unit.layers), -1)
                 errors = torch.linalg.vector_norm(flat, dim=1).square_().div_(flat.shape[1])
                 losses.update(zip(unit.layers, errors.unbind()))
-                unit.write_grads(read, reconstruction, diff.mul_(scale))  # into the flat gradient's views
+                unit.write_grads(read, ctx, reconstruction, diff.mul_(scale))  # into the flat gradient's views
         self.optimizer.step(step)  # reduced over data-parallel ranks, at the scheduled lr
         return losses
 
@@ -193,8 +201,8 @@ class TargetPropagation(FeedbackRule):
         with torch.no_grad():
             for key, g in self.inverses.items():
                 l = int(key)
-                read = self.read(l, step.h[l], step.h[l - 1])
-                errors[l] = (g(read) - step.h[l - 1]).square().mean()
+                read, ctx = self.read(l, step.h[l], step.h[l - 1]), pool_context(step, l)
+                errors[l] = ((g(read) if ctx is None else g(read, ctx)) - step.h[l - 1]).square().mean()
         return errors
 
     @hookimpl

@@ -41,15 +41,27 @@ def step_target(h: torch.Tensor, step_size: float, direction: torch.Tensor) -> t
     return h.float() - step_size * direction.float()
 
 
-def difference_target(inverse, h_below: torch.Tensor, target_read: torch.Tensor, read: torch.Tensor) -> torch.Tensor:
+def pool_context(step, l: int) -> torch.Tensor | None:
+    """The pooling context of layer ``l``'s clean forward evaluation: its max-pooling indices
+    ``(B, C, h, w)`` from ``step.post[l]`` (None for a layer without max pooling)."""
+    saved = step.post[l]
+    return None if saved is None else saved[1]
+
+
+def difference_target(
+    inverse, h_below: torch.Tensor, target_read: torch.Tensor, read: torch.Tensor, ctx=None
+) -> torch.Tensor:
     """``ĥ_{l-1} = h_{l-1} + g_l(target_read) - g_l(read)`` (the difference correction), float32,
     for ``h_below = h_{l-1}``: ``g_l = inverse`` evaluated once on ``[target_read; read]`` (each
     ``(B, ...)``) in float32 maths (under bf16 ``target_read - read`` may lie below bf16's spacing),
-    the sum formed in the first output's memory (``inverse`` must return a fresh tensor)."""
+    the sum formed in the first output's memory (``inverse`` must return a fresh tensor). ``ctx``:
+    the pooling context ``(B, ...)`` of the evaluation ``read`` came from (the clean forward's),
+    used for both halves; None for a layer without max pooling."""
     B = target_read.shape[0]
     with float32_maths(h_below):
-        both = inverse(torch.cat([target_read.float(), read.float()]))
+        both = torch.cat([target_read.float(), read.float()])
+        both = inverse(both) if ctx is None else inverse(both, torch.cat([ctx, ctx]))
     return both[:B].add_(h_below).sub_(both[B:])
 
 
-__all__ = ["difference_target", "float32_maths", "output_error", "output_step_target", "step_target"]
+__all__ = ["difference_target", "float32_maths", "output_error", "output_step_target", "pool_context", "step_target"]

@@ -26,6 +26,7 @@ from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
 from bioscale.errors import ConfigError
 from bioscale.rulekit import DenseInverse, TargetPropagation, TPConfig, per_schedule_recipes
+from bioscale.rulekit.settings import TARGETS_NEED_A_CHAIN
 from bioscale.rulekit.targets import float32_maths
 
 
@@ -62,6 +63,8 @@ class AuxiliaryOutputSDTP(TargetPropagation):
     """Auxiliary-output SDTP (Bartunov et al. 2018): label target plus fixed random features z."""
 
     Config = AOSDTPConfig
+    supports = frozenset({"pooling"})  # chains with pooling: a pooled layer's inverse unpools first
+    support_note = TARGETS_NEED_A_CHAIN
     paper_name = "AO-SDTP"
     noise_preserving = False
     recipes = RECIPES

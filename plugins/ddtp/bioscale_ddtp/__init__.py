@@ -28,6 +28,7 @@ from bioscale import hookimpl
 from bioscale.architectures.ops import glorot_bound
 from bioscale.config import bounded
 from bioscale.rulekit import FeedbackConfig, FeedbackRule, NoiseSource, RuleOptimizer, paper_search_space
+from bioscale.rulekit.settings import TARGETS_NEED_A_CHAIN
 from bioscale.rulekit.targets import output_error, output_step_target
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class DirectDTP(FeedbackRule):
     """DDTP-linear (Meulemans et al. 2020): direct linear feedback from the output, difference reconstruction loss."""
 
     Config = DirectDTPConfig
+    # chains with pooling: Q_l maps to h_l, the pooled output, and f_{L←l} runs layers l+1..L in order
+    supports = frozenset({"pooling"})
+    support_note = TARGETS_NEED_A_CHAIN
     # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
     recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = {**paper_search_space(("optimizer", "inverse_optimizer"), sigma=True), "beta": "loguniform:0.01:1"}

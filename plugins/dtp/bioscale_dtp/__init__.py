@@ -16,6 +16,7 @@ from typing import Any
 
 from bioscale.config import bounded
 from bioscale.rulekit import TargetPropagation, TPConfig, paper_search_space, per_schedule_recipes
+from bioscale.rulekit.settings import TARGETS_NEED_A_CHAIN
 from bioscale.rulekit.targets import step_target
 
 
@@ -38,6 +39,8 @@ class DifferenceTargetPropagation(TargetPropagation):
     """Difference target propagation (Lee et al. 2015): learned inverses + difference correction."""
 
     Config = DTPConfig
+    supports = frozenset({"pooling"})  # chains with pooling: a pooled layer's inverse unpools first
+    support_note = TARGETS_NEED_A_CHAIN
     paper_name = "DTP"
     search_space = paper_search_space(("optimizer", "inverse_optimizer"), alpha=True, sigma=True)
     noise_preserving = True

@@ -14,6 +14,11 @@ Feedback ``G_l(h) = σ(op_l.input_vjp(h, V_l) + c_l)`` (``rulekit.LayerInverse``
 ``param_grads`` on the three inputs stacked (no autograd), ``feedback_iterations`` Adam steps per
 batch. Targets: ``t_L = h_L - β e`` (``e = softmax(h_L) - q(y)``), ``t_{l-1} = h_{l-1} + G_l(t_l) - G_l(h_l)``.
 Schedules as the paper's TP rules.
+
+Pooled layers: ``F_l = pool ∘ σ ∘ op`` and ``G_l`` unpools first (``Pᵀ``, the transpose of the
+pooling at the evaluation it inverts): ``G_l(F_l(h + ε))`` with the noisy forward's max-pooling
+indices; ``G_l(h_l)``, ``G_l(h_l + η)`` and the targets' ``G_l(t_l)`` with the clean forward's
+(as scalingDTP). Batch norm and skips are refused: targets need a chain.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from bioscale.rulekit import (
     check_inverse_activation,
     paper_search_space,
 )
-from bioscale.rulekit.targets import difference_target, output_step_target
+from bioscale.rulekit.settings import TARGETS_NEED_A_CHAIN
+from bioscale.rulekit.targets import difference_target, output_step_target, pool_context
 
 
 @dataclass
@@ -49,6 +55,8 @@ class LDRL(FeedbackRule):
     """L-DRL (Ernoult et al. 2022): difference target propagation with feedback trained by the L-DRL loss."""
 
     Config = LDRLConfig
+    supports = frozenset({"pooling"})  # chains with pooling: G_l unpools with the indices of the evaluation it inverts
+    support_note = TARGETS_NEED_A_CHAIN
     # the forward lr of the results/newer_rules/ runs (mnist_fc 100 epochs, cifar_fc 30 epochs)
     recipes = {preset: {"optimizer": {"lr": 3e-4}} for preset in ("mnist_fc", "cifar_fc")}
     search_space = {**paper_search_space(("optimizer", "inverse_optimizer"), sigma=True), "beta": "loguniform:0.01:1"}
@@ -65,7 +73,10 @@ class LDRL(FeedbackRule):
     def bioscale_setup(self, model, generator, layers):
         self.model = model
         act, init = self.config.inverse_activation, plain_value(self.config.inverse_init)
-        self.inverses = {k + 1: LayerInverse(model.layer(k + 1).op, act, generator, init) for k in layers}
+        self.inverses = {
+            k + 1: LayerInverse(model.layer(k + 1).op, act, generator, init, pool=model.layer(k + 1).pool)
+            for k in layers
+        }
         self.noise = NoiseSource(generator, next(model.parameters()).device)
         params = [p for g in self.inverses.values() for p in g.parameters()]
         self.optimizer = RuleOptimizer(params, self.config.inverse_optimizer) if params else None
@@ -78,7 +89,8 @@ class LDRL(FeedbackRule):
     def bioscale_layer_target(self, step, layer, target_above):
         """``t_{layer-1} = h_{layer-1} + G(t_layer) - G(h_layer)``, both reads in one call."""
         target_above = step.h[layer] if target_above is None else target_above
-        return difference_target(self.inverses[layer], step.h[layer - 1], target_above, step.h[layer])
+        ctx = pool_context(step, layer)  # a pooled layer: both reads unpooled with the clean forward's indices
+        return difference_target(self.inverses[layer], step.h[layer - 1], target_above, step.h[layer], ctx)
 
     @hookimpl
     def bioscale_update_inverse(self, step):
@@ -100,14 +112,26 @@ class LDRL(FeedbackRule):
             h_in, h_out = step.h[l - 1], step.h[l]
             eps = self.noise.perturb(torch.zeros_like(h_in), sigma)
             eta = self.noise.perturb(torch.zeros_like(h_out), sigma)
-            reads = torch.cat([step.layer(l)(h_in + eps)[1], h_out, h_out + eta])  # F(h+ε); h_l; h_l+η
-            outs = g(reads)
+            _, noisy, saved = step.layer(l).train_forward(h_in + eps, None, None, False)
+            reads = torch.cat([noisy, h_out, h_out + eta])  # F(h+ε); h_l; h_l+η
+            ctx = self._contexts(step, l, saved)
+            outs = g(reads) if ctx is None else g(reads, ctx)
             g1, g2, g3 = outs[:B], outs[B : 2 * B], outs[2 * B :]
             d = g3 - g2
             losses[l] = (-2.0 * (eps * (g1 - g2)).flatten(1).sum(1) + d.square().flatten(1).sum(1)).mean()
             grad_out = torch.cat([-2.0 * eps, 2.0 * (eps - d), 2.0 * d]).div_(B)  # ∂loss/∂G(each read)
-            for name, grad in g.param_grads(reads, outs, grad_out).items():
+            for name, grad in g.param_grads(reads, outs, grad_out, ctx).items():
                 self.optimizer.set_grad(getattr(g, name), grad)  # bf16: a float32 gradient
+
+    @staticmethod
+    def _contexts(step, l: int, noisy_saved) -> torch.Tensor | None:
+        """The pooling contexts of the three reads ``[F(h+ε); h_l; h_l+η]`` ``(3B, C, h, w)``: each
+        unpools with the indices of the forward that produced it (the noisy forward's, then the
+        clean one's twice, as scalingDTP does); None for a layer without max pooling."""
+        clean = pool_context(step, l)
+        if clean is None:
+            return None
+        return torch.cat([noisy_saved[1], clean, clean])
 
     @hookimpl
     def bioscale_state_dict(self):

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from bioscale import hookimpl
 from bioscale.rulekit import TargetPropagation, TPConfig, per_schedule_recipes
+from bioscale.rulekit.settings import TARGETS_NEED_A_CHAIN
 
 
 @dataclass
@@ -50,6 +51,8 @@ class SimplifiedDTP(TargetPropagation):
     """Simplified DTP (Bartunov et al. 2018): label target read through a learned top inverse."""
 
     Config = SDTPConfig
+    supports = frozenset({"pooling"})  # chains with pooling: a pooled layer's inverse unpools first
+    support_note = TARGETS_NEED_A_CHAIN
     paper_name = "SDTP"
     noise_preserving = False
     recipes = RECIPES
