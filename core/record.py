@@ -99,6 +99,7 @@ class RunRecord(TrainerFields):
             "world_size": self.parallel.world_size,  # data-parallel processes (1: not launched by torchrun)
             "backend": self.parallel.backend,
             "cpu_tanh": activations.CPU_TANH,  # which tanh form the CPU evaluates (architectures/activations.py)
+            "host_malloc": self.host_malloc,  # glibc's thresholds set for training (core/host_malloc.py) or the system's
             "data_source": self.data.source,
             "normalization": self.data.normalization,
             "train_examples": len(self.data.train),

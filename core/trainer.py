@@ -27,6 +27,7 @@ from .config.structures import check_supported
 from .distributed import DataParallel, plan_device
 from .errors import BioscaleError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun, StorageError
 from .flat_parameters import can_flatten, flatten_parameters
+from .host_malloc import tune_for_training
 from .loop import TrainingLoop
 from .named_plugins import plugin_network
 from .optim import make_optimizer
@@ -68,6 +69,7 @@ class Trainer(TrainingLoop, RunState, RunRecord):
         self.label_smoothing = float(cfg.trainer.label_smoothing)  # a plain float: read every step
         if cfg.trainer.threads > 0:
             torch.set_num_threads(cfg.trainer.threads)
+        self.host_malloc = "tuned" if self.device.type == "cpu" and tune_for_training() else "system"
         torch.manual_seed(cfg.seed)
         self.data = data if data is not None else load_data(cfg.data, self.device)
         self.parallel.check_batches(len(self.data.train), cfg.trainer.batch_size)  # every rank gets rows

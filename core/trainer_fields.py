@@ -27,6 +27,7 @@ class TrainerFields:
     observer_specs: list[ObserverSpec]
     parallel: DataParallel
     device: torch.device
+    host_malloc: str  # "tuned": glibc's thresholds set for training (core/host_malloc.py), else "system"
     label_smoothing: float
     data: DataBundle
     model: Network

@@ -108,3 +108,15 @@ def test_a_plugin_without_importable_sources_has_no_hash():
         "version": "1",
         "source_hash": None,
     }
+
+
+def test_a_cpu_run_records_that_it_set_glibcs_allocator_thresholds(tmp_path):
+    """core/host_malloc.py: on Linux with glibc the thresholds are set once and the run says so."""
+    import sys
+
+    from bioscale.host_malloc import tune_for_training
+    from bioscale.testing import new_trainer
+
+    trainer = new_trainer("bp", tmp_path, ["trainer.epochs=1"])
+    expected = "tuned" if sys.platform.startswith("linux") and tune_for_training() else "system"
+    assert trainer.run_info()["host_malloc"] == expected == trainer.host_malloc
