@@ -103,12 +103,12 @@ class BatchNorm(nn.Module):
                 self.eps,
                 [True, True, True],
             )
-            saved["grads"] = (grad_z, {"weight": gw, "bias": gb})
+            saved["grads"] = {"weight": gw, "bias": gb}
             return grad_a.to(grad_z.dtype)
         xhat, invstd = saved["xhat"], saved["invstd"]
         dims, shape = self._dims(grad_z), self._shape(grad_z)
         sums = torch.stack([g.sum(dims), (g * xhat).sum(dims)])
-        saved["grads"] = (grad_z, {"weight": sums[1].clone(), "bias": sums[0].clone()})  # this rank's rows
+        saved["grads"] = {"weight": sums[1].clone(), "bias": sums[0].clone()}  # this rank's rows
         count = g.numel() // g.shape[1]
         if sync is not None:  # to the global loss's units, summed, back to this rank's
             sums = sync.sum_(sums * sync.share) / sync.share
@@ -119,11 +119,11 @@ class BatchNorm(nn.Module):
         return out.to(grad_z.dtype)
 
     def param_grads(self, grad_z: torch.Tensor, saved: dict) -> dict[str, torch.Tensor]:
-        """``{"weight": Σ δz x̂, "bias": Σ δz}`` over this rank's rows and locations (float32): kept
-        by :meth:`backward` for this ``grad_z``, else computed."""
+        """``{"weight": Σ δz x̂, "bias": Σ δz}`` over this rank's rows and locations (float32) for the
+        ``grad_z`` last passed to :meth:`backward` with ``saved`` (kept there; computed if none was)."""
         kept = saved.get("grads")
-        if kept is not None and kept[0] is grad_z:
-            return kept[1]
+        if kept is not None:
+            return kept
         g = grad_z.float()
         dims, shape = self._dims(grad_z), self._shape(grad_z)
         xhat = (

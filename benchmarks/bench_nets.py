@@ -12,7 +12,7 @@ examples; the step's memory is the peak RSS over a few steps minus the RSS befor
 ``/proc/self/clear_refs`` after setup, so loading's transient peak does not count).
 
     python benchmarks/bench_nets.py [--nets lenet resnet20 simple_vgg] [--rules bp fa signsym kp]
-        [--batch-size 128 --threads 2 --rounds 7 --steps 4] [--memory]
+        [--batch-size 128 --threads 2 --rounds 7 --steps 4] [--memory | --memory-only]
 """
 
 from __future__ import annotations
@@ -138,6 +138,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--memory", action="store_true", help="also peak step memory, a process per case")
+    parser.add_argument("--memory-only", action="store_true", help="peak step memory alone (no timing)")
     parser.add_argument("--one", nargs=2, metavar=("NET", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--name", default="speed/nets_step_cifar10")
     args = parser.parse_args()
@@ -145,8 +146,10 @@ def main():
         torch.set_num_threads(args.threads)
         print(json.dumps(measure_memory(args, *args.one)))
         return
-    payload = {"settings": vars(args), "time": time_table(args)}
-    if args.memory:
+    payload = {"settings": vars(args)}
+    if not args.memory_only:
+        payload["time"] = time_table(args)
+    if args.memory or args.memory_only:
         payload["memory"] = memory_table(args)
     print(record(args.name, payload))
 

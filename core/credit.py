@@ -45,22 +45,29 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
 
 def _assign_graph(rule, step, trace: dict | None) -> list:
     """``assign_credit`` on a net with pooling, batch norm or skips: the signals at each ``h_k``
-    add up over its consumers and the skips that read it; ``step.skip_grads[l]`` keeps ``δz_l``
-    (batch norm's parameter gradients need it). Targets only where layer ``l`` reads ``h_{l-1}``
-    and nothing else reads it (the rule's declared support keeps target rules off other nets)."""
+    add up over its consumers and the skips that read it; each ``δh_l`` and ``δz_l`` is let go once
+    layer ``l`` is done (a batch norm's parameter gradients, formed from ``δz_l`` in its backward,
+    are kept in ``step.norm_grads[l]``). Targets only where layer ``l`` reads ``h_{l-1}`` and nothing
+    else reads it (the rule's declared support keeps target rules off other nets)."""
     model, L = step.model, step.num_layers
     grads: list = [None] * (L + 1)
     at_h: list = [None] * (L + 1)  # δh_k accumulated
     at_h[L] = step.output_grad
-    step.skip_grads = [None] * (L + 1)
+    step.norm_grads = [None] * (L + 1)
     scale = 2.0 / step.batch_size
     with torch.no_grad():
         target = rule.output_target(step)
         for l in range(L, 0, -1):
-            grads[l], step.skip_grads[l] = step.post_backward(l, at_h[l])
+            grads[l], grad_z = step.post_backward(l, at_h[l])
+            if trace is None:
+                at_h[l] = None  # δh_l is spent (a trace keeps it)
+            layer = model.layer(l)
+            if layer.norm is not None:
+                step.norm_grads[l] = layer.norm.param_grads(grad_z, step.post[l][2])
             skip = model.skips[l - 1]
             if skip is not None:
-                _accumulate(at_h, skip, model.layer(l).shortcut.transpose(step.skip_grads[l]))
+                _accumulate(at_h, skip, layer.shortcut.transpose(grad_z))
+            del grad_z
             k = model.sources[l - 1]
             if k == 0:
                 continue
@@ -89,10 +96,8 @@ def local_weight_grads(step, grads: list) -> list[dict]:
         for l in range(1, step.num_layers + 1):
             x = step.h[model.sources[l - 1]]
             found = {f"op.{n}": g for n, g in model.ops[l - 1].param_grads(x, grads[l]).items()}
-            norm = model.layer(l).norm
-            if norm is not None:
-                grads_z = norm.param_grads(step.skip_grads[l], step.post[l][2])
-                found.update({f"norm.{n}": g for n, g in grads_z.items()})
+            if step.norm_grads is not None and step.norm_grads[l] is not None:
+                found.update({f"norm.{n}": g for n, g in step.norm_grads[l].items()})
             out.append(found)
     return out
 
@@ -120,9 +125,8 @@ def write_weight_grads(step, grads: list, cache: dict | None = None) -> None:
                 params = dict(op.named_parameters(recurse=False))
                 for name, grad in op.param_grads(x, grads[l]).items():
                     params[name].grad = grad
-            norm = model.layer(l).norm
-            if norm is not None:
-                _write_norm_grads(norm, norm.param_grads(step.skip_grads[l], step.post[l][2]))
+            if step.norm_grads is not None and step.norm_grads[l] is not None:
+                _write_norm_grads(model.layer(l).norm, step.norm_grads[l])
 
 
 def _write_norm_grads(norm, found: dict) -> None:

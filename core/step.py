@@ -45,6 +45,7 @@ class StepContext:
         self.h = h
         self.a = a
         self.post = post if post is not None else [None] * len(h)  # per layer: what its post backward needs
+        self.norm_grads: list | None = None  # per layer: its batch norm's parameter gradients (credit.py)
         self.sync: BatchSync | None = (
             None  # data-parallel batch norm's sums (architectures.post.BatchSync); None in one process
         )
