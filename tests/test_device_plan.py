@@ -81,7 +81,8 @@ def test_two_gloo_processes_train_and_record_their_backend(tmp_path):
     info = yaml.safe_load((run / "config.yaml").read_text())["run_info"]
     assert (info["world_size"], info["backend"], info["device"]) == (2, "gloo", "cpu")
     refused, _ = _train(tmp_path, "trainer.backend=nccl", launcher=torchrun)
-    assert refused.returncode != 0 and refused.stderr.count("trainer.backend=nccl needs CUDA devices") >= 2
+    # every rank refuses on its own; torchrun may stop the second before it prints, so at least one message
+    assert refused.returncode != 0 and refused.stderr.count("trainer.backend=nccl needs CUDA devices") >= 1
 
 
 def test_a_launched_process_ends_with_its_status_flushed_and_no_finalization():
