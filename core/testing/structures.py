@@ -32,7 +32,7 @@ def net_tokens(structures: frozenset) -> list[str]:
 def check_structures(rule, out_dir: Path, tokens) -> None:
     """On a net with every structure ``rule`` declares: 2 epochs change every weight, and a run
     stopped after one and resumed ends with the straight run's weights (and batch statistics)."""
-    declared = supported(_rule_class(rule))
+    declared = _effective_support(rule, tokens)
     if not declared:
         return
     net = [*tokens, *net_tokens(declared)]
@@ -60,3 +60,15 @@ def _rule_class(rule) -> type:
     if isinstance(rule, PluginEntry):
         return rule.load()
     return rule
+
+
+def _effective_support(rule, tokens) -> frozenset:
+    """What ``rule`` declares, narrowed for a composite rule (``mix``) to what every rule it uses
+    with ``tokens`` declares (the core refuses the rest)."""
+    declared = supported(_rule_class(rule))
+    if isinstance(rule, str):
+        from ..config import build_run_config, resolve_rule
+
+        for companion in resolve_rule(build_run_config([*tokens, f"rule={rule}"])).companions.values():
+            declared &= supported(companion.cls)
+    return declared
