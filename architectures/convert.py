@@ -26,6 +26,7 @@ and in evaluation mode, or the module is refused.
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -109,8 +110,8 @@ class Reader:
         if isinstance(m, nn.Linear):
             if len(shape) != 1 and node.args[0] not in self.flattened:
                 self.refuse(node, f"its input {shape} must be flattened first (nn.Flatten)")
-            if m.in_features != _numel(shape):
-                self.refuse(node, f"in_features {m.in_features}, but its input has {_numel(shape)} values")
+            if m.in_features != math.prod(shape):
+                self.refuse(node, f"in_features {m.in_features}, but its input has {math.prod(shape)} values")
             op: LinearOp | Conv2dOp = LinearOp(shape, m.out_features, bias=m.bias is not None)
         else:
             op = self._conv(node, m, shape)
@@ -257,13 +258,6 @@ class Reader:
         if value.op.out_shape != (num_classes,) or value.norm is not None or value.skip_from is not None:
             self.refuse(node, f"the output layer must give {num_classes} logits with no batch norm or skip")
         self.close(value)
-
-
-def _numel(shape: tuple) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _square(v) -> int | None:
