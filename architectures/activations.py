@@ -28,6 +28,10 @@ class Activation(nn.Module):
     def backward(self, h: torch.Tensor, grad_h: torch.Tensor) -> torch.Tensor:
         return grad_h
 
+    def backward_(self, h: torch.Tensor, grad_h: torch.Tensor) -> torch.Tensor:
+        """:meth:`backward` written over ``grad_h`` (the same values; for a signal no one else holds)."""
+        return self.backward(h, grad_h)
+
     def extra_repr(self) -> str:
         return self.name
 
@@ -99,6 +103,9 @@ class Tanh(Activation):
     def backward(self, h, grad_h):
         return torch.ops.aten.tanh_backward.default(grad_h, h)
 
+    def backward_(self, h, grad_h):
+        return torch.ops.aten.tanh_backward.grad_input(grad_h, h, grad_input=grad_h)
+
 
 class ReLU(Activation):
     name = "relu"
@@ -109,6 +116,9 @@ class ReLU(Activation):
     def backward(self, h, grad_h):
         return torch.ops.aten.threshold_backward.default(grad_h, h, 0)
 
+    def backward_(self, h, grad_h):
+        return torch.ops.aten.threshold_backward.grad_input(grad_h, h, 0, grad_input=grad_h)
+
 
 class Sigmoid(Activation):
     name = "sigmoid"
@@ -118,6 +128,9 @@ class Sigmoid(Activation):
 
     def backward(self, h, grad_h):
         return torch.ops.aten.sigmoid_backward.default(grad_h, h)
+
+    def backward_(self, h, grad_h):
+        return torch.ops.aten.sigmoid_backward.grad_input(grad_h, h, grad_input=grad_h)
 
 
 class ELU(Activation):
@@ -130,6 +143,9 @@ class ELU(Activation):
 
     def backward(self, h, grad_h):
         return torch.ops.aten.elu_backward.default(grad_h, 1.0, 1.0, 1.0, True, h)
+
+    def backward_(self, h, grad_h):
+        return torch.ops.aten.elu_backward.grad_input(grad_h, 1.0, 1.0, 1.0, True, h, grad_input=grad_h)
 
 
 ACTIVATIONS = {cls.name: cls for cls in (Activation, Tanh, ReLU, Sigmoid, ELU)}

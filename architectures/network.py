@@ -65,16 +65,20 @@ class Layer(nn.Module):
         h = self.activation(z)
         return a, (h if self.pool is None else self.pool(h))
 
-    def train_forward(self, x, skip, sync: BatchSync | None, update: bool) -> tuple:
+    def train_forward(self, x, skip, sync: BatchSync | None, update: bool, keep_a: bool = True) -> tuple:
         """``(a, h, saved)`` under no_grad: ``saved`` is what ``post_backward`` needs (None for a
-        plain layer): ``(u, pool indices, batch-norm x̂ and 1/σ)``, ``u`` the activation's output."""
+        plain layer): ``(u, pool indices, batch-norm x̂ and 1/σ)``, ``u`` the activation's output.
+        ``keep_a`` False: ``a`` is None unless batch norm keeps it, and is let go before pooling."""
         a = self.op(x)
         if self.plain:
             return a, self.activation(a), None
         z, normed = (a, None) if self.norm is None else self.norm.train_forward(a, sync, update)
         if skip is not None:
             z = z + self.shortcut(skip)
+        if not keep_a and self.norm is None:
+            a = None
         u = self.activation(z)
+        del z  # the op's output is not held through pooling (autograd holds u alone)
         h, indices = (u, None) if self.pool is None else self.pool.train_forward(u)
         return a, h, (u, indices, normed)
 
@@ -85,8 +89,10 @@ class Layer(nn.Module):
             grad_a = self.activation.backward(h, grad_h)
             return grad_a, grad_a
         u, indices, normed = saved
-        grad_u = grad_h if self.pool is None else self.pool.backward(grad_h, u, indices)
-        grad_z = self.activation.backward(u, grad_u)
+        if self.pool is None:
+            grad_z = self.activation.backward(u, grad_h)
+        else:  # pooling's backward is a fresh tensor: σ' is applied in place, as autograd's peak has it
+            grad_z = self.activation.backward_(u, self.pool.backward(grad_h, u, indices))
         grad_a = grad_z if self.norm is None else self.norm.backward(grad_z, normed, sync)
         return grad_a, grad_z
 
@@ -161,26 +167,32 @@ class Network(nn.Module):
         :return: ``(a, h)``: lists indexed by layer number (``a[0]`` is None, ``h[0] = x``),
             ``a[l]``: ``(B, *op.out_shape)``, ``h[l]``: ``(B, *out_shape of layer l)``.
         """
-        a, h, _ = self.forward_train(x)
+        a, h, _ = self.forward_train(x, keep_a=True)
         return a, h
 
-    def forward_train(self, x: torch.Tensor, sync: BatchSync | None = None, update: bool = False) -> tuple:
+    def forward_train(
+        self, x: torch.Tensor, sync: BatchSync | None = None, update: bool = False, keep_a: bool = False
+    ) -> tuple:
         """``(a, h, saved)``, each a list by layer number; ``saved[l]``: what layer ``l``'s
         ``post_backward`` needs (None for plain layers). ``sync``: data-parallel batch norm;
-        ``update``: move batch norm's running statistics (the trainer's steps only). No grad."""
+        ``update``: move batch norm's running statistics (the trainer's steps only). No grad.
+        ``keep_a``: keep every ``a_l``; else ``a[l]`` is None where no backward needs it (every
+        layer without batch norm: ``σ'`` is formed from ``h_l`` or ``u_l``), so a step holds what an
+        autograd step saves (``step.a`` recomputes such an ``a_l`` when a rule reads it)."""
         a_list, h_list, saved = [None], [x], [None]
         if self.plain:
             h = x
             for op, act in zip(self.ops, self.activations):
                 a = op(h)
                 h = act(a)
-                a_list.append(a)
+                a_list.append(a if keep_a else None)
                 h_list.append(h)
+                del a  # not held through the next layer's op
             return a_list, h_list, saved * len(h_list)
         for l, layer in enumerate(self.layers, start=1):
             skip = self.skips[l - 1]
             a, h, kept = cast(Layer, layer).train_forward(
-                h_list[self.sources[l - 1]], None if skip is None else h_list[skip], sync, update
+                h_list[self.sources[l - 1]], None if skip is None else h_list[skip], sync, update, keep_a
             )
             a_list.append(a)
             h_list.append(h)

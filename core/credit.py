@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 
-def assign_credit(rule, step, trace: dict | None = None) -> list:
+def assign_credit(rule, step, trace: dict | None = None, on_signal=None, release: bool = False) -> list:
     """``[None, δa_1, ..., δa_L]`` for ``step`` (computed under no_grad).
 
     The output layer gets the task-loss gradient; each lower layer gets the local-loss
@@ -20,9 +20,16 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
     float32 and only the signal is cast to ``h``'s dtype (a no-op in fp32, bit for bit).
     A net beyond a plain chain (``model.plain`` False) goes through :func:`_assign_graph`.
     :param trace: if a dict is given, it receives ``targets`` and ``signals`` (``δh``) by layer.
+    :param on_signal: called as ``on_signal(l, δa_l)`` once ``δa_l`` is final and layer ``l``'s
+        feedback is formed (``L`` first; a batch norm's ``step.norm_grads[l]`` is set by then): the
+        trainer writes layer ``l``'s weight gradients there, while the step's other signals are alive.
+    :param release: let each ``δa_l`` go after ``on_signal`` (the list returned holds None), and layer
+        ``l``'s forward tensors (``step.let_go(l)``) once the credit assignment has passed it: the
+        step's memory then falls as it moves down, as under autograd. At layer ``l`` a rule reads
+        ``step.h[k]`` for ``k <= l`` and the logits (every rule here does; the kit checks it).
     """
     if not step.model.plain:
-        return _assign_graph(rule, step, trace)
+        return _assign_graph(rule, step, trace, on_signal, release)
     L = step.num_layers
     grads = [None] * (L + 1)
     scale = 2.0 / step.batch_size
@@ -40,10 +47,22 @@ def assign_credit(rule, step, trace: dict | None = None) -> list:
             if trace is not None:
                 trace.setdefault("targets", {})[l - 1] = target
                 trace.setdefault("signals", {})[l - 1] = grad_h
+            del grad_h
+            _done(step, grads, l, on_signal, release)
+        _done(step, grads, 1, on_signal, release)
     return grads
 
 
-def _assign_graph(rule, step, trace: dict | None) -> list:
+def _done(step, grads: list, l: int, on_signal, release: bool) -> None:
+    """Layer ``l`` is passed: hand ``δa_l`` on, and let it and the layer's tensors go if asked."""
+    if on_signal is not None:
+        on_signal(l, grads[l])
+    if release:
+        grads[l] = None
+        step.let_go(l)
+
+
+def _assign_graph(rule, step, trace: dict | None, on_signal=None, release: bool = False) -> list:
     """``assign_credit`` on a net with pooling, batch norm or skips: the signals at each ``h_k``
     add up over its consumers and the skips that read it; each ``δh_l`` and ``δz_l`` is let go once
     layer ``l`` is done (a batch norm's parameter gradients, formed from ``δz_l`` in its backward,
@@ -64,22 +83,25 @@ def _assign_graph(rule, step, trace: dict | None) -> list:
             layer = model.layer(l)
             if layer.norm is not None:
                 step.norm_grads[l] = layer.norm.param_grads(grad_z, step.post[l][2])
+            if release:
+                step.let_go_post(l)
             skip = model.skips[l - 1]
             if skip is not None:
                 _accumulate(at_h, skip, layer.shortcut.transpose(grad_z))
             del grad_z
             k = model.sources[l - 1]
-            if k == 0:
-                continue
-            target = rule.layer_target(step, l, target) if k == l - 1 else None
-            if target is not None:
-                grad_h = torch.sub(step.h[k].float(), target).mul_(scale).to(step.h[k].dtype)
-            else:
-                grad_h = rule.feedback_signal(step, l, grads[l])
-            _accumulate(at_h, k, grad_h)
-            if trace is not None:
-                trace.setdefault("targets", {})[k] = target
-                trace.setdefault("signals", {})[k] = at_h[k]
+            if k != 0:
+                target = rule.layer_target(step, l, target) if k == l - 1 else None
+                if target is not None:
+                    grad_h = torch.sub(step.h[k].float(), target).mul_(scale).to(step.h[k].dtype)
+                else:
+                    grad_h = rule.feedback_signal(step, l, grads[l])
+                _accumulate(at_h, k, grad_h)
+                del grad_h
+                if trace is not None:
+                    trace.setdefault("targets", {})[k] = target
+                    trace.setdefault("signals", {})[k] = at_h[k]
+            _done(step, grads, l, on_signal, release)
     return grads
 
 
@@ -113,20 +135,25 @@ def write_weight_grads(step, grads: list, cache: dict | None = None) -> None:
         still the same tensor holding the same ``.grad`` (checked each step by identity),
         instead of being rebuilt from ``named_parameters`` every step.
     """
+    for l in range(1, step.num_layers + 1):
+        write_layer_grads(step, l, grads[l], cache)
+
+
+def write_layer_grads(step, l: int, grad_a: torch.Tensor, cache: dict | None = None) -> None:
+    """Layer ``l``'s part of :func:`write_weight_grads` from its signal ``δa_l`` ``(B, *op.out_shape)``
+    (no grad): the trainer calls it from ``assign_credit``'s ``on_signal`` as each ``δa_l`` is done."""
     model = step.model
-    ops = model.ops
+    op, x = model.ops[l - 1], step.h[model.sources[l - 1]]
     with torch.no_grad():
-        for l in range(1, step.num_layers + 1):
-            op, x = ops[l - 1], step.h[model.sources[l - 1]]
-            dest = _grad_dest(op, cache)
-            if dest is not None:
-                op.write_param_grads(x, grads[l], dest)
-            else:
-                params = dict(op.named_parameters(recurse=False))
-                for name, grad in op.param_grads(x, grads[l]).items():
-                    params[name].grad = grad
-            if step.norm_grads is not None and step.norm_grads[l] is not None:
-                _write_norm_grads(model.layer(l).norm, step.norm_grads[l])
+        dest = _grad_dest(op, cache)
+        if dest is not None:
+            op.write_param_grads(x, grad_a, dest)
+        else:
+            params = dict(op.named_parameters(recurse=False))
+            for name, grad in op.param_grads(x, grad_a).items():
+                params[name].grad = grad
+        if step.norm_grads is not None and step.norm_grads[l] is not None:
+            _write_norm_grads(model.layer(l).norm, step.norm_grads[l])
 
 
 def _write_norm_grads(norm, found: dict) -> None:

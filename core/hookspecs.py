@@ -51,7 +51,8 @@ Conventions
   layers)`` (``[k + 1 for k in layers]`` in a chain). Targets are for chains only.
 * ``step`` is a :class:`bioscale.step.StepContext`. Its activations ``step.h[l]`` and
   pre-activations ``step.a[l]`` are *detached*: a rule cannot back-propagate through the
-  network by accident.
+  network by accident. ``step.a[l]`` is formed again on a rule's first read of it where the
+  forward did not keep it (it keeps what its backward needs, as autograd would): same value.
 * Grad mode: the credit hooks (output target, layer target, feedback signal) run under
   ``torch.no_grad()``; ``bioscale_update_inverse`` runs with grad enabled so that a rule may
   train its feedback parameters with autograd.
@@ -225,8 +226,13 @@ def bioscale_after_forward_grads(step: StepContext, grads: list) -> None:
     already the global batch's, as the forward ``.grad`` are).
 
     :param grads: ``[None, δa_1, ..., δa_L]``, the signal at each layer's pre-activation,
-        shape ``(B, *out_shape of layer l)``; ``step.h[l-1]`` is layer ``l``'s input, and
+        shape ``(B, *op.out_shape of layer l)``; ``step.h[l-1]`` is layer ``l``'s input, and
         ``step.model.ops[l-1]``'s parameters hold their ``.grad``. Read them; do not change them.
+        Take this argument only if the rule reads it or ``step.h`` / ``step.a`` here (pluggy passes
+        the arguments an implementation names): then the step keeps every signal and forward tensor
+        to this point. Without it (KP and weight mirrors read only ``.grad`` and their own state) the
+        credit assignment lets each layer's signal and tensors go once it has passed the layer, as
+        autograd frees saved tensors, and here ``step.h`` holds only ``x`` and the logits.
     """
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .credit import assign_credit, write_weight_grads
+from .credit import assign_credit, write_layer_grads
 from .errors import DivergenceError
 from .evaluation import evaluate
 from .optim import scheduled_lr, set_lr
@@ -57,6 +57,7 @@ class TrainingLoop(TrainerFields):
                     seen += y.shape[0]
                 self.global_step += 1
                 self.observers.step_end(self.run, step)
+                del step  # its activations go before the next batch's forward, not after it
                 if self.global_step % cfg.log_every == 0:
                     self._check_finite(loss_sum, epoch)
                     progress.update(self.global_step, float(loss_sum) / max(seen, 1) if seen else None)
@@ -111,10 +112,16 @@ class TrainingLoop(TrainerFields):
 
     def _assign_and_write(self, step) -> list:
         """The rule's credit assignment for ``step`` written into the forward ``.grad`` tensors;
-        returns the signals ``[None, δa_1, ..., δa_L]``."""
-        grads = assign_credit(self.rule_hooks, step)
-        write_weight_grads(step, grads, self._grad_dests)  # overwrites every .grad: no zero_grad needed
-        return grads
+        returns the signals ``[None, δa_1, ..., δa_L]`` (all None unless the rule's ``after_forward_grads``
+        takes ``grads``: each, and its layer's forward tensors, go once the layer is passed)."""
+        dests = self._grad_dests
+
+        def write(l: int, grad_a) -> None:  # overwrites every .grad: no zero_grad needed
+            write_layer_grads(step, l, grad_a, dests)
+
+        # a rule whose after_forward_grads takes ``grads`` keeps the whole step; else it goes layer by layer
+        release = not self.rule_hooks.reads_step_after_credit
+        return assign_credit(self.rule_hooks, step, on_signal=write, release=release)
 
     def _forward_grad_buffers(self) -> list:
         """The forward gradients as few tensors as possible: the flat buffer, else each ``.grad``."""

@@ -1,8 +1,9 @@
 """What a rule sees of one training step, and the forward pass that fills it.
 
-Shapes: ``x`` is ``(B, *in_shape)``, ``y`` ``(B,)`` int64; ``h[l]`` and ``a[l]`` are
-``(B, *out_shape of layer l)`` for ``l = 1..L`` (``h[0] = x``, ``a[0] = None``). The forward
-pass runs under ``torch.no_grad()``: no tensor here carries an autograd graph.
+Shapes: ``x`` is ``(B, *in_shape)``, ``y`` ``(B,)`` int64; ``h[l]`` is ``(B, *out_shape of layer
+l)`` and ``a[l]`` ``(B, *op.out_shape)`` (the same without pooling) for ``l = 1..L`` (``h[0] = x``,
+``a[0] = None``; ``a`` is recomputed on read where the forward let it go: :class:`PreActivations`).
+The forward pass runs under ``torch.no_grad()``: no tensor here carries an autograd graph.
 ``output_grad`` is ``∂loss/∂h_L`` ``(B, classes)`` for the batch-mean cross-entropy ``loss``
 against the label distribution (one-hot, or label-smoothed when ``trainer.label_smoothing`` > 0).
 
@@ -15,6 +16,73 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from bioscale.architectures.post import BatchSync
+
+
+class LetGo:
+    """What ``step.h[l]`` / ``step.a[l]`` hold once the credit assignment has passed layer ``l`` and let
+    its tensors go (a rule that reads no signal after the step: ``credit.assign_credit``). Any use
+    raises, naming the tensor."""
+
+    def __init__(self, what: str):
+        self._what = what
+
+    def _message(self) -> str:
+        return (
+            f"{self._what} was let go once the credit assignment passed its layer: at layer l a rule reads "
+            "step.h[k] / step.a[k] for k <= l and the logits; a rule whose bioscale_after_forward_grads "
+            "takes `grads` keeps every tensor of the step (ARCHITECTURE.md, 'One training step')"
+        )
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise RuntimeError(self._message())
+
+    def __repr__(self) -> str:
+        return f"<{self._message()}>"
+
+
+class PreActivations:
+    """``step.a``: ``a[l]`` ``(B, *op.out_shape)`` for ``l = 1..L`` (``a[0]`` is None), detached. The
+    forward keeps ``a_l`` only where a backward needs it (a batch norm's input); any other is
+    recomputed on first read as ``op_l(h_{s(l)})`` under the autocast state the forward ran in
+    (the forward's value, bit for bit), then kept for the step. No grad."""
+
+    def __init__(self, model, h: list, kept: list, autocast_state: tuple | None):
+        self._model, self._h, self._kept, self._autocast = model, h, kept, autocast_state
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __getitem__(self, l: int):
+        if l < 0:
+            l += len(self._kept)
+        found = self._kept[l]
+        if found is None and l > 0:
+            found = self._kept[l] = self._recompute(l)
+        return found
+
+    def let_go(self, l: int) -> None:
+        self._kept[l] = LetGo(f"step.a[{l}]")
+
+    def __iter__(self):
+        return (self[l] for l in range(len(self._kept)))
+
+    def _recompute(self, l: int) -> torch.Tensor:
+        x = self._h[self._model.sources[l - 1]]
+        with torch.no_grad():
+            if self._autocast is None:
+                with torch.autocast(x.device.type, enabled=False):
+                    return self._model.ops[l - 1](x)
+            with torch.autocast(x.device.type, dtype=self._autocast[0], enabled=True):
+                return self._model.ops[l - 1](x)
+
+
+def _autocast_state(device: torch.device) -> tuple | None:
+    """``(dtype,)`` of the autocast region the forward runs in, or None outside one."""
+    if not torch.is_autocast_enabled(device.type):
+        return None
+    return (torch.get_autocast_dtype(device.type),)
 
 
 class StepContext:
@@ -43,7 +111,7 @@ class StepContext:
         self.planned_epochs = None  # trainer.epochs the run is planned for (set by the trainer; None in probes)
         self.num_layers = model.num_layers
         self.h = h
-        self.a = a
+        self.a = a if isinstance(a, PreActivations) else PreActivations(model, h, list(a), _autocast_state(x.device))
         self.post = post if post is not None else [None] * len(h)  # per layer: what its post backward needs
         self.norm_grads: list | None = None  # per layer: its batch norm's parameter gradients (credit.py)
         self.sync: BatchSync | None = (
@@ -91,6 +159,21 @@ class StepContext:
         return torch.full_like(self.logits, eps / classes, dtype=dtype).scatter_add_(
             1, self.y[:, None], torch.full_like(self.logits[:, :1], 1.0 - eps, dtype=dtype)
         )
+
+    def let_go(self, l: int) -> None:
+        """The credit assignment has passed layer ``l`` (``0 < l``): its output (but the logits), op
+        output and post-part tensors go, as autograd frees a layer's saved tensors once its backward
+        ran. Called only for a rule that reads nothing of the step after the credit assignment."""
+        if l < self.num_layers:
+            self.h[l] = LetGo(f"step.h[{l}]")
+        self.a.let_go(l)
+        self.post[l] = None
+
+    def let_go_post(self, l: int) -> None:
+        """Layer ``l``'s post backward has run: what it kept goes but the pooling indices (a target
+        rule's inverse unpools with them at layer ``l``), as autograd frees a node's saved tensors."""
+        if self.post[l] is not None:
+            self.post[l] = (None, self.post[l][1], None)
 
     def layer(self, l: int):
         """Layer ``l`` (1-based) of the model."""

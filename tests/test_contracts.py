@@ -8,6 +8,7 @@ import torch
 from bioscale import RuleConfig, hookimpl
 from bioscale.config.resolve import ObserverSpec
 from bioscale.errors import PluginError, RuleContractError
+from bioscale.step import forward_step
 from bioscale.testing import fake_entry, new_trainer
 
 
@@ -159,8 +160,9 @@ def test_per_step_hook_gets_the_arguments_it_declares(tmp_path):
     x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
     step, _ = trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
     L = step.num_layers
-    assert rule.seen == [(l, step.h[l - 1].shape[1]) for l in range(L, 1, -1)]
-    # the facade gives pluggy's own answer
+    assert rule.seen == [(l, trainer.model.layer(l - 1).out_shape[0]) for l in range(L, 1, -1)]
+    # the facade gives pluggy's own answer (on a fresh step: training let the step's tensors go)
+    step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}))
     direct = trainer.rule_hooks.layer_target(step, 2, None)
     via_pluggy = trainer.plugin_manager.hook.bioscale_layer_target(step=step, layer=2, target_above=None)
     assert torch.equal(direct, via_pluggy)

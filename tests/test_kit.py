@@ -189,3 +189,20 @@ def test_the_kit_trains_a_rule_on_the_structures_it_declares(tmp_path):
         check_rule_contract(ChainDFA, tmp_path / "bad", data_parallel=False, bf16=False)
     check_rule_contract(SkippingGainFA, tmp_path / "good", data_parallel=False, bf16=False)
     assert (tmp_path / "good" / "structures").is_dir()
+
+
+class LookingUpFA(GainFA):
+    """FA that reads the activation above the layer it answers for: gone by then in training."""
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        if layer < step.num_layers - 1:
+            step.h[layer + 1].sum()
+        return step.layer_vjp(layer, grad_above, weight=self.feedback[layer])
+
+
+def test_the_kit_fails_a_rule_that_reads_a_layer_the_credit_assignment_let_go(tmp_path):
+    from bioscale.errors import PluginFailure
+
+    with pytest.raises(PluginFailure, match=r"bioscale_feedback_signal: RuntimeError: step\.h\[\d\] was let go"):
+        check_rule_contract(LookingUpFA, tmp_path, ["model.widths=[16,16,16]"], data_parallel=False, bf16=False)

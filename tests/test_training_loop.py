@@ -169,3 +169,114 @@ def test_run_end_reaches_observers_on_every_ending(tmp_path, ending):
         trainer.fit(stop_after=1 if ending == "paused" else None)
     assert observer.statuses == [ending]  # exactly once, with the status summary.json holds
     assert json.loads((trainer.run_dir / "summary.json").read_text())["status"] == ending
+
+
+def test_a_step_is_let_go_before_the_next_forward(tmp_path):
+    """The loop holds no step (its activations) while the next batch's forward runs."""
+    import weakref
+
+    trainer = new_trainer("bp", tmp_path, ["trainer.epochs=1", "data.limit_train=256"])
+    forward, alive_at_forward = trainer._forward_step, []
+    earlier: list = []
+
+    def watched(*args, **kwargs):
+        alive_at_forward.append(sum(ref() is not None for ref in earlier))
+        step = forward(*args, **kwargs)
+        earlier.append(weakref.ref(step))
+        return step
+
+    trainer._forward_step = watched
+    trainer.fit()
+    assert len(alive_at_forward) == 4 and alive_at_forward == [0, 0, 0, 0]
+
+
+class GradsReader:
+    """BP that reads the step's signals and activations after credit (after_forward_grads takes grads)."""
+
+    Config = RuleConfig
+
+    def __init__(self, config):
+        self.seen = []
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return step.layer_vjp(layer, grad_above)
+
+    @hookimpl
+    def bioscale_after_forward_grads(self, step, grads):
+        self.seen.append(all(torch.is_tensor(g) for g in grads[1:]) and torch.is_tensor(step.h[1]))
+
+
+@pytest.mark.parametrize("rule, kept", [("bp", False), ("fa", False), ("kp", False), ("wm", False), ("reader", True)])
+def test_signals_are_kept_only_for_a_rule_that_reads_them(tmp_path, rule, kept):
+    """δa_l and layer l's forward tensors are let go once the credit assignment has passed layer l,
+    unless the rule's after_forward_grads takes ``grads`` (KP and WM do not: they read ``.grad`` and
+    their own state); the .grad are the same either way."""
+    from bioscale.credit import assign_credit, write_weight_grads
+    from bioscale.testing import make_step
+
+    if rule == "reader":
+        rule = fake_entry(GradsReader, "reader")
+    trainer = new_trainer(rule, tmp_path, ["data.limit_train=128"])
+    assert trainer.rule_hooks.reads_step_after_credit == kept
+    x, y = trainer.data.train.x[:64], trainer.data.train.y[:64]
+    step = make_step(trainer, x, y)
+    grads = trainer._assign_and_write(step)
+    written = {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+    assert all((g is not None) == kept for g in grads[1:])
+    L = trainer.model.num_layers
+    assert torch.is_tensor(step.logits) and torch.is_tensor(step.h[0])
+    for l in range(1, L):
+        if kept:
+            assert torch.is_tensor(step.h[l]) and torch.is_tensor(step.a[l])
+        else:
+            with pytest.raises(RuntimeError, match=rf"step\.h\[{l}\] was let go"):
+                _ = step.h[l].shape
+            with pytest.raises(RuntimeError, match=rf"step\.a\[{l}\] was let go"):
+                step.a[l].sum()
+    step = make_step(trainer, x, y)
+    full = assign_credit(trainer.rule_hooks, step)
+    write_weight_grads(step, full)
+    for name, param in trainer.model.named_parameters():
+        assert torch.equal(param.grad, written[name]), name
+
+
+@pytest.mark.parametrize("model", ["mnist_fc", "lenet", "resnet20"])
+def test_pre_activations_read_back_as_the_forward_formed_them(tmp_path, model):
+    """``step.a[l]`` equals the op's output in the forward, bit for bit, whether the forward
+    kept it (batch norm's input) or a rule's read forms it again."""
+    import numpy as np
+    from bioscale.config import build_run_config
+    from bioscale.datasets import from_arrays
+    from bioscale.testing import make_step
+
+    side = 8 if model == "mnist_fc" else 32
+    x = np.random.default_rng(0).integers(0, 255, (80, side, side, 3)).astype(np.uint8)
+    data = from_arrays(build_run_config(["rule=bp"]).data, x[:64], np.arange(64) % 10, x[64:], np.arange(16) % 10)
+    trainer = new_trainer("bp", tmp_path, [f"model={model}"], data=data)
+    step = make_step(trainer)
+    kept, h, _ = trainer.model.forward_train(step.x, keep_a=True)
+    assert len(step.a) == len(kept) and step.a[0] is None
+    for l in range(1, len(kept)):
+        assert torch.equal(step.a[l], kept[l]), l
+        assert torch.equal(step.h[l], h[l]), l
+
+
+def test_pre_activations_formed_again_under_the_forwards_bf16_autocast(tmp_path):
+    """A rule reading ``step.a`` outside the autocast region (after_forward_grads, observers) gets
+    the bf16 forward's value, not a float32 recomputation."""
+    from bioscale.step import forward_step
+
+    trainer = new_trainer("bp", tmp_path, ["data.limit_train=64"])
+    x, y = trainer.data.train.x[:16], trainer.data.train.y[:16]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}))
+        kept, _, _ = trainer.model.forward_train(x, keep_a=True)
+    for l in range(1, len(kept)):
+        assert step.a[l].dtype == torch.bfloat16 and torch.equal(step.a[l], kept[l]), l
+
+
+def test_a_rule_reading_its_signals_after_credit_gets_them_in_training(tmp_path):
+    trainer = new_trainer(fake_entry(GradsReader, "reader"), tmp_path, ["trainer.epochs=1", "data.limit_train=128"])
+    trainer.fit()
+    assert rule_plugin(trainer).seen == [True, True]

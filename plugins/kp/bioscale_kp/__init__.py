@@ -68,7 +68,7 @@ class KolenPollack:
         return step.layer_vjp(layer, grad_above, weight=self.feedback[layer])
 
     @hookimpl
-    def bioscale_after_forward_grads(self, step, grads):
+    def bioscale_after_forward_grads(self, step):  # no grads: the step's signals may go
         if self.optimizer is None:
             return
         for l, b in self.feedback.weights.items():

@@ -93,7 +93,7 @@ class WeightMirrors:
             b.mul_(1.0 - self.decay).add_(op.weight_grad(x, y).div_(self.counts[l]), alpha=c.mirror_lr / c.mirror_batch)
 
     @hookimpl
-    def bioscale_after_forward_grads(self, step, grads):
+    def bioscale_after_forward_grads(self, step):  # no grads: the step's signals may go
         self.mirror_step()
 
     @hookimpl
