@@ -104,7 +104,9 @@ def memory_table(args) -> dict:
             plain_peak = rows.get(f"{net}/{PLAIN}", found)["step_peak_mib"]
             found["vs_plain"] = round(found["step_peak_mib"] / plain_peak, 3)
             rows[f"{net}/{variant}"] = found
-            print(f"{net:12s} {variant:14s} step peak {found['step_peak_mib']:8.1f} MiB  x{found['vs_plain']}", flush=True)
+            print(
+                f"{net:12s} {variant:14s} step peak {found['step_peak_mib']:8.1f} MiB  x{found['vs_plain']}", flush=True
+            )
     return rows
 
 
