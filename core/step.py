@@ -172,8 +172,9 @@ class StepContext:
     def let_go_post(self, l: int) -> None:
         """Layer ``l``'s post backward has run: what it kept goes but the pooling indices (a target
         rule's inverse unpools with them at layer ``l``), as autograd frees a node's saved tensors."""
-        if self.post[l] is not None:
-            self.post[l] = (None, self.post[l][1], None)
+        saved = self.post[l]
+        if saved is not None:
+            self.post[l] = (None, saved[1], None)
 
     def layer(self, l: int):
         """Layer ``l`` (1-based) of the model."""
