@@ -26,13 +26,13 @@ import json
 import statistics
 import subprocess
 import sys
-import time
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from bioscale.commands.train import prepare
 from bioscale.optim import adam_kwargs
-from common import REPO, record, step_bench_tokens, time_steps
+from common import REPO, record, step_bench_tokens, time_calls, time_steps
 from torch.profiler import ProfilerActivity, profile
 
 PLAIN = "plain_pytorch"
@@ -50,14 +50,6 @@ class PlainStep:
         self.optimizer.zero_grad(set_to_none=False)
         F.cross_entropy(self.model(x), y).backward()
         self.optimizer.step()
-
-
-def time_plain(step: PlainStep, x, y, steps: int) -> float:
-    step(x, y)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(x, y)
-    return (time.perf_counter() - start) / steps * 1e3
 
 
 def build(args, net: str, variant: str, limit: int = 0):
@@ -120,7 +112,7 @@ def time_table(args) -> dict:
         plain = PlainStep(variants[args.rules[0]])
         times: dict = {k: [] for k in [PLAIN, *args.rules]}
         for rnd in range(args.rounds + 1):
-            now = {PLAIN: time_plain(plain, x, y, args.steps)}
+            now = {PLAIN: time_calls(partial(plain, x, y), args.steps)}
             for rule, trainer in variants.items():
                 now[rule] = time_steps(trainer, x, y, frozenset({"forward"}), args.steps)
             if rnd:  # round 0 warms up

@@ -109,14 +109,19 @@ def apply_tanh_option(args) -> None:
         activations.CPU_TANH = args.tanh
 
 
+def time_calls(step, steps: int) -> float:
+    """Milliseconds per call of ``step()`` over ``steps`` calls, after one warm-up call."""
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps * 1e3
+
+
 def time_steps(trainer, x, y, phases: frozenset, steps: int) -> float:
     """Milliseconds per ``trainer.train_step`` on the batch ``x``, ``y`` over ``steps`` steps,
     after one warm-up step."""
-    trainer.train_step(x, y, 0, phases, 0.5)
-    start = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step(x, y, 0, phases, 0.5)
-    return (time.perf_counter() - start) / steps * 1e3
+    return time_calls(lambda: trainer.train_step(x, y, 0, phases, 0.5), steps)
 
 
 EVERY_RULE = ("bp", "fa", "dfa", "signsym", "kp", "wm", "dtp", "sdtp", "aosdtp", "ddtp", "ldrl")

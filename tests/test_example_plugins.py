@@ -66,3 +66,30 @@ def test_the_example_architectures_and_data_set_install_list_and_train(tmp_path)
         assert code["architecture"]["distribution"] == "bioscale-example-arch"
         assert code["data"]["distribution"] == "bioscale-example-data"
         assert summary["final_test_error"] < 50, summary  # percent; chance is 90
+
+    # the other commands take a plugin's net and data set as they take the built-ins
+    common = ["data=example_patterns", "trainer.progress=false", "trainer.epochs=1"]
+    out = run([python, "-m", "bioscale", "compare", "bp", "fa", "model=example_convnet", *common,
+               f"output_dir={tmp_path / 'compare'}"], tmp_path).stdout  # fmt: skip
+    assert "bp" in out and "fa" in out
+    run([python, "-m", "bioscale", "sweep", "rule=fa", "model=example_mlp", *common, "sweep.trials=2",
+         f"output_dir={tmp_path / 'sweep'}"], tmp_path)  # fmt: skip
+    trials = list((tmp_path / "sweep").rglob("summary.json"))
+    assert len(trials) == 2 and all(json.loads(t.read_text())["status"] == "completed" for t in trials)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "title": "a plugin's net",
+                "data": "example_patterns",
+                "model": "example_torch_resnet",
+                "settings": {"trainer.epochs": 1},
+                "seeds": [0],
+                "cells": [{"name": "bp", "rule": "bp"}],
+            }
+        )  # fmt: skip
+    )
+    run([python, "-m", "bioscale", "reproduce", str(spec), "trainer.progress=false",
+         f"output_dir={tmp_path / 'reproduce'}"], tmp_path)  # fmt: skip
+    table = next((tmp_path / "reproduce").rglob("table.json"))
+    assert "bp" in table.read_text()
