@@ -21,6 +21,9 @@ KIT_TOKENS = ("data.limit_train=512",)  # 8 batches of 64 an epoch: the checks n
 # 1 - cos(bf16 signal, fp32 signal) a layer may lose: bf16 products alone cost about 1e-5 (every shipped rule on
 # the kit's run, AMD EPYC CPU); a target whose displacement t - h is formed in bf16 costs 1e-4 to 1e-2
 MAX_BF16_ANGLE_LOSS = 1e-4
+# below a max pool bf16 moves argmaxes, and BP's own signal loses up to 3e-3 there: a layer may lose this many
+# times what BP loses at it on the same weights and batch (a bf16 target costs a layer above the pool 1e-2)
+BP_BF16_FACTOR = 3.0
 
 
 def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf16: bool = True) -> dict:
@@ -117,10 +120,25 @@ def _check_bf16(rule, out_dir: Path, tokens, fp32_dtypes: dict) -> None:
     )
 
 
-def bf16_angle_loss(trainer, rows: int = 256) -> dict[int, float]:
+class ExactSignals:
+    """BP's credit hooks, as ``assign_credit`` calls a rule: no target, each layer's own transpose
+    (the reference of the bf16 check)."""
+
+    def output_target(self, step):
+        return None
+
+    def layer_target(self, step, layer, target_above):
+        return None
+
+    def feedback_signal(self, step, layer, grad_above):
+        return step.layer_vjp(layer, grad_above)
+
+
+def bf16_angle_loss(trainer, rows: int = 256, rule=None) -> dict[int, float]:
     """``{l: 1 - cos(δh_l under bf16, δh_l in fp32)}`` for each hidden layer ``l``, on ``trainer``'s
     weights and its first ``rows`` training examples: the credit assignment as a training step runs
-    it under each precision (a probe: ``step.is_probe``, no rule state changes; no grad)."""
+    it under each precision (a probe: ``step.is_probe``, no rule state changes; no grad).
+    ``rule``: whose credit hooks (default the trainer's rule; :class:`ExactSignals` for BP's)."""
     x, y = (t.to(trainer.device) for t in next(iter(trainer.data.train.batches(rows))))  # unshuffled: the first rows
     signals = {}
     for precision in ("fp32", "bf16"):
@@ -128,7 +146,7 @@ def bf16_angle_loss(trainer, rows: int = 256) -> dict[int, float]:
             step = forward_step(trainer.model, x, y, 0, 0, frozenset({"forward"}), trainer.label_smoothing)
             step.is_probe = True
             trace: dict = {}
-            assign_credit(trainer.rule_hooks, step, trace)
+            assign_credit(trainer.rule_hooks if rule is None else rule, step, trace)
         signals[precision] = {l: s.double().flatten() for l, s in trace.get("signals", {}).items()}
     fp32, bf16 = signals["fp32"], signals["bf16"]
     return {l: _angle_loss(fp32[l], bf16[l]) for l in sorted(fp32)}
@@ -142,13 +160,17 @@ def _angle_loss(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def check_bf16_signals(trainer) -> None:
-    """Assert each hidden layer's bf16 signal on ``trainer``'s weights points where its fp32 one does."""
+    """Assert each hidden layer's bf16 signal on ``trainer``'s weights points where its fp32 one does:
+    ``1 - cos`` below ``MAX_BF16_ANGLE_LOSS``, or below ``BP_BF16_FACTOR`` times BP's own at that layer
+    where bf16 moves BP's signal more (below a max pool)."""
     loss = bf16_angle_loss(trainer)
-    bad = {l: f"{v:.1e}" for l, v in loss.items() if not v < MAX_BF16_ANGLE_LOSS}
+    exact = bf16_angle_loss(trainer, rule=ExactSignals())
+    limit = {l: max(MAX_BF16_ANGLE_LOSS, BP_BF16_FACTOR * exact.get(l, 0.0)) for l in loss}
+    bad = {l: f"{v:.1e} (limit {limit[l]:.1e})" for l, v in loss.items() if not v < limit[l]}
     assert not bad, (
         f"bf16: the signal of these hidden layers points elsewhere than in fp32 (1 - cos, limit "
-        f"{MAX_BF16_ANGLE_LOSS:g}): {bad}. Form a target's displacement t - h in float32 and return the target "
-        f"in float32 (bioscale.rulekit.targets; see bioscale.hookspecs, bf16)"
+        f"{MAX_BF16_ANGLE_LOSS:g} or {BP_BF16_FACTOR:g} x BP's own): {bad}. Form a target's displacement t - h in "
+        f"float32 and return the target in float32 (bioscale.rulekit.targets; see bioscale.hookspecs, bf16)"
     )
 
 
