@@ -43,7 +43,7 @@ def main():
     args = parser.parse_args()
     table = {}
     for net in args.nets:
-        tokens = step_bench_tokens(DATA[net], args.root, net, 128, args.threads)
+        tokens = [*step_bench_tokens(DATA[net], args.root, net, 128, args.threads), "data.limit_train=512"]
         trainers = {v: prepare([*tokens, f"rule={rule_of(v)}", *extra]) for v, extra in VARIANTS.items()}
         x, y = trainers["bp"].data.train.x[:128], trainers["bp"].data.train.y[:128]
         ms: dict = {v: [] for v in VARIANTS}
