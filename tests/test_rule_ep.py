@@ -1,6 +1,7 @@
 """Equilibrium propagation: its gradient against autograd through the settled dynamics, its phases,
 evaluation from the settled state, refusals and the kit's contract."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 from bioscale.testing import check_rule_contract, new_trainer, rule_plugin
@@ -78,3 +79,28 @@ def test_ep_refuses_a_convolutional_net_naming_the_layer(tmp_path):
     blocks = "model.blocks=[{type: conv, channels: 4, kernel: 3}]"
     result = run_cli("train", "rule=ep", blocks, "trainer.epochs=1", f"output_dir={tmp_path}")
     assert result.returncode == 2 and "ep: layer 1" in result.stderr and "Conv2dOp" in result.stderr
+
+
+class _Partial:
+    """Settles nothing and forgets the readout's bias: a contract error naming what is missing."""
+
+    def __init__(self, config):
+        pass
+
+    def bioscale_parameter_grads(self, step):
+        return {n: p.detach().clone() for n, p in step.model.named_parameters() if n != "layers.2.op.bias"}
+
+
+def test_parameter_grads_must_cover_every_parameter(tmp_path):
+    from bioscale import RuleConfig, hookimpl
+    from bioscale.errors import RuleContractError
+    from bioscale.testing import fake_entry
+
+    class Partial(_Partial):
+        Config = RuleConfig
+        bioscale_parameter_grads = hookimpl(_Partial.bioscale_parameter_grads)
+
+    trainer = new_trainer(fake_entry(Partial, "partial"), tmp_path, SMALL)
+    x, y = trainer.data.train.x[:16], trainer.data.train.y[:16]
+    with pytest.raises(RuleContractError, match="bioscale_parameter_grads.*layers.2.op.bias"):
+        trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
