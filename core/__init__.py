@@ -7,11 +7,13 @@ Rule authors need ``hookimpl`` (decorate hook methods), ``RuleConfig`` / ``Optim
 __version__ = "0.1.0"
 
 from .config.schema import AdamConfig, LRSchedule, OptimizerConfig, OptimizerName, RuleConfig  # noqa: E402
+from .layer_target import LayerTarget  # noqa: E402
 from .markers import hookimpl, hookspec  # noqa: E402
 
 __all__ = [
     "AdamConfig",
     "LRSchedule",
+    "LayerTarget",
     "OptimizerConfig",
     "OptimizerName",
     "RuleConfig",

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from .layer_target import LayerTarget
+from .step import cross_entropy_and_grad
+
 
 def assign_credit(rule, step, trace: dict | None = None, on_signal=None, release: bool = False) -> list:
     """``[None, δa_1, ..., δa_L]`` for ``step`` (computed under no_grad).
@@ -34,12 +37,12 @@ def assign_credit(rule, step, trace: dict | None = None, on_signal=None, release
     grads = [None] * (L + 1)
     scale = 2.0 / step.batch_size
     with torch.no_grad():
-        target = rule.output_target(step)
-        grads[L] = step.activation_backward(L, step.output_grad)
+        target, output_grad = _output(rule, step)
+        grads[L] = step.activation_backward(L, output_grad)
         for l in range(L, 1, -1):
-            target = rule.layer_target(step, l, target)
+            target = _with_input(step, l - 1, rule.layer_target(step, l, target))
             if target is not None:  # h - t in float32 (bf16: t carries its displacement below bf16's spacing)
-                h = step.h[l - 1]
+                h = step.output_of(l - 1)
                 grad_h = torch.sub(h.float(), target).mul_(scale).to(h.dtype)
             else:
                 grad_h = rule.feedback_signal(step, l, grads[l])
@@ -51,6 +54,25 @@ def assign_credit(rule, step, trace: dict | None = None, on_signal=None, release
             _done(step, grads, l, on_signal, release)
         _done(step, grads, 1, on_signal, release)
     return grads
+
+
+def _output(rule, step) -> tuple:
+    """``(target for h_L or None, δh_L)``: the rule's output target, and the task loss's gradient at
+    the logits (layer ``L`` run again on a :class:`LayerTarget`'s input, when the rule gives one)."""
+    found = rule.output_target(step)
+    if not isinstance(found, LayerTarget):
+        return found, step.output_grad
+    _with_input(step, step.num_layers, found)
+    return found.target, cross_entropy_and_grad(step.output_of(step.num_layers), step.y, step.label_smoothing)[1]
+
+
+def _with_input(step, k: int, found):
+    """The target for ``h_k``; a :class:`LayerTarget` runs layer ``k`` again on its input first
+    (``step.rerun``), so that its signal, ``σ'`` and weight gradient are formed there."""
+    if not isinstance(found, LayerTarget):
+        return found
+    step.rerun(k, found.input)
+    return found.target
 
 
 def _done(step, grads: list, l: int, on_signal, release: bool) -> None:
@@ -71,11 +93,10 @@ def _assign_graph(rule, step, trace: dict | None, on_signal=None, release: bool 
     model, L = step.model, step.num_layers
     grads: list = [None] * (L + 1)
     at_h: list = [None] * (L + 1)  # δh_k accumulated
-    at_h[L] = step.output_grad
     step.norm_grads = [None] * (L + 1)
     scale = 2.0 / step.batch_size
     with torch.no_grad():
-        target = rule.output_target(step)
+        target, at_h[L] = _output(rule, step)
         for l in range(L, 0, -1):
             grads[l], grad_z = step.post_backward(l, at_h[l])
             if trace is None:
@@ -91,9 +112,10 @@ def _assign_graph(rule, step, trace: dict | None, on_signal=None, release: bool 
             del grad_z
             k = model.sources[l - 1]
             if k != 0:
-                target = rule.layer_target(step, l, target) if k == l - 1 else None
+                target = _with_input(step, k, rule.layer_target(step, l, target)) if k == l - 1 else None
                 if target is not None:
-                    grad_h = torch.sub(step.h[k].float(), target).mul_(scale).to(step.h[k].dtype)
+                    h = step.output_of(k)
+                    grad_h = torch.sub(h.float(), target).mul_(scale).to(h.dtype)
                 else:
                     grad_h = rule.feedback_signal(step, l, grads[l])
                 _accumulate(at_h, k, grad_h)
@@ -116,7 +138,7 @@ def local_weight_grads(step, grads: list) -> list[dict]:
     out: list[dict] = [{}]
     with torch.no_grad():
         for l in range(1, step.num_layers + 1):
-            x = step.h[model.sources[l - 1]]
+            x = step.input_of(l)
             found = {f"op.{n}": g for n, g in model.ops[l - 1].param_grads(x, grads[l]).items()}
             if step.norm_grads is not None and step.norm_grads[l] is not None:
                 found.update({f"norm.{n}": g for n, g in step.norm_grads[l].items()})
@@ -143,7 +165,7 @@ def write_layer_grads(step, l: int, grad_a: torch.Tensor, cache: dict | None = N
     """Layer ``l``'s part of :func:`write_weight_grads` from its signal ``δa_l`` ``(B, *op.out_shape)``
     (no grad): the trainer calls it from ``assign_credit``'s ``on_signal`` as each ``δa_l`` is done."""
     model = step.model
-    op, x = model.ops[l - 1], step.h[model.sources[l - 1]]
+    op, x = model.ops[l - 1], step.input_of(l)
     with torch.no_grad():
         dest = _grad_dest(op, cache)
         if dest is not None:

@@ -10,10 +10,11 @@ import torch.nn.functional as F
 
 
 @torch.no_grad()
-def evaluate(model, split, batch_size: int, top_k: tuple = (1,), parallel=None) -> dict:
+def evaluate(model, split, batch_size: int, top_k: tuple = (1,), parallel=None, predict=None) -> dict:
     """``{"loss": mean CE, "error": top-1 error %, "top5_error": % (if 5 in top_k)}``.
 
-    :param parallel: the run's ``DataParallel``; when active, this rank evaluates its shard."""
+    :param parallel: the run's ``DataParallel``; when active, this rank evaluates its shard.
+    :param predict: ``predict(model, x)`` → logits or None (a rule's ``bioscale_predict``); None: ``model(x)``."""
     device = next(model.parameters()).device
     if parallel is not None and parallel.active:
         split = split.shard(parallel.rank, parallel.world_size)
@@ -23,7 +24,9 @@ def evaluate(model, split, batch_size: int, top_k: tuple = (1,), parallel=None) 
     wrong = {k: torch.zeros((), dtype=torch.int64, device=device) for k in top_k}
     n = 0
     for x, y in split.batches(batch_size):
-        logits = model(x)
+        logits = None if predict is None else predict(model, x)
+        if logits is None:
+            logits = model(x)
         loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
         kmax = max(top_k)
         top = logits.topk(min(kmax, logits.shape[1]), dim=1).indices

@@ -170,7 +170,11 @@ def bioscale_output_target(step: StepContext) -> torch.Tensor | None:
     layer itself is always trained on the task loss (its gradient is ``step.output_grad``).
 
     :return: tensor shaped like ``step.h[L]`` (B, classes), or None (no output target); under bf16
-        float32 (the core casts another floating dtype to float32, too late to keep ``t - h``).
+        float32 (the core casts another floating dtype to float32, too late to keep ``t - h``). Or a
+        ``bioscale.LayerTarget(target or None, input)``: the output layer is then trained on the task
+        loss at the logits it gives for ``input`` (shaped like ``step.h[L-1]``; float32 under bf16) in
+        place of its forward input (predictive coding's settled state); ``target`` goes on as
+        ``target_above``.
     """
 
 
@@ -187,7 +191,12 @@ def bioscale_layer_target(step: StepContext, layer: int, target_above: torch.Ten
     :param target_above: the target of ``h_layer`` (from the previous call, or from
         ``bioscale_output_target`` when ``layer == L``), or None if that layer had none.
     :return: tensor shaped like ``step.h[layer-1]``, or None; under bf16 float32, every
-        difference in it formed in float32 (``target_above`` is float32 then, too).
+        difference in it formed in float32 (``target_above`` is float32 then, too). Or a
+        ``bioscale.LayerTarget(target, input)`` (chains only): layer ``layer-1`` is run again on
+        ``input`` (shaped like its forward input ``step.h[layer-2]``; float32, run with autocast off)
+        and trained there: ``δh = 2 (f(input) - ĥ) / B``, ``σ'`` at that evaluation, its weight
+        gradient with ``input`` (predictive coding's settled states; ARCHITECTURE.md, "Energy-based
+        rules"). ``target_above`` of the next call is the target alone.
 
     On a pooled layer ``h_layer`` (and so ``target_above``) is the pooled output; an inverse that
     undoes the pooling does so at the clean forward's evaluation: its max-pooling indices are
@@ -234,6 +243,32 @@ def bioscale_after_forward_grads(step: StepContext, grads: list) -> None:
         credit assignment lets each layer's signal and tensors go once it has passed the layer, as
         autograd frees saved tensors, and here ``step.h`` holds only ``x`` and the logits.
     """
+
+
+@hookspec(firstresult=True)
+def bioscale_parameter_grads(step: StepContext) -> dict | None:
+    """Every forward parameter's gradient, from a rule that settles the network itself (EP).
+
+    Called on every forward-phase training step and every gradient probe in place of the
+    layer-by-layer credit assignment: when it answers, no target or feedback hook is called for
+    the step. Runs under ``torch.no_grad()`` (and under autocast in bf16 runs: settle in float32
+    where precision matters, ``rulekit.targets.float32_maths``); no host read.
+
+    :return: ``{name: gradient}`` for every name of ``step.model.named_parameters()``, each shaped
+        and placed like its parameter, float32: the gradient of the task loss as a mean over this
+        rank's rows (the core writes them into ``.grad``, averages them over data-parallel ranks and
+        steps the forward optimiser), or None to let the core assign credit. The rule may set
+        ``step.h[L]`` ``(B, classes)`` to the logits its settled state gives and ``step.loss`` (0-dim)
+        to their task loss: the training error and loss count them. In a probe (``step.is_probe``) it
+        must change no rule state.
+    """
+
+
+@hookspec(firstresult=True)
+def bioscale_predict(model: Network, x: torch.Tensor) -> torch.Tensor | None:
+    """The logits ``(B, classes)`` the rule's network gives for ``x`` ``(B, *in_shape)`` in
+    evaluation (test and validation splits), under no_grad and the run's autocast, the model in
+    eval mode; None for ``model(x)``. EP answers with the free phase's settled readout."""
 
 
 @hookspec(firstresult=True)
@@ -327,6 +362,8 @@ RULE_HOOKS = (
     "bioscale_feedback_signal",
     "bioscale_update_inverse",
     "bioscale_after_forward_grads",
+    "bioscale_parameter_grads",
+    "bioscale_predict",
     "bioscale_inverse_error",
     "bioscale_state_dict",
     "bioscale_load_state_dict",

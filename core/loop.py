@@ -110,10 +110,23 @@ class TrainingLoop(TrainerFields):
             self.optimizer.step()
         return step, losses
 
+    @property
+    def _predict(self):
+        return self.rule_hooks.predict if self.rule_hooks.implements("bioscale_predict") else None
+
     def _assign_and_write(self, step) -> list:
         """The rule's credit assignment for ``step`` written into the forward ``.grad`` tensors;
         returns the signals ``[None, δa_1, ..., δa_L]`` (all None unless the rule's ``after_forward_grads``
         takes ``grads``: each, and its layer's forward tensors, go once the layer is passed)."""
+        found = self.rule_hooks.parameter_grads(step)
+        if found is not None:  # the rule settled the net itself (EP): its gradients, as given
+            with torch.no_grad():
+                for name, param in self.model.named_parameters():
+                    if param.grad is None:
+                        param.grad = found[name].clone()
+                    else:
+                        param.grad.copy_(found[name])
+            return [None] * (step.num_layers + 1)
         dests = self._grad_dests
 
         def write(l: int, grad_a) -> None:  # overwrites every .grad: no zero_grad needed
@@ -150,13 +163,13 @@ class TrainingLoop(TrainerFields):
         cfg = self.cfg.trainer
         top_k = self.data.top_k
         result = {}
-        with autocast(self.device, self.precision):
-            test = evaluate(self.model, self.data.test, cfg.eval_batch_size, top_k, self.parallel)
+        with autocast(self.device, self.precision):  # a rule that settles its net predicts from it
+            test = evaluate(self.model, self.data.test, cfg.eval_batch_size, top_k, self.parallel, self._predict)
         result["test_loss"], result["test_error"] = test["loss"], test["error"]
         if "top5_error" in test:
             result["test_top5_error"] = test["top5_error"]
         if self.data.val is not None:
             with autocast(self.device, self.precision):
-                val = evaluate(self.model, self.data.val, cfg.eval_batch_size, top_k, self.parallel)
+                val = evaluate(self.model, self.data.val, cfg.eval_batch_size, top_k, self.parallel, self._predict)
             result["val_loss"], result["val_error"] = val["loss"], val["error"]
         return result

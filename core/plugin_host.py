@@ -13,6 +13,7 @@ import torch
 
 from . import hookspecs
 from .errors import BioscaleError, PluginError, PluginFailure, RuleContractError, StopRun
+from .layer_target import LayerTarget
 from .markers import PROJECT_NAME
 
 PHASES = frozenset({"forward", "inverse"})
@@ -118,25 +119,41 @@ class RuleHooks:
         self._call("bioscale_load_state_dict", state=state)
 
     # -- credit assignment ------------------------------------------------------------
-    def output_target(self, step) -> torch.Tensor | None:
+    def output_target(self, step):
+        """None, a target for ``h_L``, or a :class:`LayerTarget` (its target may be None)."""
         if not self._implemented["bioscale_output_target"]:
             return None
         value = self._call("bioscale_output_target", step=step)
-        return (
-            None
-            if value is None
-            else self._check(value, step.h[step.num_layers], "bioscale_output_target", None, target=True)
-        )
+        L = step.num_layers
+        if isinstance(value, LayerTarget):
+            return self._checked_pair(value, step, L, "bioscale_output_target", None, target_optional=True)
+        return None if value is None else self._check(value, step.h[L], "bioscale_output_target", None, target=True)
 
-    def layer_target(self, step, layer: int, target_above) -> torch.Tensor | None:
+    def layer_target(self, step, layer: int, target_above):
+        """None, a target for ``h_{layer-1}``, or a :class:`LayerTarget` with its input."""
         if not self._implemented["bioscale_layer_target"]:
             return None
         value = self._call("bioscale_layer_target", step=step, layer=layer, target_above=target_above)
+        if isinstance(value, LayerTarget):
+            return self._checked_pair(value, step, layer - 1, "bioscale_layer_target", layer - 1)
         return (
             None
             if value is None
             else self._check(value, step.h[layer - 1], "bioscale_layer_target", layer - 1, target=True)
         )
+
+    def _checked_pair(self, value, step, k: int, hook: str, where, target_optional: bool = False) -> LayerTarget:
+        """A :class:`LayerTarget` for layer ``k``: its target like ``h_k`` and its input like layer ``k``'s
+        forward input ``h_{s(k)}`` (on a chain: a settled state), both float32 under bf16 (the layer is
+        run again on the input in float32: the error ``t - f(input)`` may lie below bf16's spacing)."""
+        if value.target is None and not target_optional:
+            raise self._error(
+                hook, "returned a LayerTarget without a target (only the output layer's may be None)", where
+            )
+        if step.model.source(k) != k - 1 or step.model.skips[k - 1] is not None:
+            raise self._error(hook, f"returned a LayerTarget for layer {k}, which is not in a chain", where)
+        target = None if value.target is None else self._check(value.target, step.h[k], hook, where, target=True)
+        return LayerTarget(target, self._check(value.input, step.h[k - 1], hook, where, target=True))
 
     def feedback_signal(self, step, layer: int, grad_above: torch.Tensor) -> torch.Tensor:
         value = None
@@ -150,6 +167,41 @@ class RuleHooks:
                 k,
             )
         return self._check(value, step.h[k], "bioscale_feedback_signal", k)
+
+    # -- a rule that settles the net itself ----------------------------------------------
+    @property
+    def settles_itself(self) -> bool:
+        """Whether the rule gives every parameter's gradient itself (``bioscale_parameter_grads``)."""
+        return self._implemented["bioscale_parameter_grads"]
+
+    def parameter_grads(self, step) -> dict | None:
+        """``{name: gradient}`` for every forward parameter, checked, or None (the core assigns credit)."""
+        if not self.settles_itself:
+            return None
+        hook = "bioscale_parameter_grads"
+        value = self._call(hook, step=step)
+        if value is None:
+            return None
+        params = dict(step.model.named_parameters())
+        if not isinstance(value, dict) or set(value) != set(params):
+            got = sorted(value) if isinstance(value, dict) else _describe(value)
+            raise self._error(hook, f"returned {got}; expected a gradient for each of {sorted(params)}")
+        for name, param in params.items():
+            like = torch.empty_like(param, dtype=torch.float32)
+            value[name] = self._check(value[name], like, f"{hook} [{name}]", None)
+        return value
+
+    def predict(self, model, x: torch.Tensor) -> torch.Tensor | None:
+        """The rule's evaluation logits for ``x`` (checked ``(B, classes)``), or None for ``model(x)``."""
+        if not self._implemented["bioscale_predict"]:
+            return None
+        value = self._call("bioscale_predict", model=model, x=x)
+        if value is None:
+            return None
+        like = torch.empty(x.shape[0], model.num_classes, device=x.device)
+        if not isinstance(value, torch.Tensor) or value.shape != like.shape or value.device != like.device:
+            raise self._error("bioscale_predict", f"returned {_describe(value)}; expected {_describe(like)}")
+        return value
 
     # -- inverse models ---------------------------------------------------------------
     def update_inverse(self, step) -> dict | None:

@@ -114,6 +114,8 @@ class StepContext:
         self.a = a if isinstance(a, PreActivations) else PreActivations(model, h, list(a), _autocast_state(x.device))
         self.post = post if post is not None else [None] * len(h)  # per layer: what its post backward needs
         self.norm_grads: list | None = None  # per layer: its batch norm's parameter gradients (credit.py)
+        self.inputs: dict = {}  # layer -> the input a rule's LayerTarget gave it (credit.py runs it again there)
+        self.reruns: dict = {}  # layer -> (h, post) of that run
         self.sync: BatchSync | None = (
             None  # data-parallel batch norm's sums (architectures.post.BatchSync); None in one process
         )
@@ -168,6 +170,8 @@ class StepContext:
             self.h[l] = LetGo(f"step.h[{l}]")
         self.a.let_go(l)
         self.post[l] = None
+        self.inputs.pop(l, None)
+        self.reruns.pop(l, None)
 
     def let_go_post(self, l: int) -> None:
         """Layer ``l``'s post backward has run: what it kept goes but the pooling indices (a target
@@ -182,15 +186,41 @@ class StepContext:
 
     def activation_backward(self, l: int, grad_h: torch.Tensor) -> torch.Tensor:
         """A signal at ``h_l`` ``(B, *out_shape)`` moved to the op's output ``a_l``: ``grad_h ⊙ σ_l'(a_l)``
-        for a plain layer; through pooling, ``σ'`` and batch norm (this batch's statistics) otherwise."""
-        if self.post[l] is None:
-            return self.model.activations[l - 1].backward(self.h[l], grad_h)
+        for a plain layer; through pooling, ``σ'`` and batch norm (this batch's statistics) otherwise.
+        At the rerun's evaluation where a rule's ``LayerTarget`` gave layer ``l`` an input."""
+        h, post = self.reruns.get(l, (self.h[l], self.post[l]))
+        if post is None:
+            return self.model.activations[l - 1].backward(h, grad_h)
         return self.post_backward(l, grad_h)[0]
 
     def post_backward(self, l: int, grad_h: torch.Tensor) -> tuple:
         """``(δa_l, δz_l)`` from ``δh_l``: ``δz_l`` is the signal where a skip adds (before batch norm's
         backward); both ``(B, *op.out_shape)``. The core's, the same for every rule."""
-        return self.model.layer(l).post_backward(self.h[l], grad_h, self.post[l], self.sync)
+        h, post = self.reruns.get(l, (self.h[l], self.post[l]))
+        return self.model.layer(l).post_backward(h, grad_h, post, self.sync)
+
+    def rerun(self, l: int, x: torch.Tensor) -> None:
+        """Run layer ``l`` again on ``x`` ``(B, *in_shape)`` in place of ``h_{s(l)}`` (a rule's
+        ``LayerTarget``): its output, post part and weight gradient are then formed there (batch norm
+        with ``x``'s statistics, running ones untouched). In ``x``'s dtype with autocast off (float32
+        under bf16: the target's error from ``f(x)`` may lie below bf16's spacing). No grad."""
+        layer = self.model.layer(l)
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):  # float32, as the rule formed x
+            if self.post[l] is None and layer.plain:
+                h, post = layer.activation(layer.op(x)), None
+            else:
+                _, h, post = layer.train_forward(x, None, self.sync, False)
+        self.inputs[l], self.reruns[l] = x, (h, post)
+
+    def output_of(self, l: int) -> torch.Tensor:
+        """``h_l``, or layer ``l``'s output at the input a rule's ``LayerTarget`` gave it."""
+        found = self.reruns.get(l)
+        return self.h[l] if found is None else found[0]
+
+    def input_of(self, l: int) -> torch.Tensor:
+        """What layer ``l``'s op read: ``h_{s(l)}``, or the input a rule's ``LayerTarget`` gave it."""
+        found = self.inputs.get(l)
+        return self.h[self.model.sources[l - 1]] if found is None else found
 
     def layer_vjp(self, l: int, grad_a: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         """Transpose of layer ``l``'s affine map applied to ``grad_a`` ``(B, *out_shape)``:

@@ -46,6 +46,10 @@ POOLED = (
     "model.blocks=[{type: conv, channels: 4, kernel: 3, pool: max}, {type: conv, channels: 4, kernel: 3, pool: max}]",
 )
 STEPS += [("dtp", (*POOLED, "rules.dtp.schedule=parallel")), ("ldrl", POOLED), ("ddtp", POOLED)]
+# predictive coding's settling loop (strict on the pooled chain too)
+STEPS += [("pc", ()), ("pc", ("rules.pc.variant=fixed_prediction",)), ("pc", POOLED)]
+# equilibrium propagation's free and nudged phases
+STEPS += [("ep", ("rules.ep.free_steps=5", "rules.ep.nudged_steps=3"))]
 
 
 @pytest.mark.parametrize("rule,tokens", STEPS, ids=[f"{r}-{'-'.join(t) or 'default'}" for r, t in STEPS])

@@ -21,6 +21,7 @@ RULES = [
     ("ddtp", ()),
     ("ldrl", ()),
     ("mix", ("rules.mix.layers=[fa,ldrl,ddtp,ddtp]",)),
+    ("pc", ()),
 ] + [
     (rule, (f"rules.{rule}.schedule={schedule}",))
     for rule in ("dtp", "sdtp", "aosdtp")

@@ -41,7 +41,8 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
        float32 and every tensor of the rule state in the dtype it has in a float32 run; and on the
        straight run's weights each hidden layer's signal under bf16 points where its fp32 signal
        points (``1 - cos`` below ``MAX_BF16_ANGLE_LOSS``): a target's displacement formed in bf16
-       cancels (see ``bioscale.rulekit.targets``);
+       cancels (see ``bioscale.rulekit.targets``); for a rule that settles the net itself, each
+       parameter's gradient instead (``check_bf16_parameter_grads``);
     5. (``supports``) on a tiny net with every structure the rule declares (pooling, batch norm,
        skips) it trains and resumes exactly (``bioscale.testing.structures``);
     6. (``data_parallel``) the same two epochs in 2 processes under torchrun give the straight
@@ -63,7 +64,10 @@ def check_rule_contract(rule, out_dir, tokens=(), data_parallel: bool = True, bf
     _check_probes(rule, out_dir, tokens, after)
     if bf16:
         _check_bf16(rule, out_dir, tokens, _tensor_dtypes(straight.rule_hooks.state_dict()))
-        check_bf16_signals(straight)
+        if straight.rule_hooks.settles_itself:
+            check_bf16_parameter_grads(straight)
+        else:
+            check_bf16_signals(straight)
     check_structures(rule, out_dir, tokens)
     if data_parallel:
         (job,) = train_jobs([(_worker_rule(rule), tokens)], out_dir / "data_parallel", processes=2)
@@ -171,6 +175,30 @@ def check_bf16_signals(trainer) -> None:
         f"bf16: the signal of these hidden layers points elsewhere than in fp32 (1 - cos, limit "
         f"{MAX_BF16_ANGLE_LOSS:g} or {BP_BF16_FACTOR:g} x BP's own): {bad}. Form a target's displacement t - h in "
         f"float32 and return the target in float32 (bioscale.rulekit.targets; see bioscale.hookspecs, bf16)"
+    )
+
+
+def check_bf16_parameter_grads(trainer, rows: int = 256) -> None:
+    """For a rule that settles the net itself (``bioscale_parameter_grads``): each parameter's gradient
+    under bf16 points where its fp32 one does, ``1 - cos`` below ``MAX_BF16_ANGLE_LOSS`` or ``BP_BF16_FACTOR``
+    times autograd's own bf16 loss on that parameter (``run.probe_gradients`` on the first ``rows``)."""
+    x, y = (t.to(trainer.device) for t in next(iter(trainer.data.train.batches(rows))))
+    found = {}
+    for precision in ("fp32", "bf16"):
+        with autocast(trainer.device, precision):
+            probe = trainer.probe_gradients(x, y)
+        found[precision] = probe
+    names = found["fp32"]["names"]
+    bad = {}
+    for i, name in enumerate(names):
+        mine = _angle_loss(found["fp32"]["rule"][i].double().flatten(), found["bf16"]["rule"][i].double().flatten())
+        ref = _angle_loss(found["fp32"]["exact"][i].double().flatten(), found["bf16"]["exact"][i].double().flatten())
+        limit = max(MAX_BF16_ANGLE_LOSS, BP_BF16_FACTOR * ref)
+        if not mine < limit:
+            bad[name] = f"{mine:.1e} (limit {limit:.1e})"
+    assert not bad, (
+        f"bf16: the gradients of these parameters point elsewhere than in fp32 (1 - cos): {bad}. Settle in float32 "
+        f"where the states' differences carry the update (bioscale.rulekit.targets.float32_maths)"
     )
 
 
