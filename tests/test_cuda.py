@@ -33,6 +33,8 @@ def _for_net(tokens, net: str) -> list:
 @pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("rule,tokens", STEPS, ids=IDS)
 def test_every_rule_trains_every_net_on_cuda(tmp_path, rule, tokens, net):
+    if rule == "ep" and net != "fc":
+        pytest.skip("ep settles fully connected chains only (it refuses the others: tests/test_rule_ep.py)")
     trainer = new_trainer(rule, tmp_path, [*_for_net(tokens, net), *NETS[net], *CUDA, "trainer.epochs=2"])
     summary = trainer.fit()
     assert summary["status"] == "completed" and summary["device"].startswith("cuda")
