@@ -331,7 +331,9 @@ def bioscale_run_start(run: Run, run_dir: Path, config: dict) -> None:
 
 @hookspec
 def bioscale_step_end(run: Run, step: StepContext) -> None:
-    """A training step ended. Called every step: keep it cheap, never sync to the host."""
+    """A training step ended. Called every step: keep it cheap, never sync to the host. While an
+    observer implements it, the step's tensors (``step.h``, ``step.a``, the signals) are kept to here
+    for it to read; without one, the credit assignment lets each layer's go as it passes the layer."""
 
 
 @hookspec

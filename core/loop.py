@@ -132,8 +132,9 @@ class TrainingLoop(TrainerFields):
         def write(l: int, grad_a) -> None:  # overwrites every .grad: no zero_grad needed
             write_layer_grads(step, l, grad_a, dests)
 
-        # a rule whose after_forward_grads takes ``grads`` keeps the whole step; else it goes layer by layer
-        release = not self.rule_hooks.reads_step_after_credit
+        # a rule whose after_forward_grads takes ``grads``, or an observer of every step, keeps the whole
+        # step; else it goes layer by layer
+        release = not self.rule_hooks.reads_step_after_credit and not self.observers.watches_steps
         return assign_credit(self.rule_hooks, step, on_signal=write, release=release)
 
     def _forward_grad_buffers(self) -> list:

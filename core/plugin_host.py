@@ -179,7 +179,8 @@ class RuleHooks:
         if not self.settles_itself:
             return None
         hook = "bioscale_parameter_grads"
-        value = self._call(hook, step=step)
+        with torch.no_grad():
+            value = self._call(hook, step=step)
         if value is None:
             return None
         params = dict(step.model.named_parameters())
@@ -240,6 +241,8 @@ class ObserverHooks:
                 for origin, obj in observers
                 if any(impl.plugin is obj for impl in getattr(pm.hook, hook).get_hookimpls())
             ]
+        # an observer of every step may read its tensors: the credit assignment then lets nothing go
+        self.watches_steps = bool(self._callers["bioscale_step_end"])
 
     def _call_one(self, origin: str, caller, hook: str, **kwargs) -> list:
         try:

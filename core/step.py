@@ -30,13 +30,20 @@ class LetGo:
         return (
             f"{self._what} was let go once the credit assignment passed its layer: at layer l a rule reads "
             "step.h[k] / step.a[k] for k <= l and the logits; a rule whose bioscale_after_forward_grads "
-            "takes `grads` keeps every tensor of the step (ARCHITECTURE.md, 'One training step')"
+            "takes `grads`, or an observer with bioscale_step_end, keeps every tensor of the step "
+            "(ARCHITECTURE.md, 'One training step')"
         )
 
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
         raise RuntimeError(self._message())
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """A torch function given one (``torch.sub(step.h[l], t)``) raises the same message."""
+        found = next(a for a in [*args, *(kwargs or {}).values()] if isinstance(a, LetGo))
+        raise RuntimeError(found._message())
 
     def __repr__(self) -> str:
         return f"<{self._message()}>"
@@ -54,7 +61,9 @@ class PreActivations:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def __getitem__(self, l: int):
+    def __getitem__(self, l):
+        if isinstance(l, slice):
+            return [self[k] for k in range(*l.indices(len(self._kept)))]
         if l < 0:
             l += len(self._kept)
         found = self._kept[l]

@@ -34,3 +34,5 @@ def test_a_spec_reproduces_pc_and_ep_beside_bp(tmp_path):
     assert result.returncode == 0, result.stderr
     table = json.loads(next((tmp_path / "out").rglob("table.json")).read_text())
     assert {"bp", "pc", "ep"} <= set(json.dumps(table).replace('"', " ").split())
+    summaries = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("cells/*/summary.json")]
+    assert len(summaries) == 3 and all(s["status"] == "completed" for s in summaries), summaries

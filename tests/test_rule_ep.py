@@ -104,3 +104,10 @@ def test_parameter_grads_must_cover_every_parameter(tmp_path):
     x, y = trainer.data.train.x[:16], trainer.data.train.y[:16]
     with pytest.raises(RuleContractError, match="bioscale_parameter_grads.*layers.2.op.bias"):
         trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
+
+
+def test_mix_refuses_a_rule_that_settles_the_net_itself(tmp_path):
+    from bioscale.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ep settle"):
+        new_trainer("mix", tmp_path, [*SMALL, "rules.mix.layers=[fa,fa,ep]"])

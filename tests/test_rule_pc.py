@@ -104,3 +104,19 @@ def test_a_layer_target_with_a_misshapen_input_is_a_contract_error(tmp_path):
     trainer = new_trainer(fake_entry(Broken, "broken"), tmp_path, DEEP)
     with pytest.raises(RuleContractError, match="bioscale_layer_target for layer 3"):
         trainer.train_step(trainer.data.train.x[:16], trainer.data.train.y[:16], 0, frozenset({"forward"}), 0.0)
+
+
+def test_under_mix_pc_settles_its_layers_when_another_rule_owns_the_output(tmp_path):
+    """pc on every hidden layer, bp at the output: pc settles on its first call of the step, and keeps
+    nothing of a step after it (layer 1's target is its last)."""
+    trainer = new_trainer("mix", tmp_path, [*DEEP, "rules.mix.layers=[pc,pc,pc,bp]", "trainer.epochs=1"])
+    assert trainer.fit()["status"] == "completed"
+    pc = trainer.rule_hooks.plugin.rules["pc"].plugin
+    assert pc._targets == {} and pc._inputs == {}
+
+
+def test_under_mix_pc_must_own_every_hidden_layer(tmp_path):
+    from bioscale.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pc settles every hidden state"):
+        new_trainer("mix", tmp_path, [*DEEP, "rules.mix.layers=[fa,pc,pc,pc]"])

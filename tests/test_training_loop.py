@@ -280,3 +280,22 @@ def test_a_rule_reading_its_signals_after_credit_gets_them_in_training(tmp_path)
     trainer = new_trainer(fake_entry(GradsReader, "reader"), tmp_path, ["trainer.epochs=1", "data.limit_train=128"])
     trainer.fit()
     assert rule_plugin(trainer).seen == [True, True]
+
+
+class ActivationLogger:
+    """Reads a hidden layer's output at every step's end, as an activation logger would."""
+
+    def __init__(self):
+        self.means = []
+
+    @hookimpl
+    def bioscale_step_end(self, run, step):
+        self.means.append(step.h[1].mean())
+
+
+def test_an_observer_of_every_step_keeps_the_steps_tensors(tmp_path):
+    logger = ActivationLogger()
+    spec = ObserverSpec("logger", fake_entry(ActivationLogger, "logger"), lambda: logger, None)
+    trainer = new_trainer("bp", tmp_path, ["trainer.epochs=1", "data.limit_train=128"], observers=[spec])
+    assert trainer.observers.watches_steps
+    assert trainer.fit()["status"] == "completed" and len(logger.means) == 2

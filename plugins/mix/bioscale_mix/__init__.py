@@ -70,6 +70,12 @@ class Mix:
                 f"({model.name if hasattr(model, 'name') else 'this model'}): name one per layer 1..{L}"
             )
         self.owner = {k: names[k - 1] for k in range(1, L + 1)}
+        settling = sorted(name for name, hooks in self.rules.items() if hooks.settles_itself)
+        if settling:
+            raise ConfigError(
+                f"rules.mix.layers: {', '.join(settling)} settle(s) the whole net and give(s) every parameter's "
+                f"gradient itself; such a rule cannot share a net with other rules"
+            )
         for name, hooks in self.rules.items():
             own = tuple(k for k in layers if self.owner[k] == name)
             hooks.setup(model, generator, own)

@@ -19,7 +19,8 @@ op). ``variant``:
   from their forward inputs. With ``η = 1`` and ``T ≥ L - 1`` the settled errors are BP's signals,
   exactly (Millidge et al. 2020; Song et al. 2020); ``tests/test_rule_pc.py`` checks it.
 
-The target handed to the core is ``μ*_l + ε*_l / β`` (the error rescaled by ``β``): the core's signal
+Under ``mix`` PC must own every hidden layer (it settles them all, with their true transposes); another
+rule may own the output layer, which then learns at its forward input. The target handed to the core is ``μ*_l + ε*_l / β`` (the error rescaled by ``β``): the core's signal
 ``2 (h - t) / B`` is then ``-2 ε* / (β B)``, BP's gradient in the limit, whatever ``β``. (Fixed
 prediction adds the error to the core's own ``h_l``; strict PC's inputs are run again by the core in
 float32, which reproduces ``μ*_l``: under bf16 the error is not rounded away.) The settling
@@ -35,6 +36,7 @@ from enum import Enum
 import torch
 from bioscale import LayerTarget, RuleConfig, hookimpl
 from bioscale.config import bounded
+from bioscale.errors import ConfigError
 from bioscale.rulekit import paper_search_space
 from bioscale.rulekit.targets import float32_maths
 from bioscale.step import cross_entropy_and_grad
@@ -127,10 +129,22 @@ class PredictiveCoding:
                     mu[l] = self._forward(layers[l - 1], x[l - 1])[0]
         return x, mu
 
+    @hookimpl
+    def bioscale_setup(self, model, generator, layers):
+        if tuple(layers) != tuple(range(1, model.num_layers)):
+            raise ConfigError(
+                f"pc settles every hidden state of the net, so it must give every hidden layer its target; "
+                f"here it has layers {list(layers)} of 1..{model.num_layers - 1} (rules.mix.layers)"
+            )
+
     # -- credit ----------------------------------------------------------------------------------
     @hookimpl
     def bioscale_output_target(self, step):
         """Settles the states; hands the output layer its settled input (strict) or nothing (fixed prediction)."""
+        return self._prepare(step)
+
+    def _prepare(self, step):
+        """This step's targets and inputs (kept until layer 1's is handed out); the output layer's answer."""
         x, mu = self._settle(step)
         L, beta = step.num_layers, self.config.beta
         strict = self.config.variant is PCVariant.strict
@@ -148,7 +162,11 @@ class PredictiveCoding:
     @hookimpl
     def bioscale_layer_target(self, step, layer, target_above):
         """The target for ``h_{layer-1}``, with its settled input where it has one (strict, above layer 1)."""
+        if not self._targets:  # a step whose output layer another rule owns (mix): settle here
+            self._prepare(step)
         l = layer - 1
         target = self._targets.pop(l)
         given = self._inputs.pop(l, None)
+        if l == 1:  # the step's last call: nothing of it stays with the rule
+            self._targets, self._inputs = {}, {}
         return target if given is None else LayerTarget(target, given)
