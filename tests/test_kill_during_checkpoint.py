@@ -23,7 +23,8 @@ TOKENS = ["trainer.epochs=3", "model.widths=[64,64]", "trainer.threads=1", "obse
 # are written (core/signals.py). The temp file is recognised by its name, so the test does not
 # depend on which module calls the writer.
 CHILD = """
-import os, sys
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal: a background launch ignores SIGINT
 SIG, KILL_AT = int(sys.argv[1]), int(sys.argv[2])
 real_fsync, seen = os.fsync, []
 def fsync(fd):
