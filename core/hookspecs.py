@@ -241,7 +241,9 @@ def bioscale_after_forward_grads(step: StepContext, grads: list) -> None:
         the arguments an implementation names): then the step keeps every signal and forward tensor
         to this point. Without it (KP and weight mirrors read only ``.grad`` and their own state) the
         credit assignment lets each layer's signal and tensors go once it has passed the layer, as
-        autograd frees saved tensors, and here ``step.h`` holds only ``x`` and the logits.
+        autograd frees saved tensors, and here ``step.h`` holds only ``x`` and the logits. A rule that
+        takes it but does not read it on a given run (a composite that passes it on) sets the attribute
+        ``reads_step_after_credit = False`` on its object.
     """
 
 

@@ -33,9 +33,11 @@ class RuleHooks:
         self._pm = pm
         self.name, self.distribution, self.version = name, distribution, version
         self._implemented = {h: bool(getattr(pm.hook, h).get_hookimpls()) for h in hookspecs.RULE_HOOKS}
-        # an after_forward_grads that takes ``grads`` reads the step after credit: it keeps all of it
+        # an after_forward_grads that takes ``grads`` reads the step after credit: it keeps all of it, unless
+        # the rule object says this run's does not (a composite rule that only passes them on: mix)
         self.reads_step_after_credit = any(
-            "grads" in impl.argnames for impl in pm.hook.bioscale_after_forward_grads.get_hookimpls()
+            "grads" in impl.argnames and getattr(impl.plugin, "reads_step_after_credit", True)
+            for impl in pm.hook.bioscale_after_forward_grads.get_hookimpls()
         )
 
     def _call(self, hook: str, **kwargs):

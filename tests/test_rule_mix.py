@@ -121,3 +121,45 @@ def test_kp_owning_no_hidden_layer_in_a_mix_has_nothing_to_train(tmp_path):
     trainer = new_trainer("mix", tmp_path, [*NET, "rules.mix.layers=[fa,fa,fa,kp]"])
     assert trainer.fit()["status"] == "completed"
     assert rule_plugin(trainer).rules["kp"].plugin.optimizer is None
+
+
+@pytest.mark.parametrize("layers, kept", [("[fa,fa,bp]", False), ("[kp,fa,bp]", False), ("[fa,fa,dtp]", False)])
+def test_mix_keeps_the_step_only_when_an_inner_rule_reads_it(tmp_path, layers, kept):
+    """mix takes ``grads`` to pass them on; the step is let go layer by layer unless an inner rule reads them."""
+    from bioscale.testing import new_trainer
+
+    trainer = new_trainer("mix", tmp_path, [f"rules.mix.layers={layers}", "rules.dtp.schedule=parallel"])
+    assert trainer.rule_hooks.reads_step_after_credit == kept
+    assert trainer.fit()["status"] == "completed"
+
+
+READER = """
+from bioscale import RuleConfig, hookimpl
+
+class Reader:
+    '''BP that reads every signal and hidden output after credit.'''
+    Config = RuleConfig
+
+    def __init__(self, config):
+        self.seen = []
+
+    @hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return step.layer_vjp(layer, grad_above)
+
+    @hookimpl
+    def bioscale_after_forward_grads(self, step, grads):
+        self.seen.append(float(step.h[1].abs().sum()) >= 0 and grads[1] is not None)
+"""
+
+
+def test_mix_keeps_the_step_for_an_inner_rule_that_reads_it(fake_site, tmp_path):
+    from bioscale.testing import new_trainer
+
+    fake_site.add_distribution("bioscale-reader", "1.0", "bioscale_reader", READER, {"bioscale.rules": {"reader": "bioscale_reader:Reader"}})  # fmt: skip
+    trainer = new_trainer(
+        "mix", tmp_path, ["rules.mix.layers=[reader,fa,bp]", "trainer.epochs=1", "data.limit_train=128"]
+    )
+    assert trainer.rule_hooks.reads_step_after_credit
+    assert trainer.fit()["status"] == "completed"
+    assert rule_plugin(trainer).rules["reader"].plugin.seen == [True, True]

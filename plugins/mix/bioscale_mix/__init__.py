@@ -58,6 +58,8 @@ class Mix:
         self.rules = rules  # name -> checked hook facade (bioscale.plugin_host.RuleHooks)
         self.owner: dict[int, str] = {}
         self._signals: dict = {}  # this step's δh by layer, for targets below signals
+        # the step's signals are kept to after_forward_grads only when an inner rule reads them there
+        self.reads_step_after_credit = any(hooks.reads_step_after_credit for hooks in rules.values())
 
     # -- setup ----------------------------------------------------------------------
     @hookimpl
