@@ -8,6 +8,8 @@ the layer. Observers get the collect-all event hooks through :class:`ObserverHoo
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pluggy
 import torch
 
@@ -19,8 +21,19 @@ from .markers import PROJECT_NAME
 PHASES = frozenset({"forward", "inverse"})
 
 
+class Expected(NamedTuple):
+    """What a hook's tensor must be, without allocating one: ``shape``, ``dtype``, ``device``."""
+
+    shape: torch.Size
+    dtype: torch.dtype
+    device: torch.device
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+
 def _describe(value) -> str:
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, (torch.Tensor, Expected)):
         return f"a tensor of shape {tuple(value.shape)}, dtype {value.dtype}, device {value.device}"
     return f"a {type(value).__name__}"
 
@@ -66,7 +79,9 @@ class RuleHooks:
         where = f"{hook}" + (f" for layer {layer}" if layer is not None else "")
         return RuleContractError(f"{self.origin} broke the contract of {where}: {message}")
 
-    def _check(self, value, like: torch.Tensor, hook: str, layer: int | None, target: bool = False) -> torch.Tensor:
+    def _check(
+        self, value, like: torch.Tensor | Expected, hook: str, layer: int | None, target: bool = False
+    ) -> torch.Tensor:
         """``value`` shaped, typed and placed like ``like``. Under autocast a floating result in
         another dtype is cast to ``like``'s, except a ``target``: it is kept (or made) float32,
         since the displacement ``t - h`` that carries its signal may lie below bf16's spacing."""
@@ -190,7 +205,7 @@ class RuleHooks:
             got = sorted(value) if isinstance(value, dict) else _describe(value)
             raise self._error(hook, f"returned {got}; expected a gradient for each of {sorted(params)}")
         for name, param in params.items():
-            like = torch.empty_like(param, dtype=torch.float32)
+            like = Expected(param.shape, torch.float32, param.device)
             value[name] = self._check(value[name], like, f"{hook} [{name}]", None)
         return value
 
@@ -201,7 +216,7 @@ class RuleHooks:
         value = self._call("bioscale_predict", model=model, x=x)
         if value is None:
             return None
-        like = torch.empty(x.shape[0], model.num_classes, device=x.device)
+        like = Expected(torch.Size((x.shape[0], model.num_classes)), torch.float32, x.device)
         if not isinstance(value, torch.Tensor) or value.shape != like.shape or value.device != like.device:
             raise self._error("bioscale_predict", f"returned {_describe(value)}; expected {_describe(like)}")
         return value

@@ -58,7 +58,8 @@ class Run:
         without them the batch is the first ``batch_size`` training examples (fewer if the split
         is smaller), un-augmented, the same rows on every call.
         :return: ``{"names": [...], "rule": [tensor|None], "exact": [tensor], "step": StepContext}``
-            (``exact``: autograd's gradient of the task loss; ``rule``: the rule's, no grad).
+            (``exact``: autograd's gradient of the feed-forward net's task loss, for every rule, also
+            one that predicts from a settled state; ``rule``: the rule's, no grad).
         """
         if x is None or y is None:
             x, y = self._first_batch(batch_size)

@@ -106,6 +106,47 @@ def test_parameter_grads_must_cover_every_parameter(tmp_path):
         trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
 
 
+class _Misshapen:
+    """Gives every parameter a gradient, one of them wrong as the test says; predicts one row too few."""
+
+    def __init__(self, config):
+        pass
+
+    fault = "shape"
+
+    def bioscale_parameter_grads(self, step):
+        grads = {n: torch.zeros_like(p) for n, p in step.model.named_parameters()}
+        bias = grads["layers.2.op.bias"]
+        grads["layers.2.op.bias"] = bias[:-1] if self.fault == "shape" else bias.half()
+        return grads
+
+    def bioscale_predict(self, model, x):
+        return model(x)[:-1]
+
+
+@pytest.mark.parametrize("fault, message", [("shape", r"shape \(9,\)"), ("dtype", "dtype torch.float16")])
+def test_parameter_grads_are_checked_like_the_parameters(tmp_path, fault, message):
+    from bioscale import RuleConfig, hookimpl
+    from bioscale.errors import RuleContractError
+    from bioscale.testing import fake_entry
+
+    class Misshapen(_Misshapen):
+        Config = RuleConfig
+        bioscale_parameter_grads = hookimpl(_Misshapen.bioscale_parameter_grads)
+        bioscale_predict = hookimpl(_Misshapen.bioscale_predict)
+
+    Misshapen.fault = fault
+    trainer = new_trainer(fake_entry(Misshapen, "misshapen"), tmp_path, SMALL)
+    x, y = trainer.data.train.x[:16], trainer.data.train.y[:16]
+    expected = r"expected a tensor of shape \(10,\), dtype torch.float32"
+    with pytest.raises(
+        RuleContractError, match=rf"bioscale_parameter_grads \[layers.2.op.bias\].*{message}.*{expected}"
+    ):
+        trainer.train_step(x, y, 0, frozenset({"forward"}), 0.0)
+    with pytest.raises(RuleContractError, match=r"bioscale_predict.*shape \(15, 10\).*expected.*shape \(16, 10\)"):
+        trainer.rule_hooks.predict(trainer.model, x)
+
+
 def test_mix_refuses_a_rule_that_settles_the_net_itself(tmp_path):
     from bioscale.errors import ConfigError
 

@@ -3,7 +3,9 @@
 On a fixed batch (the first ``batch_size`` training examples, the same every epoch), after
 each epoch it records per layer ``l``
 - ``angle_to_bp[l]``: the angle in degrees between the weight gradient the rule produces
-  (its update direction before the optimiser) and BP's true gradient;
+  (its update direction before the optimiser) and BP's true gradient, autograd's gradient of the
+  feed-forward net's loss for every rule (for a rule that predicts from a settled state, as
+  ``ep`` does, the angle says how far its update is from BP's, not from its own loss's gradient);
 - ``inverse_error[l]`` (rules with inverses): the mean squared reconstruction error
   ``mean (g_l(f_l(h_{l-1})) - h_{l-1})²``.
 It costs one forward pass, one credit assignment and one BP gradient per epoch, changes no
