@@ -67,6 +67,9 @@ def _resnet18(small: bool) -> list[dict]:
 LENET = [_conv(32, padding=0, pool="max"), _conv(64, padding=0, pool="max"), _conv(128, padding=0, pool="global")]
 # scalingDTP's SimpleVGG: five (3x3 conv, ELU, 2x2 max pooling) blocks
 SIMPLE_VGG = [_conv(c, pool="max") for c in (128, 128, 256, 256, 512)]
+# the DLL harness's CIFAR-10 CNN (Lv et al. 2025, its code's cifar10 net): 3x3 convs with padding 1 of 64 / 128 /
+# 64 channels, 2x2 max / max / average pooling, FC 256, tanh throughout
+DLL_CNN = [_conv(64, pool="max"), _conv(128, pool="max"), _conv(64, pool="avg", pool_kernel=2)]
 
 PRESETS: dict[str, dict] = {
     # default for the embedded 8x8 digits: small enough for a quick comparison of every rule
@@ -87,6 +90,7 @@ PRESETS: dict[str, dict] = {
     # the nets the field assesses rules on today (BioTorch, scalingDTP): pooling, batch norm, skips
     "lenet": {"blocks": LENET, "widths": [256], "activation": "relu"},
     "simple_vgg": {"blocks": SIMPLE_VGG, "widths": [], "activation": "elu"},
+    "dll_cnn": {"blocks": DLL_CNN, "widths": [256], "activation": "tanh"},
     "resnet20": {"blocks": _cifar_resnet(3), "widths": [], "activation": "relu"},
     "resnet56": {"blocks": _cifar_resnet(9), "widths": [], "activation": "relu"},
     "resnet18": {"blocks": _resnet18(small=False), "widths": [], "activation": "relu"},
@@ -109,6 +113,7 @@ DESCRIPTIONS = {
     "imagenet64_conv": "imagenet64_lc with shared weights",
     "lenet": "BioTorch's CIFAR-10 LeNet: 3 x (3x3 conv, ReLU), max / max / global average pooling, FC 256",
     "simple_vgg": "scalingDTP's SimpleVGG: 5 x (3x3 conv, ELU, 2x2 max pooling), 128-512 channels",
+    "dll_cnn": "the DLL harness's CIFAR-10 CNN: 3 x (3x3 conv, tanh), max / max / average pooling, FC 256",
     "resnet20": "ResNet-20 for CIFAR (He et al. 2016): 3 stages x 3 basic blocks, option A shortcuts",
     "resnet56": "ResNet-56 for CIFAR (He et al. 2016): 3 stages x 9 basic blocks, option A shortcuts",
     "resnet18": "ResNet-18 (He et al. 2016, torchvision's layout): 7x7 stem, max pooling, projections",

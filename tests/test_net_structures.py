@@ -70,10 +70,11 @@ def test_fa_with_feedback_equal_to_forward_weights_is_bp_on_resnet20(tmp_path):
 
 
 # (preset, input, classes) -> parameters in the source: BioTorch's LeNetCIFAR, scalingDTP's SimpleVGG,
-# akamaster's / BioTorch's resnet20 / resnet56, torchvision's resnet18, kuangliu's ResNet18
+# the DLL code's cifar10 CNN (counted from its layer shapes), akamaster's / BioTorch's resnet20 / resnet56, torchvision's resnet18, kuangliu's ResNet18
 SOURCES = {
     ("lenet", (3, 32, 32), 10): 128_842,
     ("simple_vgg", (3, 32, 32), 10): 2_221_706,
+    ("dll_cnn", (3, 32, 32), 10): 414_410,
     ("resnet20", (3, 32, 32), 10): 269_722,
     ("resnet56", (3, 32, 32), 10): 853_018,
     ("resnet18", (3, 224, 224), 1000): 11_689_512,
