@@ -1,17 +1,48 @@
 """bioscale: biologically motivated learning rules as plugins of one trainer.
 
-Rule authors need ``hookimpl`` (decorate hook methods), ``RuleConfig`` / ``OptimizerConfig``
-(base of a rule's structured config) and, optionally, ``bioscale.rulekit``.
+From Python: ``bioscale.train(...)``, ``resume``, ``compare``, ``sweep`` and ``load_run`` return
+``Run`` / ``Comparison`` / ``Sweep`` objects; ``register_rule`` (and ``register_architecture``,
+``register_dataset``) make Python objects plugins of this process (``bioscale.api``). Rule
+authors need ``hookimpl`` (decorate hook methods), ``RuleConfig`` / ``OptimizerConfig`` (base of a
+rule's structured config) and, optionally, ``bioscale.rulekit``.
 """
 
 __version__ = "0.1.0"
 
 from .config.schema import AdamConfig, LRSchedule, OptimizerConfig, OptimizerName, RuleConfig  # noqa: E402
+from .errors import BioscaleError, ConfigError  # noqa: E402
 from .layer_target import LayerTarget  # noqa: E402
 from .markers import hookimpl, hookspec  # noqa: E402
 
+_API = (
+    "Comparison",
+    "Run",
+    "Sweep",
+    "compare",
+    "load_run",
+    "register_architecture",
+    "register_dataset",
+    "register_rule",
+    "resume",
+    "sweep",
+    "train",
+)
+
+
+def __getattr__(name: str):
+    """The Python API, imported on first use: ``import bioscale`` stays light for plugins."""
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'bioscale' has no attribute {name!r}")
+
+
 __all__ = [
+    *_API,
     "AdamConfig",
+    "BioscaleError",
+    "ConfigError",
     "LRSchedule",
     "LayerTarget",
     "OptimizerConfig",

@@ -98,7 +98,18 @@ def _distribution_of(ep: metadata.EntryPoint) -> tuple[str, str]:
 
 
 def find_entries(group: str) -> dict[str, list[PluginEntry]]:
-    """All entry points of ``group`` by name (a name may map to several distributions)."""
+    """All plugins of ``group`` by name (a name may map to several distributions): the installed
+    entry points, then the objects this process registered from Python (``local_plugins.py``)."""
+    from .local_plugins import registered
+
+    found = installed_entries(group)
+    for name, entry in registered(group).items():
+        found.setdefault(name, []).append(entry)
+    return found
+
+
+def installed_entries(group: str) -> dict[str, list[PluginEntry]]:
+    """The entry points of ``group`` by name (a name may map to several distributions)."""
     found: dict[str, list[PluginEntry]] = {}
     seen = set()
     for ep in metadata.entry_points(group=group):

@@ -105,6 +105,8 @@ class RunRecord(TrainerFields):
             "train_examples": len(self.data.train),
             "test_examples": len(self.data.test),
             "val_examples": len(self.data.val) if self.data.val is not None else 0,
+            "in_shape": list(self.data.in_shape),  # (C, H, W): with num_classes, what rebuilds the net alone
+            "num_classes": self.data.num_classes,
             "parameters": sum(p.numel() for p in self.model.parameters()),
             "sittings": [self.sitting()],
         }

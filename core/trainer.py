@@ -17,19 +17,16 @@ from pathlib import Path
 from typing import cast
 
 import torch
-from bioscale.architectures import build_network
 from bioscale.datasets import load_data
 from omegaconf import OmegaConf
 
 from .checkpoint import remove_stale_temp_files
-from .config.schema import RuleConfig, config_dict, plain_value
-from .config.structures import check_supported
+from .config.schema import RuleConfig, plain_value
 from .distributed import DataParallel, plan_device
-from .errors import BioscaleError, ConfigError, DivergenceError, PluginError, PluginFailure, StopRun, StorageError
+from .errors import BioscaleError, DivergenceError, PluginError, PluginFailure, StopRun, StorageError
 from .flat_parameters import can_flatten, flatten_parameters
 from .host_malloc import tune_for_training
 from .loop import TrainingLoop
-from .named_plugins import plugin_network
 from .optim import make_optimizer
 from .plugin_host import build_plugin_host
 from .progress import Progress
@@ -37,6 +34,7 @@ from .record import RunRecord, read_run_info
 from .run import Run
 from .run_dir import CHECKPOINT, SUMMARY, append_metrics, check_writable, create_run_dir, truncate_metrics, write_json
 from .run_lock import RunLock
+from .run_model import build_run_model
 from .run_state import RunState, file_stamp, read_for_resume
 from .signals import signals_held
 from .step import forward_step
@@ -112,27 +110,10 @@ class Trainer(TrainingLoop, RunState, RunRecord):
     # -- construction -----------------------------------------------------------------
     def _build_model(self):
         """The network on the run's device, its weights drawn from the seed's model generator."""
-        cfg = self.cfg
-        try:
-            generator = seeded_generator(cfg.seed, "model")
-            built = plugin_network(cfg.model.preset, self.data.in_shape, self.data.num_classes, generator)
-            if built is not None:  # an architecture plugin with build: model.blocks / widths are not used
-                spec = self.rule_spec  # its structures are known only now: checked before any training
-                rules = [(spec.name, spec.cls)] + [(n, c.cls) for n, c in spec.companions.items()]
-                check_supported(cfg.model.preset, built.structures(), rules, unit="layer")
-                return built.to(self.device)
-            return build_network(
-                self.data.in_shape,
-                self.data.num_classes,
-                blocks=[_block_dict(b) for b in cfg.model.blocks],
-                widths=list(cfg.model.widths),
-                activation=cfg.model.activation,
-                generator=generator,
-                name=cfg.model.preset,
-                weight_init=plain_value(cfg.model.weight_init),
-            ).to(self.device)
-        except ValueError as exc:  # an unknown activation or init, a layer that does not fit its input
-            raise ConfigError(f"model: {exc}") from exc
+        spec = self.rule_spec
+        rules = [(spec.name, spec.cls)] + [(n, c.cls) for n, c in spec.companions.items()]
+        generator = seeded_generator(self.cfg.seed, "model")
+        return build_run_model(self.cfg, self.data.in_shape, self.data.num_classes, generator, rules).to(self.device)
 
     def _start_observers(self) -> list[tuple]:
         """``(spec, object)`` of each enabled observer; one that fails to start is a PluginError."""
@@ -360,10 +341,6 @@ class Trainer(TrainingLoop, RunState, RunRecord):
     def probe_gradients(self, x, y) -> dict:
         """``self.run.probe_gradients(x, y)`` (kept for callers that hold the trainer)."""
         return self.run.probe_gradients(x, y)
-
-
-def _block_dict(block) -> dict:
-    return config_dict(block, enum_to_str=True) if not isinstance(block, dict) else dict(block)
 
 
 def print_err(message: str) -> None:

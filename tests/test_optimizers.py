@@ -207,7 +207,7 @@ def test_the_cli_trains_fa_with_momentum_sgd_and_a_multistep_schedule(tmp_path):
 
 def test_a_sweep_may_search_the_optimiser_and_its_momentum():
     from bioscale.commands.sweep import _check_space
-    from bioscale.sweep.space import parse_spec
+    from bioscale.search.space import parse_spec
 
     keys = {"rules.bp.optimizer.name": "choice:adam,sgd", "rules.bp.optimizer.momentum": "uniform:0:0.99"}
     _check_space(["rule=bp"], {k: parse_spec(k, v) for k, v in keys.items()})  # every end passes

@@ -8,8 +8,8 @@ import optuna
 import pytest
 from bioscale.plotting import draw_sweep, plot_sweep
 from bioscale.plotting.sweep import parse_declared, rule_of
-from bioscale.sweep.report import write_report
-from bioscale.sweep.space import parse_spec
+from bioscale.search.report import write_report
+from bioscale.search.space import parse_spec
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 SPECS = {

@@ -12,7 +12,7 @@ import pytest
 from bioscale.commands.train import prepare
 from bioscale.config import build_run_config
 from bioscale.errors import ConfigError
-from bioscale.sweep.space import parse_spec
+from bioscale.search.space import parse_spec
 from conftest import TINY, run_cli
 
 BASE = ["rule=bp", *TINY, "trainer.epochs=2", "observers.diagnostics.enabled=false"]
@@ -168,7 +168,7 @@ def test_sweep_settings_are_checked(tmp_path):
 
 def test_the_paper_space_is_every_paper_rules_default():
     from bioscale.discovery import RULES_GROUP, discover, load_rule_class
-    from bioscale.sweep.space import rule_space
+    from bioscale.search.space import rule_space
 
     rules = discover(RULES_GROUP)
     keys = {name: set(rule_space(name, load_rule_class(name, rules)[1])) for name in ("bp", "dtp", "sdtp")}
@@ -187,7 +187,7 @@ def test_an_error_in_the_sweeps_own_input_stops_it_instead_of_failing_every_tria
     def missing(*args, **kwargs):
         raise DataError("the data vanished")
 
-    monkeypatch.setattr("bioscale.sweep.study.SweepWork.data_for", missing)
+    monkeypatch.setattr("bioscale.search.study.SweepWork.data_for", missing)
     with pytest.raises(DataError):
         sweep.main([*BASE, "sweep.trials=3", f"sweep.dir={tmp_path / 's'}"])
     trials = report(tmp_path / "s")["trials"]

@@ -103,6 +103,16 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(args: list[str]) -> int:
+    out, table = run_comparison(args)
+    print(table)
+    print(f"plot: {out / 'comparison.png'}")
+    print(out, flush=True)
+    return 0
+
+
+def run_comparison(args: list[str]) -> tuple[Path, str]:
+    """Train every rule ``args`` name (``RULE[:k=v,...]`` and shared ``key=value``) on the same data,
+    model and seed; returns the comparison folder and its markdown table."""
     entries, tokens = split_args(args)
     chosen = bool(entries)
     if not entries:
@@ -125,11 +135,7 @@ def main(args: list[str]) -> int:
         summary = trainer.fit()
         rows.append({"label": label, **summary})
         curves[label] = trainer.history
-    table = _write_comparison(out, first, tokens, rows, curves, broken)
-    print(table)
-    print(f"plot: {out / 'comparison.png'}")
-    print(out, flush=True)
-    return 0
+    return out, _write_comparison(out, first, tokens, rows, curves, broken)
 
 
 def _plan(entries: list, tokens: list[str], chosen: bool) -> tuple[list, list[tuple[str, str]]]:

@@ -21,9 +21,14 @@ __all__ = ["RESUMABLE_PREFIXES", "load_run_config", "main"]  # load_run_config: 
 
 
 def main(run_dir: str, tokens: list[str]) -> int:
+    return fit_to_end(prepare_resume(run_dir, tokens))
+
+
+def prepare_resume(run_dir: str, tokens: list[str]) -> Trainer:
+    """Check the folder and the overrides, load the data and the checkpoint: the run, ready to fit."""
     path = Path(run_dir)
     if launched():  # every process reads the folder: each must see it (multi-node: a shared file system)
         check_visible([path / CONFIG, path / CHECKPOINT], f"cannot resume {path}")
     cfg, rule_spec = load_run_config(path, tokens)
     observers = resolve_observers(cfg)
-    return fit_to_end(Trainer.resume(path, cfg, rule_spec, observers))
+    return Trainer.resume(path, cfg, rule_spec, observers)

@@ -3,7 +3,7 @@
 N trials of ``bioscale train`` settings drawn from the rule's search space (or the user's), K
 worker processes at a time, on an Optuna study that rerunning the same command resumes; the
 same command on other machines with a shared ``sweep.storage`` joins the same study. See
-``bioscale.sweep.settings.SweepConfig`` for the settings and ARCHITECTURE.md for the loop.
+``bioscale.search.settings.SweepConfig`` for the settings and ARCHITECTURE.md for the loop.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from bioscale.architectures.activations import cpuinfo_field
 from ..config import build_run_config, resolve_rule
 from ..discovery import RULES_GROUP, discover, load_rule_class
 from ..errors import BioscaleError, ConfigError
-from ..sweep.report import write_report
-from ..sweep.settings import SweepConfig, split_sweep_tokens, sweep_config
-from ..sweep.space import format_value, rule_space, user_space
-from ..sweep.study import SweepWork, open_study, progress_line, run_worker
+from ..search.report import write_report
+from ..search.settings import SweepConfig, split_sweep_tokens, sweep_config
+from ..search.space import format_value, rule_space, user_space
+from ..search.study import SweepWork, open_study, progress_line, run_worker
 
 if TYPE_CHECKING:
     import optuna
@@ -59,8 +59,22 @@ def _slug(text: str) -> str:
 
 
 def main(tokens: list[str]) -> int:
+    folder = run_sweep(tokens)
+    if not os.environ.get("BIOSCALE_SWEEP_WORKER"):
+        print(folder / "sweep.md", flush=True)
+    return 0
+
+
+def run_sweep(tokens: list[str], in_process_only: bool = False) -> Path:
+    """Run (or continue) the sweep ``tokens`` describe; returns its folder. ``in_process_only``: refuse
+    several workers (processes cannot see plugins registered from Python)."""
     run_tokens, sweep_pairs, space_tokens = split_sweep_tokens(tokens)
     settings = sweep_config(sweep_pairs)
+    if in_process_only and settings.workers > 1:
+        raise ConfigError(
+            f"sweep.workers={settings.workers}: worker processes cannot see plugins registered from Python; "
+            "run one worker (sweep.workers=1) or install them as a package"
+        )
     cfg = build_run_config(run_tokens)
     spec = resolve_rule(cfg)
     space = _search_space(spec.name, settings.space, space_tokens)
@@ -90,9 +104,7 @@ def main(tokens: list[str]) -> int:
         if not os.environ.get("BIOSCALE_SWEEP_WORKER"):
             write_report(folder, study, meta)
             print(progress_line(study, settings.trials), file=sys.stderr, flush=True)
-    if not os.environ.get("BIOSCALE_SWEEP_WORKER"):
-        print(folder / "sweep.md", flush=True)
-    return 0
+    return folder
 
 
 def _search_space(rule: str, space_file: str, space_tokens: dict[str, str]) -> dict:

@@ -158,7 +158,7 @@ class TrainerConfig:
     backend: Backend = Backend.auto  # torchrun's process group (core/distributed.py)
     threads: int = bounded(0, low=0)  # CPU threads for torch; 0 keeps torch's default
     log_every: int = bounded(100, low=1)  # steps between host syncs (progress bar, NaN check)
-    progress: bool | None = None  # None: on when stderr is a terminal
+    progress: bool | None = None  # None: on when stderr is a terminal or the process a Jupyter kernel
     checkpoint: bool = True
     label_smoothing: float = bounded(
         0.0, low=0, high=1, high_open=True

@@ -125,7 +125,7 @@ class _Reporter:
 
 def _reporter_spec(trial) -> ObserverSpec:
     entry = PluginEntry(
-        "sweep", OBSERVERS_GROUP, "bioscale.sweep.study:_Reporter", "bioscale", __version__, entry_point=None
+        "sweep", OBSERVERS_GROUP, "bioscale.search.study:_Reporter", "bioscale", __version__, entry_point=None
     )
     reporter = _Reporter(trial)
     return ObserverSpec("sweep", entry, lambda: reporter, None)

@@ -1,0 +1,121 @@
+"""Python objects as plugins of this process: a torch module as an architecture, arrays or torch
+``Dataset`` objects as a data set, a rule class as a rule (``local_plugins.py`` holds them).
+
+Each ``*_name`` function registers its object and returns the name that ``model=`` / ``data=`` /
+``rule=`` then select, so the run resolves, records and resumes exactly as for an installed plugin.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from ..discovery import ARCHITECTURES_GROUP, DATASETS_GROUP, RULES_GROUP
+from ..errors import ConfigError
+from ..local_plugins import register
+
+
+def model_name(model, name: str | None = None) -> str:
+    """``model`` (a name, a ``torch.nn.Module`` or an architecture object) as a ``model=`` name. A
+    module becomes the architecture ``name`` (default: its class name) whose ``build`` hands a copy
+    to ``bioscale.architectures.convert.from_module``: its weights are its own (the run's seed
+    draws none) and the module passed is never trained in place."""
+    from bioscale.architectures import Architecture
+
+    if isinstance(model, str):
+        return model
+    if isinstance(model, torch.nn.Module):
+        frozen = copy.deepcopy(model).cpu()
+
+        def build(in_shape, num_classes, generator):  # a copy per run: runs never share weights
+            return copy.deepcopy(frozen)
+
+        label = name or type(model).__name__
+        register(ARCHITECTURES_GROUP, label, Architecture(f"{label}: a torch module from Python", build=build))
+        return label
+    if hasattr(model, "description") and (hasattr(model, "build") or hasattr(model, "config")):
+        if name is None:
+            raise ConfigError("model: an architecture object needs model_name= (the name model= selects)")
+        register(ARCHITECTURES_GROUP, name, model)
+        return name
+    raise ConfigError(
+        f"model: expected a name, a torch.nn.Module or an architecture object, got a {type(model).__name__}"
+    )
+
+
+def _stacked(dataset, what: str) -> tuple:
+    """A torch ``Dataset`` of ``(image, label)`` items as ``(x, y)`` arrays, channels last, read once."""
+    try:
+        items = [dataset[i] for i in range(len(dataset))]
+        xs = torch.stack([torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x for x, _ in items])
+        ys = torch.as_tensor([int(y) for _, y in items])
+    except Exception as exc:  # user data of an unexpected shape
+        raise ConfigError(f"data: {what}: cannot read its items as (image, label) pairs: {exc}") from exc
+    if xs.ndim == 4 and xs.shape[1] in (1, 3) and xs.shape[-1] not in (1, 3):  # (N, C, H, W): ToTensor's layout
+        xs = xs.permute(0, 2, 3, 1)
+    return xs, ys
+
+
+def _splits(data) -> tuple | None:
+    """``(x_train, y_train, x_test, y_test)`` from the forms :func:`data_name` accepts, or None."""
+    if isinstance(data, (tuple, list)):
+        if len(data) == 4:
+            return tuple(data)
+        if len(data) == 2 and all(isinstance(d, (tuple, list)) and len(d) == 2 for d in data):
+            return (*data[0], *data[1])
+        if len(data) == 2 and all(isinstance(d, torch.utils.data.Dataset) for d in data):
+            return (*_stacked(data[0], "the training Dataset"), *_stacked(data[1], "the test Dataset"))
+    return None
+
+
+def _max_value(x) -> float:
+    """The largest pixel value the arrays' dtype implies: 255 for bytes, 1 for floats in [0, 1], else their max."""
+    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if t.dtype == torch.uint8:
+        return 255.0
+    top = float(t.max()) if t.numel() else 1.0
+    return 1.0 if top <= 1.0 else top
+
+
+def data_name(data, name: str | None = None) -> str:
+    """``data`` (a name; ``(x_train, y_train, x_test, y_test)``; ``((x_train, y_train), (x_test,
+    y_test))``; a pair of torch ``Dataset`` objects of ``(image, label)`` items; or a data-set object
+    with ``description`` and ``load``) as a ``data=`` name (default ``arrays``). Images are ``(N, H,
+    W)`` or ``(N, H, W, C)`` (a Dataset's ``(C, H, W)`` items are moved to channels last), numpy or
+    torch; labels integer class indices ``(N,)``; pixels are divided by 255 for bytes, else by the
+    training images' maximum when above 1, and then prepared as the run's ``data`` settings say."""
+    from bioscale.datasets import DataSet, from_arrays
+
+    if isinstance(data, str):
+        return data
+    label = name or "arrays"
+    if hasattr(data, "description") and callable(getattr(data, "load", None)):
+        register(DATASETS_GROUP, label, data)
+        return label
+    splits = _splits(data)
+    if splits is None:
+        raise ConfigError(
+            "data: expected a name, (x_train, y_train, x_test, y_test), ((x_train, y_train), (x_test, y_test)), "
+            f"a pair of torch Datasets or a data-set object; got a {type(data).__name__}"
+        )
+    top = _max_value(splits[0])
+
+    def load(cfg, device):
+        return from_arrays(cfg, *splits, device=device, max_value=top, source=f"{label} (arrays from Python)")
+
+    register(DATASETS_GROUP, label, DataSet(f"{label}: arrays from Python", load))
+    return label
+
+
+def rule_name(rule) -> str:
+    """``rule`` (an installed name or a rule class) as a ``rule=`` name; a class is registered under
+    its ``name`` attribute or its class name in lower case (its settings: ``rules.<that>.<key>``)."""
+    if isinstance(rule, str):
+        return rule
+    if isinstance(rule, type):
+        name = getattr(rule, "name", None) or rule.__name__.lower()
+        register(RULES_GROUP, name, rule)
+        return name
+    raise ConfigError(f"rule: expected a rule name or a rule class, got a {type(rule).__name__}")

@@ -1,0 +1,162 @@
+"""What the Python API returns, read from run folders (lazily: a folder may still be written).
+
+``Run`` is one run folder (``bioscale.load_run(path)`` for any), ``Comparison`` a ``compare``
+folder, ``Sweep`` a sweep folder. Not to be confused with ``bioscale.run.Run``, the view of a
+live run that observers get.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..run_dir import CHECKPOINT, CONFIG, SUMMARY, read_metrics
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError("to_pandas() needs pandas: pip install pandas") from exc
+    return pandas
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+class Run:
+    """A run folder: its config, summary, metrics, curves and trained network."""
+
+    def __init__(self, path) -> None:
+        self.dir = Path(path)
+        if not (self.dir / CONFIG).is_file():
+            raise ConfigError(f"{self.dir} is not a run folder (it has no {CONFIG})")
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return f"Run({str(self.dir)!r}, status={s.get('status')!r}, best_test_error={s.get('best_test_error')})"
+
+    @property
+    def config(self) -> dict:
+        """``config.yaml`` as a dict: the resolved settings and ``run_info`` (what ran, where)."""
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(OmegaConf.load(self.dir / CONFIG), resolve=True)  # type: ignore[return-value]
+
+    @property
+    def summary(self) -> dict:
+        """``summary.json``: status, best and final errors, timings (``{}`` before the first epoch ends)."""
+        return _json(self.dir / SUMMARY)
+
+    @property
+    def status(self) -> str:
+        """``completed``, ``paused``, ``interrupted``, ``diverged``, ``failed`` or ``running``."""
+        return self.summary.get("status", "running")
+
+    @property
+    def metrics(self) -> list[dict]:
+        """One dict per epoch (``metrics.jsonl``): losses, errors, seconds, observers' values."""
+        return read_metrics(self.dir)
+
+    def to_pandas(self):
+        """The metrics as a pandas DataFrame, one row per epoch (nested values as ``key.sub`` columns)."""
+        return _pandas().json_normalize(self.metrics, sep=".")
+
+    @property
+    def model(self):
+        """The network at the run's last checkpoint, on the CPU, in evaluation mode. Its input is
+        normalised as in training (``config["run_info"]["normalization"]``)."""
+        import torch
+
+        from ..checkpoint import load_checkpoint
+        from ..config.saved import load_run_config
+        from ..run_model import build_run_model
+
+        cfg, _ = load_run_config(self.dir, [])
+        in_shape, classes = self._shapes(cfg)
+        net = build_run_model(cfg, in_shape, classes, torch.Generator().manual_seed(0))
+        net.load_state_dict(load_checkpoint(self.dir / CHECKPOINT)["model"])
+        return net.eval()
+
+    def _shapes(self, cfg) -> tuple:
+        info = self.config.get("run_info", {})
+        if "in_shape" in info:
+            return tuple(info["in_shape"]), int(info["num_classes"])
+        from bioscale.datasets import load_data  # a run recorded before in_shape was: its data tell
+
+        data = load_data(cfg.data)
+        return data.in_shape, data.num_classes
+
+    def plot(self, title: str | None = None):
+        """A matplotlib figure of the run's learning curves."""
+        from ..plotting.curves import draw_curves
+
+        return draw_curves({self.dir.name: self.metrics}, title or self.dir.name)
+
+
+class Comparison:
+    """A ``compare`` folder: one row and one run per rule, the table, the plot."""
+
+    def __init__(self, path) -> None:
+        self.dir = Path(path)
+        self._doc = _json(self.dir / "comparison.json")
+        if not self._doc:
+            raise ConfigError(f"{self.dir} is not a comparison folder (it has no comparison.json)")
+
+    def __repr__(self) -> str:
+        return f"Comparison({str(self.dir)!r}, rules={[r['label'] for r in self.rows]})"
+
+    @property
+    def rows(self) -> list[dict]:
+        """One dict per rule: ``label`` and its run's summary."""
+        return list(self._doc["rows"])
+
+    @property
+    def runs(self) -> list[Run]:
+        return [Run(r["run_dir"]) for r in self.rows]
+
+    @property
+    def table(self) -> str:
+        """The comparison as a markdown table."""
+        return (self.dir / "comparison.md").read_text()
+
+    def to_pandas(self):
+        """The rows as a pandas DataFrame indexed by rule label."""
+        return _pandas().DataFrame(self.rows).set_index("label")
+
+    def plot(self, title: str | None = None):
+        """A matplotlib figure of every rule's learning curves."""
+        from ..plotting.curves import draw_curves
+
+        return draw_curves({r["label"]: Run(r["run_dir"]).metrics for r in self.rows}, title or self._doc["title"])
+
+
+class Sweep:
+    """A sweep folder: every trial and the best."""
+
+    def __init__(self, path) -> None:
+        self.dir = Path(path)
+        self._doc = _json(self.dir / "sweep.json")
+        if not self._doc:
+            raise ConfigError(f"{self.dir} is not a sweep folder (it has no sweep.json)")
+
+    def __repr__(self) -> str:
+        best = self.best
+        return (
+            f"Sweep({str(self.dir)!r}, trials={len(self.trials)}, best_val_error={best and best.get('best_val_error')})"
+        )
+
+    @property
+    def trials(self) -> list[dict]:
+        """One dict per trial: its number, status, drawn settings, validation error, run folder."""
+        return list(self._doc.get("trials", []))
+
+    @property
+    def best(self) -> dict | None:
+        """The best complete trial's row, with its ``command`` (None before one completes)."""
+        return self._doc.get("best")
+
+    def to_pandas(self):
+        return _pandas().json_normalize(self.trials, sep=".")

@@ -1,1 +1,0 @@
-"""``bioscale sweep``: the paper's search protocol on Optuna (space, study and workers, report)."""

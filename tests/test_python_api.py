@@ -1,0 +1,306 @@
+"""The Python API: the same checks and run folders as the CLI, Python objects as plugins of the
+process, what train / resume / compare / sweep return, and how a run ends."""
+
+from __future__ import annotations
+
+import json
+
+import bioscale
+import numpy as np
+import pytest
+import torch
+from bioscale.api.tokens import to_tokens
+from bioscale.discovery import OBSERVERS_GROUP, RULES_GROUP, discover
+from bioscale.local_plugins import register, unregister
+from conftest import run_cli
+
+SMALL = {"model": {"widths": [32, 32]}, "trainer": {"batch_size": 64, "epochs": 2, "progress": False}}
+
+
+@pytest.fixture(autouse=True)
+def _forget_registrations():
+    """Plugins registered from Python live as long as the process: each test starts without them."""
+    from bioscale import local_plugins
+
+    yield
+    local_plugins._registered.clear()
+
+
+def _losses(run) -> list:
+    return [m["train_loss"] for m in run.metrics]
+
+
+def test_train_is_the_command_line_run_bit_for_bit(tmp_path):
+    run = bioscale.train("fa", output_dir=tmp_path / "api", **SMALL, rules={"fa": {"optimizer": {"lr": 1e-3}}})
+    cli = run_cli(
+        "train",
+        "rule=fa",
+        "model.widths=[32,32]",
+        "trainer.batch_size=64",
+        "trainer.epochs=2",
+        "trainer.progress=false",
+        "rules.fa.optimizer.lr=0.001",
+        f"output_dir={tmp_path / 'cli'}",
+    )
+    assert cli.returncode == 0, cli.stderr
+    other = bioscale.load_run(cli.stdout.strip().splitlines()[-1])
+    assert run.status == "completed" and len(run.metrics) == 2
+    assert _losses(run) == _losses(other)
+    mine, theirs = run.config, other.config
+    for key in ("model", "trainer", "rules", "data"):
+        if key == "trainer":
+            continue  # the same but for nothing: compared whole below without output paths
+        assert mine[key] == theirs[key], key
+    assert {k: v for k, v in mine["trainer"].items()} == theirs["trainer"]
+
+
+def test_nested_dicts_dotted_keys_and_overrides_are_the_same_tokens_in_order():
+    nested = to_tokens(sections={"trainer": {"epochs": 3, "progress": False}, "seed": 1})
+    dotted = to_tokens(sections={"trainer.epochs": 3, "trainer.progress": False, "seed": 1})
+    assert nested == dotted == ["trainer.epochs=3", "trainer.progress=false", "seed=1"]
+    assert to_tokens({"trainer": {"epochs": 1}}, {"trainer": {"epochs": 2}}, ["trainer.epochs=4"]) == [
+        "trainer.epochs=1",
+        "trainer.epochs=2",
+        "trainer.epochs=4",
+    ]
+    assert to_tokens(sections={"model": {"widths": [8, 8]}, "x": None}) == ["model.widths=[8, 8]", "x=null"]
+    blocks = to_tokens(sections={"model.blocks": [{"type": "conv", "channels": 4}]})
+    assert blocks == ['model.blocks=[{"type": "conv", "channels": 4}]']
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"trainer": {"epochs": 0}}, "trainer.epochs must be >= 1"),
+        ({"trainer": {"epoch": 1}}, "unknown key 'trainer.epoch'"),
+        ({"rules": {"fa": {"optimizer": {"lr": -1}}}}, "rules.fa.optimizer.lr must be >= 0"),
+        ({"overrides": ["trainer.epochs"]}, "'trainer.epochs' is not a 'key=value' string"),
+    ],
+)
+def test_bad_settings_raise_config_error_naming_the_key_before_anything_is_written(tmp_path, settings, message):
+    out = tmp_path / "runs"
+    with pytest.raises(bioscale.ConfigError, match=message):
+        bioscale.train("fa", output_dir=out, **settings)
+    assert not out.exists()
+
+
+def test_a_config_file_comes_first_and_keywords_override_it(tmp_path):
+    path = tmp_path / "base.yaml"
+    path.write_text("trainer:\n  epochs: 5\n  batch_size: 64\n  progress: false\nmodel:\n  widths: [16]\n")
+    run = bioscale.train("bp", config=path, trainer={"epochs": 1}, output_dir=tmp_path)
+    assert run.config["trainer"]["epochs"] == 1 and run.config["model"]["widths"] == [16]
+    with pytest.raises(bioscale.ConfigError, match="no such file"):
+        bioscale.train("bp", config=tmp_path / "missing.yaml", output_dir=tmp_path)
+
+
+def test_a_torch_module_is_trained_as_a_copy_and_the_run_model_gives_the_recorded_test_error(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    run = bioscale.train("bp", model=net, output_dir=tmp_path, trainer={"epochs": 2, "progress": False})
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the user's module untouched
+    assert run.config["model"]["preset"] == "Sequential"
+    assert run.config["run_info"]["code"]["architecture"]["distribution"] == "python"
+    from bioscale.datasets import load_data
+    from omegaconf import OmegaConf
+
+    test = load_data(OmegaConf.create(run.config["data"])).test
+    model = run.model
+    assert not model.training
+    with torch.no_grad():
+        error = 100.0 * (model(test.x).argmax(1) != test.y).float().mean().item()
+    assert error == pytest.approx(run.summary["final_test_error"], abs=1e-4)
+
+
+def _arrays(n=240, seed=0):
+    g = np.random.default_rng(seed)
+    x = g.integers(0, 256, size=(n, 6, 6, 3)).astype(np.uint8)
+    y = (x[..., 0].mean((1, 2)) > x[..., 1].mean((1, 2))).astype(np.int64)
+    return x, y
+
+
+def test_arrays_pairs_and_torch_datasets_are_the_same_data(tmp_path):
+    x, y = _arrays()
+    four = bioscale.train("bp", data=(x[:200], y[:200], x[200:], y[200:]), output_dir=tmp_path, **SMALL)
+    pairs = bioscale.train("bp", data=((x[:200], y[:200]), (x[200:], y[200:])), output_dir=tmp_path, **SMALL)
+    chw = torch.from_numpy(x).permute(0, 3, 1, 2)  # ToTensor's (C, H, W) layout, as bytes
+    sets = (
+        torch.utils.data.TensorDataset(chw[:200], torch.from_numpy(y[:200])),
+        torch.utils.data.TensorDataset(chw[200:], torch.from_numpy(y[200:])),
+    )
+    datasets = bioscale.train("bp", data=sets, data_name="pairs", output_dir=tmp_path, **SMALL)
+    assert four.config["run_info"]["in_shape"] == [3, 6, 6] and four.config["run_info"]["num_classes"] == 2
+    assert _losses(four) == _losses(pairs) == _losses(datasets)
+    assert datasets.config["data"]["name"] == "pairs"
+    with pytest.raises(bioscale.ConfigError, match="expected a name, \\(x_train"):
+        bioscale.train("bp", data=x, output_dir=tmp_path)
+
+
+class Halved:
+    """BP with every hidden signal halved: a rule in ten lines, registered from Python."""
+
+    Config = bioscale.RuleConfig
+
+    def __init__(self, config):
+        self.config = config
+
+    @bioscale.hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return 0.5 * step.layer_vjp(layer, grad_above)
+
+
+def test_a_rule_class_registered_from_python_trains_and_is_recorded(tmp_path):
+    run = bioscale.train(Halved, output_dir=tmp_path, **SMALL, rules={"halved": {"optimizer": {"lr": 1e-3}}})
+    assert run.status == "completed"
+    assert run.config["run_info"]["rule"] == {"name": "halved", "distribution": "python", "version": "-"}
+    assert bioscale.register_rule(Halved, name="half") == "half" and "half" in discover(RULES_GROUP)
+
+
+class Exact(Halved):
+    @bioscale.hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return step.layer_vjp(layer, grad_above)
+
+
+def test_a_registered_rule_that_answers_bp_trains_exactly_as_bp(tmp_path):
+    mine = bioscale.train(Exact, output_dir=tmp_path, **SMALL)
+    bp = bioscale.train("bp", output_dir=tmp_path, **SMALL)
+    assert _losses(mine) == _losses(bp)
+
+
+def test_registering_an_installed_name_is_refused_and_a_name_again_replaces():
+    with pytest.raises(bioscale.ConfigError, match="'fa' is installed"):
+        bioscale.register_rule(Halved, name="fa")
+    with pytest.raises(bioscale.ConfigError, match="not a plugin name"):
+        bioscale.register_rule(Halved, name="two words")
+    bioscale.register_rule(Halved, name="mine")
+    bioscale.register_rule(Exact, name="mine")
+    assert discover(RULES_GROUP)["mine"].load() is Exact
+
+
+def test_resume_from_python_continues_to_the_straight_run(tmp_path):
+    constant = {"fa": {"optimizer": {"schedule": "constant"}}}  # a schedule that resume does not re-plan
+    one = {**SMALL, "trainer": {**SMALL["trainer"], "epochs": 1}}
+    short = bioscale.train("fa", output_dir=tmp_path, rules=constant, **one)
+    straight = bioscale.train("fa", output_dir=tmp_path, rules=constant, **SMALL)
+    resumed = bioscale.resume(short.dir, trainer={"epochs": 2})
+    assert resumed.dir == short.dir and resumed.status == "completed"
+    assert _losses(resumed) == _losses(straight)
+
+
+def test_resume_of_a_run_on_python_data_needs_the_data_again(tmp_path):
+    x, y = _arrays()
+    data = (x[:200], y[:200], x[200:], y[200:])
+    short = bioscale.train(
+        "bp", data=data, output_dir=tmp_path, **{**SMALL, "trainer": {**SMALL["trainer"], "epochs": 1}}
+    )
+    unregister("bioscale.datasets", "arrays")  # a new process: the arrays are gone
+    with pytest.raises(bioscale.BioscaleError, match="arrays"):
+        bioscale.resume(short.dir, trainer={"epochs": 2})
+    assert bioscale.resume(short.dir, data=data, trainer={"epochs": 2}).status == "completed"
+
+
+class _Interrupter:
+    """Presses Ctrl-C at the end of the second epoch (the first is committed)."""
+
+    @bioscale.hookimpl
+    def bioscale_epoch_end(self, run, epoch, metrics):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_leaves_an_interrupted_resumable_run_and_propagates(tmp_path):
+    register(OBSERVERS_GROUP, "interrupter", _Interrupter)
+    with pytest.raises(KeyboardInterrupt):
+        bioscale.train("bp", output_dir=tmp_path, **SMALL)
+    unregister(OBSERVERS_GROUP, "interrupter")
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    run = bioscale.load_run(folder)
+    assert run.status == "interrupted" and len(run.metrics) == 1
+    assert bioscale.resume(folder).status == "completed" and len(bioscale.load_run(folder).metrics) == 2
+
+
+class Nan(Halved):
+    @bioscale.hookimpl
+    def bioscale_feedback_signal(self, step, layer, grad_above):
+        return step.layer_vjp(layer, grad_above) * float("nan")
+
+
+def test_a_diverged_run_is_returned_with_its_status(tmp_path):
+    run = bioscale.train(Nan, output_dir=tmp_path, **SMALL)
+    assert run.status == "diverged" and run.summary["status"] == "diverged"
+
+
+def test_compare_returns_its_rows_runs_and_table(tmp_path):
+    result = bioscale.compare(["bp", ("fa", {"optimizer": {"lr": 1e-3}})], output_dir=tmp_path, **SMALL)
+    assert [r["label"] for r in result.rows] == ["bp", "fa:optimizer.lr=0.001"]
+    assert [r.config["rule"] for r in result.runs] == ["bp", "fa"]
+    assert result.runs[1].config["rules"]["fa"]["optimizer"]["lr"] == 1e-3
+    assert "| bp |" in result.table and list(result.to_pandas().index) == ["bp", "fa:optimizer.lr=0.001"]
+    assert json.loads((result.dir / "comparison.json").read_text())["rows"] == result.rows
+
+
+def test_sweep_returns_its_trials_and_best(tmp_path):
+    found = bioscale.sweep(
+        "bp", trials=2, output_dir=tmp_path, **{**SMALL, "trainer": {**SMALL["trainer"], "epochs": 1}}
+    )
+    assert len(found.trials) == 2 and {t["status"] for t in found.trials} == {"complete"}
+    assert found.best is not None and found.best["command"].startswith("bioscale train")
+
+
+def test_a_sweep_over_python_plugins_refuses_worker_processes(tmp_path):
+    with pytest.raises(bioscale.ConfigError, match="worker processes cannot see plugins registered from Python"):
+        bioscale.sweep(Halved, trials=2, sweep={"workers": 2}, output_dir=tmp_path, **SMALL)
+    assert not tmp_path.joinpath("sweeps").exists()
+    space = {"rules.halved.optimizer.lr": "loguniform:1e-4:1e-3"}
+    one = {**SMALL, "trainer": {**SMALL["trainer"], "epochs": 1}}
+    found = bioscale.sweep(Halved, trials=1, sweep={"space": space}, output_dir=tmp_path, **one)
+    assert "rules.halved.optimizer.lr" in found.trials[0]["settings"]
+
+
+def test_load_run_refuses_a_folder_that_is_not_a_run_and_plots_one_that_is(tmp_path):
+    with pytest.raises(bioscale.ConfigError, match="is not a run folder"):
+        bioscale.load_run(tmp_path)
+    run = bioscale.train("bp", output_dir=tmp_path, **SMALL)
+    figure = run.plot()
+    assert figure.axes and figure.axes[0].lines
+
+
+def test_public_names_are_listed_typed_and_documented():
+    import inspect
+
+    for name in bioscale.__all__:
+        obj = getattr(bioscale, name)
+        if callable(obj) and not name.startswith("_"):
+            assert inspect.getdoc(obj), f"bioscale.{name} has no docstring"
+    for name in ("train", "resume", "compare", "sweep", "load_run"):
+        assert inspect.signature(getattr(bioscale, name)).return_annotation not in (inspect.Signature.empty, None)
+
+
+def test_in_a_jupyter_kernel_the_progress_bar_is_on_and_a_widget_when_ipywidgets_is_there(monkeypatch):
+    import sys
+    import types
+
+    from bioscale.progress import Progress, bar_class
+    from tqdm import tqdm as text_tqdm
+
+    assert Progress(None).enabled is sys.stderr.isatty()  # a test runner: not a kernel
+    ZMQInteractiveShell = type("ZMQInteractiveShell", (), {})
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=ZMQInteractiveShell))
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # not installed: tqdm's text bar
+    assert Progress(None).enabled and bar_class() is text_tqdm
+    assert not Progress(False).enabled
+    monkeypatch.setitem(sys.modules, "ipywidgets", types.ModuleType("ipywidgets"))
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    assert bar_class() is notebook_tqdm
+
+
+def test_the_readme_python_example_runs_as_shown(tmp_path, shared_data, monkeypatch):
+    from test_readme_rule import README, blocks, section
+
+    ((lang, code),) = blocks(section(README.read_text(), "From Python"))
+    assert lang == "python"
+    monkeypatch.chdir(tmp_path)  # its run folders go to ./runs, as for a reader
+    exec(compile(code.replace("../shared/data", str(shared_data)), "README.md", "exec"), {})
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and "-fa-mnist-mnist_fc-s0" in runs[0] and "-compare-digits-" in runs[1]
