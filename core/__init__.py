@@ -2,7 +2,7 @@
 
 From Python: ``bioscale.train(...)``, ``resume``, ``compare``, ``sweep`` and ``load_run`` return
 ``Run`` / ``Comparison`` / ``Sweep`` objects; ``register_rule`` (and ``register_architecture``,
-``register_dataset``) make Python objects plugins of this process (``bioscale.api``). Rule
+``register_dataset``, ``register_observer``) make Python objects plugins of this process (``bioscale.api``). Rule
 authors need ``hookimpl`` (decorate hook methods), ``RuleConfig`` / ``OptimizerConfig`` (base of a
 rule's structured config) and, optionally, ``bioscale.rulekit``.
 """
@@ -22,6 +22,7 @@ _API = (
     "load_run",
     "register_architecture",
     "register_dataset",
+    "register_observer",
     "register_rule",
     "resume",
     "sweep",

@@ -1,3 +1,4 @@
 from .cli import entry
 
-entry()
+if __name__ == "__main__":  # python -m bioscale (importing the module runs nothing)
+    entry()

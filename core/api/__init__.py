@@ -3,7 +3,7 @@ any run folder, and register rules, architectures and data sets written in Pytho
 
 from __future__ import annotations
 
-from ..discovery import ARCHITECTURES_GROUP, DATASETS_GROUP
+from ..discovery import ARCHITECTURES_GROUP, DATASETS_GROUP, OBSERVERS_GROUP
 from ..local_plugins import register
 from . import objects
 from .results import Comparison, Run, Sweep
@@ -31,6 +31,13 @@ def register_architecture(name: str, model) -> str:
     return objects.model_name(model, name)
 
 
+def register_observer(cls, name: str) -> str:
+    """Make the observer class ``cls`` the observer ``name`` of this process; like an installed one it is
+    on in every later run of the process unless ``observers.<name>.enabled=false``. Returns ``name``."""
+    register(OBSERVERS_GROUP, name, cls)
+    return name
+
+
 def register_dataset(name: str, data) -> str:
     """Make ``data`` (arrays, a pair of torch Datasets or a data-set object; see :func:`train`) the
     data set ``name`` of this process (``data=<name>``); returns ``name``."""
@@ -48,6 +55,7 @@ __all__ = [
     "load_run",
     "register_architecture",
     "register_dataset",
+    "register_observer",
     "register_rule",
     "resume",
     "sweep",

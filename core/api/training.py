@@ -72,7 +72,7 @@ def train(
     :param overrides: ``"key=value"`` strings, applied last.
     :param settings: sections as nested dicts (``trainer={"epochs": 3}``, ``rules={"fa": {...}}``),
         dotted keys (``**{"trainer.epochs": 3}``) or top-level values (``seed=1``).
-    :return: the :class:`Run`; its ``status`` says how it ended (``completed``, ``paused``,
+    :return: the ``Run``; its ``status`` says how it ended (``completed``, ``paused``,
         ``diverged``, or an observer's stop). ``KeyboardInterrupt`` leaves it ``interrupted``
         (resumable) and propagates.
     :raises bioscale.ConfigError: a setting, naming its key (before anything is written).
@@ -116,7 +116,7 @@ def compare(
     **settings,
 ) -> Comparison:
     """Train each rule on the same data, model and seed, as ``bioscale compare`` does (``rules``
-    None: every installed rule that runs on its defaults); returns the :class:`Comparison`."""
+    None: every installed rule that runs on its defaults); returns the ``Comparison``."""
     from ..commands.compare import run_comparison
 
     entries = [_entry(r) for r in rules] if rules is not None else []
@@ -135,7 +135,7 @@ def sweep(
     **settings,
 ) -> Sweep:
     """Search ``rule``'s settings on Optuna, as ``bioscale sweep`` does (``sweep={"workers": 2, ...}``
-    for the ``sweep.*`` settings; ``trials`` is ``sweep.trials``); returns the :class:`Sweep`. Rules,
+    for the ``sweep.*`` settings; ``trials`` is ``sweep.trials``); returns the ``Sweep``. Rules,
     models or data sets registered from Python need one worker (workers are processes)."""
     from ..commands.sweep import run_sweep
     from ..local_plugins import any_registered
@@ -145,7 +145,7 @@ def sweep(
 
 
 def load_run(path) -> Run:
-    """The run folder ``path`` (any: finished, paused, interrupted or still running) as a :class:`Run`."""
+    """The run folder ``path`` (any: finished, paused, interrupted or still running) as a ``Run``."""
     return Run(Path(path))
 
 
