@@ -4,6 +4,7 @@ process, what train / resume / compare / sweep return, and how a run ends."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import bioscale
 import numpy as np
@@ -100,10 +101,7 @@ def test_a_torch_module_is_trained_as_a_copy_and_the_run_model_gives_the_recorde
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # the user's module untouched
     assert run.config["model"]["preset"] == "Sequential"
     assert run.config["run_info"]["code"]["architecture"]["distribution"] == "python"
-    from bioscale.datasets import load_data
-    from omegaconf import OmegaConf
-
-    test = load_data(OmegaConf.create(run.config["data"])).test
+    test = run.load_data().test
     model = run.model
     assert not model.training
     with torch.no_grad():
@@ -304,3 +302,16 @@ def test_the_readme_python_example_runs_as_shown(tmp_path, shared_data, monkeypa
     exec(compile(code.replace("../shared/data", str(shared_data)), "README.md", "exec"), {})
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 2 and "-fa-mnist-mnist_fc-s0" in runs[0] and "-compare-digits-" in runs[1]
+
+
+def test_the_example_script_uses_the_api_to_the_end(tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "compare_rules.py"
+    args = [sys.executable, str(script), "--rules", "bp", "fa", "--epochs", "1", "--out", str(tmp_path)]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "| bp |" in done.stdout and "| fa |" in done.stdout and "best: " in done.stdout
+    (folder,) = tmp_path.iterdir()
+    assert (folder / "curves.png").is_file()

@@ -80,6 +80,15 @@ class Run:
         net.load_state_dict(load_checkpoint(self.dir / CHECKPOINT)["model"])
         return net.eval()
 
+    def load_data(self, device: str = "cpu"):
+        """The run's data as it trained on them (the same splits, limits and normalisation), on ``device``:
+        ``.train``, ``.test`` (and ``.val``) with ``x`` ``(N, C, H, W)`` float32 and ``y`` ``(N,)``. Data from
+        Python objects need them registered in this process (``bioscale.register_dataset``)."""
+        from bioscale.datasets import load_data
+        from omegaconf import OmegaConf
+
+        return load_data(OmegaConf.create(self.config["data"]), device)
+
     def _shapes(self, cfg) -> tuple:
         info = self.config.get("run_info", {})
         if "in_shape" in info:
