@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 import bioscale
+import torch
 
 
 def main(argv: list[str] | None = None) -> None:
