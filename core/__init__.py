@@ -7,6 +7,8 @@ authors need ``hookimpl`` (decorate hook methods), ``RuleConfig`` / ``OptimizerC
 rule's structured config) and, optionally, ``bioscale.rulekit``.
 """
 
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
 
 from .config.schema import AdamConfig, LRSchedule, OptimizerConfig, OptimizerName, RuleConfig  # noqa: E402
@@ -30,6 +32,23 @@ _API = (
 )
 
 
+if TYPE_CHECKING:  # type checkers and IDEs see the API's types; at run time it is imported on first use
+    from .api import (  # noqa: F401  # listed in __all__ through _API
+        Comparison,
+        Run,
+        Sweep,
+        compare,
+        load_run,
+        register_architecture,
+        register_dataset,
+        register_observer,
+        register_rule,
+        resume,
+        sweep,
+        train,
+    )
+
+
 def __getattr__(name: str):
     """The Python API, imported on first use: ``import bioscale`` stays light for plugins."""
     if name in _API:
@@ -37,6 +56,10 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'bioscale' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))  # tab completion offers the lazily imported API too
 
 
 __all__ = [

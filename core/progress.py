@@ -7,7 +7,9 @@ import sys
 
 
 def in_notebook() -> bool:
-    """Whether this process is a Jupyter kernel (IPython's ZMQ shell)."""
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell) or a Colab one."""
+    if "google.colab" in sys.modules:
+        return True
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
     return type(shell).__name__ == "ZMQInteractiveShell"

@@ -117,10 +117,20 @@ def _module_hash(module_name: str) -> str | None:
         return None
 
 
+def _from_python(entry) -> bool:
+    from .local_plugins import DISTRIBUTION
+
+    return entry.distribution == DISTRIBUTION and entry.entry_point is None
+
+
 def plugin_fingerprint(entry, cls) -> dict:
-    """A loaded plugin's distribution, version and the hash of its package's sources."""
+    """A loaded plugin's distribution, version and the hash of its package's sources (of a plugin
+    registered from Python: its content fingerprint, ``local_plugins.py``)."""
     top = cls.__module__.split(".")[0]  # a plugin shipped inside bioscale (``console``) is the core's code
-    source_hash = core_fingerprint()["source_hash"] if top == "bioscale" else _module_hash(cls.__module__)
+    if _from_python(entry):
+        source_hash = entry.version
+    else:
+        source_hash = core_fingerprint()["source_hash"] if top == "bioscale" else _module_hash(cls.__module__)
     return {"distribution": entry.distribution, "version": entry.version, "source_hash": source_hash}
 
 
@@ -128,7 +138,10 @@ def entry_fingerprint(entry) -> dict:
     """An architecture's or data set's distribution, version and the hash of the sources of the
     package its entry point's module belongs to (the core's hash for a built-in)."""
     module = entry.value.split(":")[0]
-    source_hash = core_fingerprint()["source_hash"] if module.split(".")[0] == "bioscale" else _module_hash(module)
+    if _from_python(entry):
+        source_hash = entry.version
+    else:
+        source_hash = core_fingerprint()["source_hash"] if module.split(".")[0] == "bioscale" else _module_hash(module)
     return {
         "name": entry.name,
         "distribution": entry.distribution,

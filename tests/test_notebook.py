@@ -33,5 +33,10 @@ def test_the_quickstart_runs_top_to_bottom(tmp_path):
         str(o.get("data", {}).get("text/plain", "")) for o in outputs
     )
     assert "completed" in texts and "signofbp" in texts
+    for cell in nb.cells:  # nothing printed twice: each of a cell's bioscale lines once
+        lines = [
+            l for o in cell.get("outputs", []) for l in o.get("text", "").splitlines() if l.startswith("[bioscale]")
+        ]
+        assert len(lines) == len(set(lines)), lines
     runs = list((tmp_path / "runs").iterdir())
     assert len(runs) == 3  # the comparison, the rule's own run, the second comparison

@@ -48,11 +48,8 @@ def test_train_is_the_command_line_run_bit_for_bit(tmp_path):
     assert run.status == "completed" and len(run.metrics) == 2
     assert _losses(run) == _losses(other)
     mine, theirs = run.config, other.config
-    for key in ("model", "trainer", "rules", "data"):
-        if key == "trainer":
-            continue  # the same but for nothing: compared whole below without output paths
-        assert mine[key] == theirs[key], key
-    assert {k: v for k, v in mine["trainer"].items()} == theirs["trainer"]
+    for key in ("rule", "seed", "model", "trainer", "rules", "data", "observers"):
+        assert mine[key] == theirs[key], key  # every setting but output_dir, and the same resolved recipe
 
 
 def test_nested_dicts_dotted_keys_and_overrides_are_the_same_tokens_in_order():
@@ -149,7 +146,11 @@ class Halved:
 def test_a_rule_class_registered_from_python_trains_and_is_recorded(tmp_path):
     run = bioscale.train(Halved, output_dir=tmp_path, **SMALL, rules={"halved": {"optimizer": {"lr": 1e-3}}})
     assert run.status == "completed"
-    assert run.config["run_info"]["rule"] == {"name": "halved", "distribution": "python", "version": "-"}
+    from bioscale.local_plugins import source_fingerprint
+
+    recorded = run.config["run_info"]["rule"]
+    assert recorded == {"name": "halved", "distribution": "python", "version": source_fingerprint(Halved)}
+    assert run.config["run_info"]["code"]["rules"]["halved"]["source_hash"] == source_fingerprint(Halved)
     assert bioscale.register_rule(Halved, name="half") == "half" and "half" in discover(RULES_GROUP)
 
 
@@ -315,3 +316,147 @@ def test_the_example_script_uses_the_api_to_the_end(tmp_path):
     assert "| bp |" in done.stdout and "| fa |" in done.stdout and "best: " in done.stdout
     (folder,) = tmp_path.iterdir()
     assert (folder / "curves.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("yes", '"yes"'),
+        ("/tmp/run #1", '"/tmp/run #1"'),
+        ("a: b", '"a: b"'),
+        ("0x10", '"0x10"'),
+        ("relu", "relu"),
+        ("1e-3", "1e-3"),
+        (np.float64(1e-3), "0.001"),
+        (np.int64(3), "3"),
+        (np.float32(0.5), "0.5"),
+        (np.bool_(True), "true"),
+        (torch.tensor(2), "2"),
+        ([np.float64(0.5), "yes"], '[0.5, "yes"]'),
+    ],
+)
+def test_values_are_read_back_as_given(value, expected):
+    from bioscale.api.tokens import value_text
+
+    assert value_text(value, "k") == expected
+
+
+def test_strings_numpy_numbers_and_an_empty_config_reach_the_run_as_given(tmp_path):
+    root = tmp_path / "data #1"
+    run = bioscale.train(
+        "fa",
+        config={},
+        output_dir=tmp_path / "out",
+        rules={"fa": {"optimizer": {"lr": np.float64(1e-3), "beta2": np.float32(0.99)}}},
+        data={"root": str(root)},
+        **SMALL,
+    )
+    assert run.config["data"]["root"] == str(root)
+    assert run.config["rules"]["fa"]["optimizer"]["lr"] == 1e-3
+    assert run.config["rules"]["fa"]["optimizer"]["beta2"] == pytest.approx(0.99)
+
+
+def test_keywords_override_the_config_and_overrides_come_last(tmp_path):
+    config = {"model": "mnist_fc", "rule": "bp", "trainer": {"epochs": 5}}
+    tokens = __import__("bioscale.api.training", fromlist=["_tokens"])._tokens(
+        "fa", "digits_fc", None, config, ["rule=dfa"], {"trainer": {"epochs": 1}}
+    )
+    from bioscale.config import build_run_config
+
+    cfg = build_run_config(tokens)
+    assert (cfg.model.preset, cfg.rule, cfg.trainer.epochs) == ("digits_fc", "dfa", 1)
+
+
+def test_sweep_trials_is_a_default_the_sweep_section_overrides(tmp_path):
+    one = {**SMALL, "trainer": {**SMALL["trainer"], "epochs": 1}}
+    found = bioscale.sweep("bp", sweep={"trials": 1}, output_dir=tmp_path, **one)
+    assert len(found.trials) == 1
+    assert len(found.to_pandas()) == 1
+
+
+def test_resume_refuses_other_data_under_the_same_name(tmp_path):
+    x, y = _arrays()
+    data = (x[:200], y[:200], x[200:], y[200:])
+    one = {**SMALL, "trainer": {**SMALL["trainer"], "epochs": 1}}
+    first = bioscale.train("bp", data=data, output_dir=tmp_path, **one)
+    x2, y2 = _arrays(seed=1)
+    bioscale.train("bp", data=(x2[:200], y2[:200], x2[200:], y2[200:]), output_dir=tmp_path, **one)  # replaces it
+    with pytest.raises(bioscale.ConfigError, match="data 'arrays' registered now .* is not the one the run trained"):
+        bioscale.resume(first.dir, trainer={"epochs": 2})
+    assert len(first.metrics) == 1  # refused before any work
+    assert bioscale.resume(first.dir, data=data, trainer={"epochs": 2}).status == "completed"
+
+
+def test_resume_needs_a_module_and_a_rule_class_from_python_again(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    one = {"trainer": {"epochs": 1, "progress": False}}
+    run = bioscale.train(Halved, model=net, output_dir=tmp_path, **one)
+    from bioscale import local_plugins
+
+    local_plugins._registered.clear()  # a new process
+    with pytest.raises(bioscale.ConfigError, match="rule 'halved' came from Python"):
+        bioscale.resume(run.dir, trainer={"epochs": 2})
+    bioscale.register_rule(Halved)
+    with pytest.raises(bioscale.ConfigError, match="architecture 'Sequential' came from Python: give it again"):
+        bioscale.resume(run.dir, trainer={"epochs": 2})
+    torch.manual_seed(123)
+    other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))  # other initial weights
+    with pytest.raises(bioscale.ConfigError, match="architecture 'Sequential' registered now"):
+        bioscale.resume(run.dir, model=other, trainer={"epochs": 2})
+    assert bioscale.resume(run.dir, model=net, trainer={"epochs": 2}).status == "completed"
+
+
+def test_the_run_model_needs_neither_its_rule_nor_its_data(tmp_path):
+    x, y = _arrays()
+    run = bioscale.train(Halved, data=(x[:200], y[:200], x[200:], y[200:]), output_dir=tmp_path, **SMALL)
+    from bioscale import local_plugins
+
+    local_plugins._registered.clear()  # a new process: neither the rule nor the arrays are there
+    assert run.model(torch.zeros(2, 3, 6, 6)).shape == (2, 2)
+
+
+def test_channels_first_arrays_are_moved_to_channels_last(tmp_path):
+    x, y = _arrays()
+    first = np.ascontiguousarray(np.moveaxis(x, -1, 1))  # (N, 3, 6, 6)
+    a = bioscale.train("bp", data=(x[:200], y[:200], x[200:], y[200:]), output_dir=tmp_path, **SMALL)
+    b = bioscale.train("bp", data=(first[:200], y[:200], first[200:], y[200:]), output_dir=tmp_path, **SMALL)
+    assert b.config["run_info"]["in_shape"] == [3, 6, 6] and _losses(a) == _losses(b)
+
+
+def test_a_sweep_of_installed_plugins_may_use_workers_after_a_registration(tmp_path):
+    from bioscale.api.training import _uses_python_plugins
+
+    bioscale.register_rule(Halved)
+    assert not _uses_python_plugins(["rule=bp", "sweep.workers=2"])
+    assert _uses_python_plugins(["rule=halved", "sweep.workers=2"])
+    bioscale.register_observer(_Interrupter, "interrupter")
+    assert _uses_python_plugins(["rule=bp"])
+    assert not _uses_python_plugins(["rule=bp", "observers.interrupter.enabled=false"])
+
+
+def test_a_diverging_rule_is_a_row_of_the_comparison(tmp_path):
+    result = bioscale.compare(["bp", Nan], output_dir=tmp_path, **SMALL)
+    assert [r["status"] for r in result.rows] == ["completed", "diverged"]
+    assert "| nan (diverged) |" in result.table
+    assert result.plot().axes
+
+
+def test_register_architecture_and_dataset_by_hand(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 6 * 6, 2))
+    x, y = _arrays()
+    assert bioscale.register_architecture("tiny", net) == "tiny"
+    assert bioscale.register_dataset("halves", (x[:200], y[:200], x[200:], y[200:])) == "halves"
+    run = bioscale.train(
+        "bp", model="tiny", data="halves", output_dir=tmp_path, trainer={"epochs": 1, "progress": False}
+    )
+    assert (run.config["model"]["preset"], run.config["data"]["name"]) == ("tiny", "halves")
+    code = run.config["run_info"]["code"]
+    assert code["architecture"]["source_hash"].startswith("sha256:") and code["data"]["distribution"] == "python"
+
+
+def test_a_call_leaves_the_callers_random_state_as_it_was(tmp_path):
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    bioscale.train("fa", output_dir=tmp_path, **SMALL)  # seeds its own run, then gives the state back
+    assert torch.equal(torch.rand(3), expected)

@@ -10,7 +10,7 @@ from .results import Comparison, Run, Sweep
 from .training import compare, load_run, resume, sweep, train
 
 
-def register_rule(cls, name: str | None = None) -> str:
+def register_rule(cls: type, name: str | None = None) -> str:
     """Make the rule class ``cls`` a rule of this process (no packaging); returns its name (``name``,
     else its ``name`` attribute, else its class name in lower case): ``rule=<name>`` and its settings
     ``rules.<name>.<key>``. The class is checked as an installed rule's is when a run loads it."""
@@ -22,7 +22,7 @@ def register_rule(cls, name: str | None = None) -> str:
     return objects.rule_name(cls)
 
 
-def register_architecture(name: str, model) -> str:
+def register_architecture(name: str, model: object) -> str:
     """Make ``model`` (a ``torch.nn.Module`` or an architecture object) the architecture ``name`` of
     this process (``model=<name>``); returns ``name``."""
     if hasattr(model, "description"):
@@ -31,14 +31,14 @@ def register_architecture(name: str, model) -> str:
     return objects.model_name(model, name)
 
 
-def register_observer(cls, name: str) -> str:
+def register_observer(cls: type, name: str) -> str:
     """Make the observer class ``cls`` the observer ``name`` of this process; like an installed one it is
     on in every later run of the process unless ``observers.<name>.enabled=false``. Returns ``name``."""
     register(OBSERVERS_GROUP, name, cls)
     return name
 
 
-def register_dataset(name: str, data) -> str:
+def register_dataset(name: str, data: object) -> str:
     """Make ``data`` (arrays, a pair of torch Datasets or a data-set object; see :func:`train`) the
     data set ``name`` of this process (``data=<name>``); returns ``name``."""
     if hasattr(data, "description") and callable(getattr(data, "load", None)):

@@ -8,13 +8,27 @@ Each ``*_name`` function registers its object and returns the name that ``model=
 from __future__ import annotations
 
 import copy
+import re
 
 import numpy as np
 import torch
 
 from ..discovery import ARCHITECTURES_GROUP, DATASETS_GROUP, RULES_GROUP
 from ..errors import ConfigError
-from ..local_plugins import register
+from ..local_plugins import fingerprint, register
+
+
+def _plugin_name(text: str, fallback: str) -> str:
+    """``text`` as a plugin name: other characters become ``_``, leading non-letters go."""
+    name = re.sub(r"^[^A-Za-z]+", "", re.sub(r"[^A-Za-z0-9_\-]", "_", text))
+    return name or fallback
+
+
+def module_fingerprint(module: torch.nn.Module) -> str:
+    """A module's structure and its parameters' and buffers' bytes, fingerprinted."""
+    state = module.state_dict()
+    tensors = [state[k].detach().cpu().contiguous().numpy().tobytes() for k in sorted(state)]
+    return fingerprint(repr(module), *sorted(state), *tensors)
 
 
 def model_name(model, name: str | None = None) -> str:
@@ -32,8 +46,9 @@ def model_name(model, name: str | None = None) -> str:
         def build(in_shape, num_classes, generator):  # a copy per run: runs never share weights
             return copy.deepcopy(frozen)
 
-        label = name or type(model).__name__
-        register(ARCHITECTURES_GROUP, label, Architecture(f"{label}: a torch module from Python", build=build))
+        label = name or _plugin_name(type(model).__name__, "module")
+        arch = Architecture(f"{label}: a torch module from Python", build=build)
+        register(ARCHITECTURES_GROUP, label, arch, module_fingerprint(frozen))
         return label
     if hasattr(model, "description") and (hasattr(model, "build") or hasattr(model, "config")):
         if name is None:
@@ -46,16 +61,21 @@ def model_name(model, name: str | None = None) -> str:
 
 
 def _stacked(dataset, what: str) -> tuple:
-    """A torch ``Dataset`` of ``(image, label)`` items as ``(x, y)`` arrays, channels last, read once."""
+    """A torch ``Dataset`` of ``(image, label)`` items as ``(x, y)`` arrays, read once."""
     try:
         items = [dataset[i] for i in range(len(dataset))]
         xs = torch.stack([torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x for x, _ in items])
         ys = torch.as_tensor([int(y) for _, y in items])
     except Exception as exc:  # user data of an unexpected shape
         raise ConfigError(f"data: {what}: cannot read its items as (image, label) pairs: {exc}") from exc
-    if xs.ndim == 4 and xs.shape[1] in (1, 3) and xs.shape[-1] not in (1, 3):  # (N, C, H, W): ToTensor's layout
-        xs = xs.permute(0, 2, 3, 1)
     return xs, ys
+
+
+def channels_last(x):
+    """Images ``(N, C, H, W)`` (``C`` 1 or 3, the last axis neither: torch's layout) as ``(N, H, W, C)``; others as given."""
+    if x.ndim == 4 and x.shape[1] in (1, 3) and x.shape[-1] not in (1, 3):
+        return x.permute(0, 2, 3, 1) if isinstance(x, torch.Tensor) else np.moveaxis(x, 1, -1)
+    return x
 
 
 def _splits(data) -> tuple | None:
@@ -71,21 +91,30 @@ def _splits(data) -> tuple | None:
 
 
 def _max_value(x) -> float:
-    """The largest pixel value the arrays' dtype implies: 255 for bytes, 1 for floats in [0, 1], else their max."""
+    """The pixel scale: 255 for integer images up to 255, their maximum above that; 1 for floats (taken as they are)."""
     t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
-    if t.dtype == torch.uint8:
-        return 255.0
-    top = float(t.max()) if t.numel() else 1.0
-    return 1.0 if top <= 1.0 else top
+    if t.is_floating_point():
+        return 1.0
+    top = float(t.max()) if t.numel() else 255.0
+    return 255.0 if top <= 255 else top
+
+
+def _arrays_fingerprint(splits: tuple) -> str:
+    arrays = [
+        np.ascontiguousarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)) for a in splits
+    ]
+    return fingerprint(*[f"{a.dtype}{a.shape}" for a in arrays], *[a.tobytes() for a in arrays])
 
 
 def data_name(data, name: str | None = None) -> str:
     """``data`` (a name; ``(x_train, y_train, x_test, y_test)``; ``((x_train, y_train), (x_test,
     y_test))``; a pair of torch ``Dataset`` objects of ``(image, label)`` items; or a data-set object
     with ``description`` and ``load``) as a ``data=`` name (default ``arrays``). Images are ``(N, H,
-    W)`` or ``(N, H, W, C)`` (a Dataset's ``(C, H, W)`` items are moved to channels last), numpy or
-    torch; labels integer class indices ``(N,)``; pixels are divided by 255 for bytes, else by the
-    training images' maximum when above 1, and then prepared as the run's ``data`` settings say."""
+    W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` 1 or 3 (moved to channels last), numpy or
+    torch; labels integer class indices ``(N,)``. Integer pixels up to 255 are divided by 255, floats
+    are taken as they are; then they are prepared as the run's ``data`` settings say (by default
+    standardised with the training split's statistics). The data set's version is a fingerprint of
+    the arrays' bytes, which the run records."""
     from bioscale.datasets import DataSet, from_arrays
 
     if isinstance(data, str):
@@ -100,12 +129,16 @@ def data_name(data, name: str | None = None) -> str:
             "data: expected a name, (x_train, y_train, x_test, y_test), ((x_train, y_train), (x_test, y_test)), "
             f"a pair of torch Datasets or a data-set object; got a {type(data).__name__}"
         )
+    splits = (channels_last(splits[0]), splits[1], channels_last(splits[2]), splits[3])
     top = _max_value(splits[0])
+    version = _arrays_fingerprint(splits)
 
     def load(cfg, device):
-        return from_arrays(cfg, *splits, device=device, max_value=top, source=f"{label} (arrays from Python)")
+        return from_arrays(
+            cfg, *splits, device=device, max_value=top, source=f"{label} (arrays from Python, {version})"
+        )
 
-    register(DATASETS_GROUP, label, DataSet(f"{label}: arrays from Python", load))
+    register(DATASETS_GROUP, label, DataSet(f"{label}: arrays from Python", load), version)
     return label
 
 
@@ -115,7 +148,7 @@ def rule_name(rule) -> str:
     if isinstance(rule, str):
         return rule
     if isinstance(rule, type):
-        name = getattr(rule, "name", None) or rule.__name__.lower()
+        name = getattr(rule, "name", None) or _plugin_name(rule.__name__.lower(), "rule")
         register(RULES_GROUP, name, rule)
         return name
     raise ConfigError(f"rule: expected a rule name or a rule class, got a {type(rule).__name__}")

@@ -1,7 +1,7 @@
-"""What the Python API returns, read from run folders (lazily: a folder may still be written).
+"""What the Python API returns, read from run folders.
 
-``Run`` is one run folder (``bioscale.load_run(path)`` for any), ``Comparison`` a ``compare``
-folder, ``Sweep`` a sweep folder. Not to be confused with ``bioscale.run.Run``, the view of a
+``Run`` is one run folder (``bioscale.load_run(path)`` for any), read on each access (a run may
+still be training); ``Comparison`` a ``compare`` folder and ``Sweep`` a sweep folder, read when made. Not to be confused with ``bioscale.run.Run``, the view of a
 live run that observers get.
 """
 
@@ -66,16 +66,18 @@ class Run:
 
     @property
     def model(self):
-        """The network at the run's last checkpoint, on the CPU, in evaluation mode. Its input is
-        normalised as in training (``config["run_info"]["normalization"]``)."""
+        """The network at the run's last checkpoint, on the CPU, in evaluation mode, built from the run's
+        recorded settings (the rule and data set need not be installed; a net from Python must be
+        registered again). Its input is normalised as in training (``run.load_data()`` gives it so)."""
         import torch
+        from omegaconf import OmegaConf
 
         from ..checkpoint import load_checkpoint
-        from ..config.saved import load_run_config
         from ..run_model import build_run_model
 
-        cfg, _ = load_run_config(self.dir, [])
-        in_shape, classes = self._shapes(cfg)
+        config = self.config
+        cfg = OmegaConf.create({k: config[k] for k in ("model", "data", "seed")})
+        in_shape, classes = self._shapes(config)
         net = build_run_model(cfg, in_shape, classes, torch.Generator().manual_seed(0))
         net.load_state_dict(load_checkpoint(self.dir / CHECKPOINT)["model"])
         return net.eval()
@@ -89,13 +91,11 @@ class Run:
 
         return load_data(OmegaConf.create(self.config["data"]), device)
 
-    def _shapes(self, cfg) -> tuple:
-        info = self.config.get("run_info", {})
+    def _shapes(self, config: dict) -> tuple:
+        info = config.get("run_info", {})
         if "in_shape" in info:
             return tuple(info["in_shape"]), int(info["num_classes"])
-        from bioscale.datasets import load_data  # a run recorded before in_shape was: its data tell
-
-        data = load_data(cfg.data)
+        data = self.load_data()  # a run recorded before in_shape was: its data tell
         return data.in_shape, data.num_classes
 
     def plot(self, title: str | None = None):
@@ -124,6 +124,7 @@ class Comparison:
 
     @property
     def runs(self) -> list[Run]:
+        """Each rule's run, in the table's order."""
         return [Run(r["run_dir"]) for r in self.rows]
 
     @property
@@ -168,4 +169,5 @@ class Sweep:
         return self._doc.get("best")
 
     def to_pandas(self):
+        """The trials as a pandas DataFrame (settings as ``settings.<key>`` columns)."""
         return _pandas().json_normalize(self.trials, sep=".")

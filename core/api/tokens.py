@@ -9,23 +9,49 @@ strings), in that order, so a later token wins as on the command line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 
 from ..errors import ConfigError
 
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _scalar(value):
+    """A numpy scalar or 0-d array, or a 0-d torch tensor, as the Python number or bool it holds."""
+    if getattr(value, "ndim", None) == 0 and type(value).__module__.split(".")[0] in ("numpy", "torch"):
+        return value.item()
+    return value
+
+
+def _string(text: str) -> str:
+    """A str as the dot-list parser must see it to read it back unchanged: as typed when YAML reads it
+    so (or reads a plain decimal number, as the command line does: ``"1e-3"`` is a number), else
+    JSON-quoted (``"yes"``, ``"/tmp/run #1"``, ``"a: b"``, ``"010"`` stay strings)."""
+    if NUMBER.match(text):
+        return text
+    try:
+        read = yaml.safe_load(text)
+    except yaml.YAMLError:
+        read = None
+    return text if isinstance(read, str) and read == text else json.dumps(text)
+
 
 def value_text(value, key: str) -> str:
-    """``value`` as the command line would spell it: strings (and paths) as typed, numbers by ``repr``, booleans
-    and None as YAML, lists and dicts as JSON flow (which the dot-list parser reads as YAML)."""
+    """``value`` as the command line would spell it: strings (and paths) so that they are read back as
+    typed, numbers (numpy's too) by ``repr``, booleans and None as YAML, lists and dicts as JSON flow
+    (which the dot-list parser reads as YAML)."""
+    value = _scalar(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
     if isinstance(value, (str, Path)):
-        return str(value)
+        return _string(str(value))
     if isinstance(value, (int, float)):
         return repr(value)
     if hasattr(value, "value") and isinstance(value.value, str):  # an Enum of the schema
@@ -38,12 +64,15 @@ def value_text(value, key: str) -> str:
 
 
 def _plain(value):
+    value = _scalar(value)
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if hasattr(value, "value") and isinstance(value.value, str):
         return value.value
+    if isinstance(value, Path):
+        return str(value)
     return value
 
 
@@ -77,7 +106,10 @@ def config_file_tokens(config) -> list[str]:
     if not isinstance(config, Mapping):
         raise ConfigError(f"config: expected a YAML file or a dict of settings, got a {type(config).__name__}")
     out: list[str] = []
-    _flatten("", dict(config), out)
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"config: key {key!r} is not a str")
+        _flatten(key, value, out)
     return out
 
 

@@ -8,6 +8,7 @@ Writes one run folder per entry inside a comparison folder, plus ``comparison.md
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from bioscale.datasets import load_data
 from ..config import build_run_config, resolve_observers, resolve_rule
 from ..config.schema import config_dict
 from ..discovery import RULES_GROUP, find_entries
-from ..errors import ConfigError, PluginError
+from ..errors import ConfigError, DivergenceError, PluginError
 from ..plotting import plot_curves
 from ..reference import row_rank
 from ..run_dir import create_run_dir, write_json, write_text
@@ -92,9 +93,10 @@ def format_table(rows: list[dict]) -> str:
     fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
     lines = [head, sep]
     for r in rows:
+        status = "" if r.get("status", "completed") == "completed" else f" ({r['status']})"
         line = (
-            f"| {r['label']} | {fmt(r['best_test_error'])} | {fmt(r['final_test_error'])} | "
-            f"{fmt(r['final_train_error'])} | {r['seconds_per_epoch']:.2f} | {r['epochs']} |"
+            f"| {r['label']}{status} | {fmt(r.get('best_test_error'))} | {fmt(r.get('final_test_error'))} | "
+            f"{fmt(r.get('final_train_error'))} | {fmt(r.get('seconds_per_epoch'))} | {r.get('epochs')} |"
         )
         if with_paper:
             line += f" {fmt(r.get('paper_test_error'))} |"
@@ -132,7 +134,12 @@ def run_comparison(args: list[str]) -> tuple[Path, str]:
         cfg.name = re.sub(r"[^A-Za-z0-9_.=]+", "_", label.split(":", 1)[1]) if ":" in label else ""
         print(f"[bioscale] compare: training {label}", file=sys.stderr, flush=True)
         trainer = Trainer.create(cfg, rule_spec, observers, data=data)
-        summary = trainer.fit()
+        try:
+            summary = trainer.fit()
+        except DivergenceError as exc:  # a row of the table, as the paper's tables have them; the others go on
+            print(f"bioscale: warning: {label}: {exc}", file=sys.stderr, flush=True)
+            assert trainer.run_dir is not None  # create sets it
+            summary = json.loads((trainer.run_dir / "summary.json").read_text())
         rows.append({"label": label, **summary})
         curves[label] = trainer.history
     return out, _write_comparison(out, first, tokens, rows, curves, broken)
