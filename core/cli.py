@@ -32,6 +32,11 @@ EPILOG = """examples:
 RESUME_USAGE = "bioscale resume RUN_FOLDER [trainer.key=value ...]"
 
 
+def _command(sub, name: str, help: str, **more) -> argparse.ArgumentParser:
+    """A subcommand whose one-line help is also its own ``--help`` description."""
+    return sub.add_parser(name, help=help, description=help, **more)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bioscale",
@@ -40,19 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("train", help="train one rule (key=value overrides)")
+    p = _command(sub, "train", help="train one rule (key=value overrides)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p = sub.add_parser("resume", help="continue a run from its checkpoint", usage=RESUME_USAGE)
+    p = _command(sub, "resume", help="continue a run from its checkpoint", usage=RESUME_USAGE)
     p.add_argument("run_dir", metavar="RUN_FOLDER", nargs="?")  # checked in dispatch: argparse's own message misleads
     p.add_argument("overrides", nargs="*", metavar="trainer.key=value")
-    p = sub.add_parser("sweep", help="search a rule's settings on Optuna (sweep.trials=N sweep.workers=K ...)")
+    p = _command(sub, "sweep", help="search a rule's settings on Optuna (sweep.trials=N sweep.workers=K ...)")
     p.add_argument("overrides", nargs="*", metavar="key=value")
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "reproduce",
         help="the paper's grid for one table (table1a, table1b, table2) or a spec file's cells, cached per cell",
     )
     p.add_argument("args", nargs="+", metavar="TABLE | SPEC.yaml | key=value")
-    p = sub.add_parser("compare", help="train several rules on the same data and model; table + plot")
+    p = _command(sub, "compare", help="train several rules on the same data and model; table + plot")
     p.add_argument("args", nargs="*", metavar="RULE[:k=v,...] | key=value")
     for name, what in (
         ("rules", "installed learning rules"),
@@ -60,9 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("models", "installed architectures (model=NAME)"),
         ("datasets", "installed data sets (data=NAME)"),
     ):
-        p = sub.add_parser(name, help=f"list {what}")
+        p = _command(sub, name, help=f"list {what}")
         p.add_argument("--json", action="store_true", help="machine-readable output")
-    p = sub.add_parser("config", help="print the resolved config (and the rule's) without running")
+    p = _command(sub, "config", help="print the resolved config (and the rule's) without running")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     return parser
 

@@ -355,7 +355,8 @@ def bioscale_epoch_end(run: Run, epoch: int, metrics: dict) -> dict | None:
 def bioscale_run_end(run: Run, summary: dict) -> None:
     """The run ended, however it ended; ``summary`` is what was written to ``summary.json``,
     ``summary["status"]`` one of ``completed``, ``paused`` (``stop_after``), ``diverged``,
-    ``interrupted``."""
+    ``interrupted``, ``failed`` (with ``summary["error"]``), or an observer's stop status
+    (``StopRun``: e.g. ``stopped``, a sweep's ``pruned``)."""
 
 
 RULE_HOOKS = (

@@ -66,9 +66,10 @@ class Run:
 
     @property
     def model(self):
-        """The network at the run's last checkpoint, on the CPU, in evaluation mode, built from the run's
-        recorded settings (the rule and data set need not be installed; a net from Python must be
-        registered again). Its input is normalised as in training (``run.load_data()`` gives it so)."""
+        """The feed-forward network at the run's last checkpoint, on the CPU, in evaluation mode, built from
+        the run's recorded settings (the rule and data set need not be installed; a net from Python must
+        be registered again). Feed it inputs normalised as in training (``run.load_data()`` gives them so).
+        A rule that predicts otherwise (``ep``: from the settled state) recorded its errors its own way."""
         import torch
         from omegaconf import OmegaConf
 
