@@ -233,7 +233,7 @@ def test_flatten_parameters_refuses_what_it_cannot_flatten():
 def test_trainer_keeps_a_mixed_dtype_model_as_it_is(tmp_path, monkeypatch):
     """A model whose parameters cannot share one storage is built with separate storages
     instead of failing (the trainer flattens only what ``can_flatten``)."""
-    from bioscale import trainer as trainer_module
+    from bioscale import run_model as trainer_module  # where the trainer builds its network
 
     real = trainer_module.build_network
 

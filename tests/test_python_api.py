@@ -32,7 +32,9 @@ def _losses(run) -> list:
 
 
 def test_train_is_the_command_line_run_bit_for_bit(tmp_path):
-    run = bioscale.train("fa", output_dir=tmp_path / "api", **SMALL, rules={"fa": {"optimizer": {"lr": 1e-3}}})
+    trainer = {**SMALL["trainer"], "threads": 1}  # one thread in both: sums in the same order
+    settings = {**SMALL, "trainer": trainer}
+    run = bioscale.train("fa", output_dir=tmp_path / "api", **settings, rules={"fa": {"optimizer": {"lr": 1e-3}}})
     cli = run_cli(
         "train",
         "rule=fa",
@@ -40,6 +42,7 @@ def test_train_is_the_command_line_run_bit_for_bit(tmp_path):
         "trainer.batch_size=64",
         "trainer.epochs=2",
         "trainer.progress=false",
+        "trainer.threads=1",
         "rules.fa.optimizer.lr=0.001",
         f"output_dir={tmp_path / 'cli'}",
     )
@@ -454,9 +457,10 @@ def test_register_architecture_and_dataset_by_hand(tmp_path):
     assert code["architecture"]["source_hash"].startswith("sha256:") and code["data"]["distribution"] == "python"
 
 
-def test_a_call_leaves_the_callers_random_state_as_it_was(tmp_path):
+def test_a_call_leaves_the_callers_random_state_and_threads_as_they_were(tmp_path):
     torch.manual_seed(7)
-    expected = torch.rand(3)
+    expected, threads = torch.rand(3), torch.get_num_threads()
     torch.manual_seed(7)
-    bioscale.train("fa", output_dir=tmp_path, **SMALL)  # seeds its own run, then gives the state back
-    assert torch.equal(torch.rand(3), expected)
+    settings = {**SMALL, "trainer": {**SMALL["trainer"], "threads": threads + 1}}
+    bioscale.train("fa", output_dir=tmp_path, **settings)  # seeds its own run, then gives the state back
+    assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads

@@ -44,15 +44,17 @@ def _tokens(rule, model, data, config, overrides, settings, model_label=None, da
 
 @contextlib.contextmanager
 def callers_random_state():
-    """Give the caller's torch random state (CPU, and CUDA where used) back after a run seeds its own."""
+    """Give the caller's torch random state (CPU, and CUDA where used) and thread count back after a run
+    seeds its own (and sets ``trainer.threads``)."""
     import torch
 
-    cpu = torch.get_rng_state()
+    cpu, threads = torch.get_rng_state(), torch.get_num_threads()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     try:
         yield
     finally:
         torch.set_rng_state(cpu)
+        torch.set_num_threads(threads)
         if cuda is not None:
             torch.cuda.set_rng_state_all(cuda)
 

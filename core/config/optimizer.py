@@ -15,6 +15,7 @@ from enum import Enum
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
+from .added_fields import plain_default, without_defaults
 from .bounds import bounded
 
 
@@ -65,7 +66,7 @@ class OptimizerConfig:
     def check_fields(cfg, where: str) -> None:
         """Refuse combinations torch would refuse mid-run, or that would silently do nothing:
         a :class:`ConfigError` naming the key (``where`` is the section's prefix)."""
-        name, schedule = _plain(cfg.name), _plain(cfg.schedule)
+        name, schedule = plain_default(cfg.name), plain_default(cfg.schedule)
         if cfg.nesterov and not cfg.momentum > 0:
             raise ConfigError(f"{where}.nesterov=true needs {where}.momentum > 0, got {where}.momentum={cfg.momentum}")
         if cfg.nesterov and cfg.dampening != 0:
@@ -94,16 +95,11 @@ def without_added_defaults(section, plain: dict) -> dict:
     of each :class:`OptimizerConfig` inside it that hold their defaults; ``section`` is the
     structured DictConfig that tells which nested sections are optimisers."""
     if OmegaConf.get_type(section) is OptimizerConfig:
-        defaults = OptimizerConfig()
-        return {k: v for k, v in plain.items() if k not in ADDED_FIELDS or v != _plain(getattr(defaults, k))}
+        return without_defaults(plain, OptimizerConfig(), ADDED_FIELDS)
     return {
         k: without_added_defaults(section[k], v) if isinstance(section.get(k), DictConfig) else v
         for k, v in plain.items()
     }
-
-
-def _plain(value):
-    return getattr(value, "value", value)
 
 
 __all__ = ["AdamConfig", "LRSchedule", "OptimizerConfig", "OptimizerName"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
+from .added_fields import without_defaults
 from .bounds import bounded
 from .optimizer import AdamConfig, LRSchedule, OptimizerConfig, OptimizerName  # noqa: F401  (re-exported)
 
@@ -132,12 +133,7 @@ ADDED_BLOCK_FIELDS = ("bias", "norm", "pool", "pool_kernel", "pool_stride", "poo
 
 def block_without_added_defaults(block: dict) -> dict:
     """``block`` (a plain dict, enums as strings) without the :data:`ADDED_BLOCK_FIELDS` at their defaults."""
-    defaults = BlockConfig()
-    return {
-        k: v
-        for k, v in block.items()
-        if k not in ADDED_BLOCK_FIELDS or v != getattr(getattr(defaults, k), "value", getattr(defaults, k))
-    }
+    return without_defaults(block, BlockConfig(), ADDED_BLOCK_FIELDS)
 
 
 @dataclass
