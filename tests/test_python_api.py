@@ -464,3 +464,14 @@ def test_a_call_leaves_the_callers_random_state_and_threads_as_they_were(tmp_pat
     settings = {**SMALL, "trainer": {**SMALL["trainer"], "threads": threads + 1}}
     bioscale.train("fa", output_dir=tmp_path, **settings)  # seeds its own run, then gives the state back
     assert torch.equal(torch.rand(3), expected) and torch.get_num_threads() == threads
+
+
+def test_one_x_y_pair_holds_out_a_tenth_as_its_test_split(tmp_path):
+    x, y = _arrays(n=250)
+    run = bioscale.train("bp", data=(x, y), output_dir=tmp_path, **SMALL)
+    info = run.config["run_info"]
+    assert (info["train_examples"], info["test_examples"]) == (225, 25)
+    again = bioscale.train("bp", data=(torch.from_numpy(x), torch.from_numpy(y)), output_dir=tmp_path, **SMALL)
+    assert _losses(again) == _losses(run)  # the same rows held out, numpy or torch
+    with pytest.raises(bioscale.ConfigError, match="as many labels as images"):
+        bioscale.train("bp", data=(x, y[:10]), output_dir=tmp_path)

@@ -87,7 +87,23 @@ def _splits(data) -> tuple | None:
             return (*data[0], *data[1])
         if len(data) == 2 and all(isinstance(d, torch.utils.data.Dataset) for d in data):
             return (*_stacked(data[0], "the training Dataset"), *_stacked(data[1], "the test Dataset"))
+        if len(data) == 2 and all(isinstance(d, (np.ndarray, torch.Tensor)) for d in data):
+            return _held_out(*data)
     return None
+
+
+TEST_FRACTION = 10  # one example in this many is the test split of a single (x, y) pair
+
+
+def _held_out(x, y) -> tuple:
+    """One ``(x, y)`` pair as ``(x_train, y_train, x_test, y_test)``: a tenth of the rows (at least one), drawn
+    by a fixed seed, is the test split."""
+    n = len(x)
+    if n < 2 or len(y) != n:
+        raise ConfigError(f"data: (x, y) needs at least 2 rows and as many labels as images; got {n} and {len(y)}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).numpy()
+    test, train = np.sort(order[: max(1, n // TEST_FRACTION)]), np.sort(order[max(1, n // TEST_FRACTION) :])
+    return x[train], y[train], x[test], y[test]
 
 
 def _max_value(x) -> float:
@@ -108,7 +124,8 @@ def _arrays_fingerprint(splits: tuple) -> str:
 
 def data_name(data, name: str | None = None) -> str:
     """``data`` (a name; ``(x_train, y_train, x_test, y_test)``; ``((x_train, y_train), (x_test,
-    y_test))``; a pair of torch ``Dataset`` objects of ``(image, label)`` items; or a data-set object
+    y_test))``; one ``(x, y)`` pair, a tenth of whose rows (drawn by a fixed seed) become the test split;
+    a pair of torch ``Dataset`` objects of ``(image, label)`` items; or a data-set object
     with ``description`` and ``load``) as a ``data=`` name (default ``arrays``). Images are ``(N, H,
     W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` with ``C`` 1 or 3 (moved to channels last), numpy or
     torch; labels integer class indices ``(N,)``. Integer pixels up to 255 are divided by 255, floats
