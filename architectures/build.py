@@ -105,7 +105,7 @@ def _add_residual(b: _Builder, spec: dict) -> None:
     b.add(_conv(in_shape, spec), spec)
     out_shape = _conv(b.shape, spec, stride=1).out_shape
     kind = spec.get("shortcut") or "projection"
-    skip_from, shortcut = start, Shortcut("identity", in_shape, in_shape)
+    skip_from, shortcut = start, None  # identity
     if tuple(in_shape) != tuple(out_shape):
         if kind == "pad":
             shortcut = Shortcut("pad", in_shape, out_shape)

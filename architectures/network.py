@@ -42,8 +42,16 @@ class Layer(nn.Module):
         self.pool = pool
         self.source = source
         self.skip_from = skip_from
-        self.shortcut = shortcut if shortcut is not None else Shortcut("identity", (), ())
+        self.shortcut = shortcut  # None: a skip, where one arrives, adds as it is (identity)
         self.plain = norm is None and pool is None and skip_from is None
+
+    def skip_term(self, skip: torch.Tensor) -> torch.Tensor:
+        """What the skip adds before the activation: ``S h_skip``, ``(B, *op.out_shape)``."""
+        return skip if self.shortcut is None else self.shortcut(skip)
+
+    def skip_transpose(self, grad_z: torch.Tensor) -> torch.Tensor:
+        """``Sᵀ δz``: the signal the skip carries back to its source, ``(B, *source's out_shape)``."""
+        return grad_z if self.shortcut is None else self.shortcut.transpose(grad_z)
 
     @property
     def in_shape(self) -> tuple:
@@ -61,7 +69,7 @@ class Layer(nn.Module):
             return a, self.activation(a)
         z = a if self.norm is None else self.norm(a)
         if skip is not None:
-            z = z + self.shortcut(skip)
+            z = z + self.skip_term(skip)
         h = self.activation(z)
         return a, (h if self.pool is None else self.pool(h))
 
@@ -74,7 +82,7 @@ class Layer(nn.Module):
             return a, self.activation(a), None
         z, normed = (a, None) if self.norm is None else self.norm.train_forward(a, sync, update)
         if skip is not None:
-            z = z + self.shortcut(skip)
+            z = z + self.skip_term(skip)
         if not keep_a and self.norm is None:
             a = None
         u = self.activation(z)

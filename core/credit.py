@@ -108,7 +108,7 @@ def _assign_graph(rule, step, trace: dict | None, on_signal=None, release: bool 
                 step.let_go_post(l)
             skip = model.skips[l - 1]
             if skip is not None:
-                _accumulate(at_h, skip, layer.shortcut.transpose(grad_z))
+                _accumulate(at_h, skip, layer.skip_transpose(grad_z))
             del grad_z
             k = model.sources[l - 1]
             if k != 0:

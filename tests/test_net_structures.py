@@ -41,7 +41,9 @@ def test_bp_gradients_through_every_layer_kind_equal_autograd(tmp_path, net):
 
 def test_the_resnet_like_net_has_every_skip_kind():
     net = build_network((1, 8, 8), 10, [b for b in _blocks(RESNET_LIKE)], (), "relu")
-    kinds = [net.layer(l).shortcut.kind for l in range(1, net.num_layers + 1) if net.skips[l - 1] is not None]
+    layers = [net.layer(l) for l in range(1, net.num_layers + 1)]
+    kinds = [layer.shortcut.kind if layer.shortcut else "identity" for layer in layers if layer.skip_from is not None]
+    assert all(layer.shortcut is None for layer in layers if layer.skip_from is None)  # no map where no skip arrives
     projections = [
         l for l in range(1, net.num_layers + 1) if net.source(l) not in (l - 1,) and net.skips[l - 1] is None
     ]

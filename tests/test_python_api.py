@@ -259,9 +259,13 @@ def test_a_sweep_over_python_plugins_refuses_worker_processes(tmp_path):
     assert "rules.halved.optimizer.lr" in found.trials[0]["settings"]
 
 
-def test_load_run_refuses_a_folder_that_is_not_a_run_and_plots_one_that_is(tmp_path):
+def test_load_run_comparison_and_sweep_refuse_a_folder_that_is_not_theirs_and_a_run_plots(tmp_path):
     with pytest.raises(bioscale.ConfigError, match="is not a run folder"):
         bioscale.load_run(tmp_path)
+    with pytest.raises(bioscale.ConfigError, match="is not a comparison folder .*comparison.json"):
+        bioscale.Comparison(tmp_path)
+    with pytest.raises(bioscale.ConfigError, match="is not a sweep folder .*sweep.json"):
+        bioscale.Sweep(tmp_path)
     run = bioscale.train("bp", output_dir=tmp_path, **SMALL)
     figure = run.plot()
     assert figure.axes and figure.axes[0].lines
@@ -270,6 +274,9 @@ def test_load_run_refuses_a_folder_that_is_not_a_run_and_plots_one_that_is(tmp_p
 def test_public_names_are_listed_typed_and_documented():
     import inspect
 
+    from bioscale import api
+
+    assert sorted(api.__all__) == sorted(bioscale._API)  # the lazy names and the API's own list agree
     for name in bioscale.__all__:
         obj = getattr(bioscale, name)
         if callable(obj) and not name.startswith("_"):

@@ -26,6 +26,15 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _folder_document(path, name: str, kind: str) -> tuple[Path, dict]:
+    """``(folder, its JSON document name)``; a ConfigError naming the folder when it has no such document."""
+    folder = Path(path)
+    doc = _json(folder / name)
+    if not doc:
+        raise ConfigError(f"{folder} is not a {kind} folder (it has no {name})")
+    return folder, doc
+
+
 class Run:
     """A run folder: its config, summary, metrics, curves and trained network."""
 
@@ -110,10 +119,7 @@ class Comparison:
     """A ``compare`` folder: one row and one run per rule, the table, the plot."""
 
     def __init__(self, path) -> None:
-        self.dir = Path(path)
-        self._doc = _json(self.dir / "comparison.json")
-        if not self._doc:
-            raise ConfigError(f"{self.dir} is not a comparison folder (it has no comparison.json)")
+        self.dir, self._doc = _folder_document(path, "comparison.json", "comparison")
 
     def __repr__(self) -> str:
         return f"Comparison({str(self.dir)!r}, rules={[r['label'] for r in self.rows]})"
@@ -148,10 +154,7 @@ class Sweep:
     """A sweep folder: every trial and the best."""
 
     def __init__(self, path) -> None:
-        self.dir = Path(path)
-        self._doc = _json(self.dir / "sweep.json")
-        if not self._doc:
-            raise ConfigError(f"{self.dir} is not a sweep folder (it has no sweep.json)")
+        self.dir, self._doc = _folder_document(path, "sweep.json", "sweep")
 
     def __repr__(self) -> str:
         best = self.best
