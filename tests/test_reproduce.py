@@ -70,10 +70,18 @@ def test_nets_picks_the_tables_nets(tmp_path):
     assert [(r["net"], r["row"]) for r in rows] == [("fc", "BP"), ("conv", "BP")]  # the paper's order
 
 
+def test_rows_picks_rows_by_label_in_any_case(tmp_path):
+    args = ["table1a", "rules=[bp,dtp]", "nets=[fc]", "rows=[bp,DTP Parallel]", *TINY_BUDGET, f"output_dir={tmp_path}"]
+    assert reproduce.main(args) == 0
+    rows = json.loads((tmp_path / "reproduce" / "table1a" / "table.json").read_text())["rows"]
+    assert [r["row"] for r in rows] == ["BP", "DTP parallel"]  # not DTP alternating
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         ([], "name a table"),
+        (["table1a", "rules=[dtp]", "rows=[DTP sometimes]"], "no row 'dtp sometimes' .*valid: .*DTP parallel"),
         (["table9"], "unknown table"),
         (["table1a", "seeds=0"], "seeds=0 must be >= 1"),
         (["table1a", "rules=[nope]"], "nope"),

@@ -8,7 +8,8 @@ best and final test error beside the paper's, train error beside its bracketed o
 is cached by its resolved config: a finished one is skipped on a rerun, an unfinished one
 resumed, so a table can be built over several sittings. ``rules=[...]`` picks the rules
 (default: every installed rule with a paper row); a rule the paper lacks gets a row of its own.
-``nets=[...]`` picks the table's nets (default: all of them, in the paper's order).
+``nets=[...]`` picks the table's nets (default: all of them, in the paper's order), ``rows=[...]`` its
+rows by label, any case (``"rows=[BP,DTP parallel]"``: one schedule of a rule that has two).
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def main(args: list[str]) -> int:
         return campaign_table.main(args[0], args[1:])
     name, table = _table_arg(args)
     pairs = split_tokens(args[1:])
-    options = {k: v for k, v in pairs if k in ("rules", "nets", "seeds", "stale")}
+    options = {k: v for k, v in pairs if k in ("rules", "nets", "rows", "seeds", "stale")}
     run_tokens = [f"{k}={v}" for k, v in pairs if k not in options]
     installed = discover(RULES_GROUP)
     if "nets" in options:
@@ -164,6 +165,8 @@ def main(args: list[str]) -> int:
     seeds = _seeds_arg(options)
     stale = cell_code.stale_policy(options.get("stale"))
     cells = plan_cells(table, rules, installed, run_tokens)  # every cell validated before any work
+    if "rows" in options:
+        cells = _pick_rows(cells, options["rows"])
     base_seed = cells[0]["cfg"].seed
     folder = Path(build_run_config([*run_tokens, "rule=" + rules[0]]).output_dir) / "reproduce" / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,6 +199,16 @@ def _pick_nets(name: str, table: dict, value: str) -> dict:
     if unknown:
         raise ConfigError(f"nets={value}: {name} has no net {unknown[0]!r}; valid: {', '.join(table['nets'])}")
     return {**table, "nets": {n: p for n, p in table["nets"].items() if n in nets}}
+
+
+def _pick_rows(cells: list[dict], value: str) -> list[dict]:
+    """The cells whose row label ``rows=value`` names (case aside); a ConfigError naming a label no cell has."""
+    wanted = [n.lower() for n in _names_arg("rows", value)]
+    labels = list(dict.fromkeys(c["row"] for c in cells))
+    unknown = [n for n in wanted if n not in {label.lower() for label in labels}]
+    if unknown:
+        raise ConfigError(f"rows={value}: no row {unknown[0]!r} for these rules; valid: {', '.join(labels)}")
+    return [c for c in cells if c["row"].lower() in wanted]
 
 
 def _seeds_arg(options: dict) -> int:
