@@ -1,13 +1,15 @@
-"""Bit-identity references of the target-propagation family (issue 32: refactors must not move numbers).
+"""Bit-identity references (issue 32: refactors must not move numbers; issue 34: nor may nets beyond chains).
 
-Each case trains one rule (and schedule) on an ``mnist_fc``-shaped net (``model=mnist_fc``: 5 × FC
-256, tanh, the rule's ``mnist_fc`` recipe) on 256 shipped digits, 2 epochs of batches of 64, CPU,
-fp32, one thread, seed 0, and hashes every forward parameter (SHA-256 of its bytes). The rule
+Each case trains one rule (and schedule) with its recipe, CPU, fp32, one thread, seed 0, batches of 64,
+and hashes every forward parameter (SHA-256 of its bytes): the target-propagation family and BP / FA on
+``mnist_fc`` (5 × FC 256, tanh) with 256 shipped digits for 2 epochs; BP, FA, DTP and SDTP parallel on
+``cifar_lc`` with 128 synthetic CIFAR-shaped images for 1 epoch. The rule
 settings are the ones resolved when the reference was recorded, passed back explicitly
 (``REFERENCE["cases"][name]["rule_settings"]``), so a later recipe change does not move the case.
 
 Record (only at a commit whose numbers are the reference):
-``python tests/bit_identity.py tests/bit_identity_reference.json``. Floating-point results depend
+``python tests/bit_identity.py tests/bit_identity_reference.json``; ``--add`` records only the cases the file lacks
+(the chain cases of issue 34 were added so, at b72ee18). Floating-point results depend
 on the CPU and torch build, so the reference also records the machine; elsewhere the test skips.
 """
 
@@ -23,18 +25,19 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-CASES = {
-    f"{rule}-{schedule}": (rule, schedule)
+CASES = {  # name: (rule, schedule or None, model)
+    f"{rule}-{schedule}": (rule, schedule, "mnist_fc")
     for rule in ("dtp", "sdtp", "aosdtp", "ddtp", "ldrl")
     for schedule in ("parallel", "alternating")
 }
+# issue 34 (nets beyond chains): the chain nets train as before it, recorded at b72ee18 (the commit before 7cb564a);
+# cifar_lc on a synthetic CIFAR-shaped set (SYNTHETIC_CIFAR), one epoch of two batches
+CASES.update({f"{rule}-mnist_fc": (rule, None, "mnist_fc") for rule in ("bp", "fa")})
+CASES.update({f"{rule}-cifar_lc": (rule, None, "cifar_lc") for rule in ("bp", "fa")})
+CASES.update({f"{rule}-parallel-cifar_lc": (rule, "parallel", "cifar_lc") for rule in ("dtp", "sdtp")})
 
 TOKENS = (
-    "data=digits",
-    "data.limit_train=256",
-    "model=mnist_fc",
     "trainer.batch_size=64",
-    "trainer.epochs=2",
     "trainer.progress=false",
     "trainer.log_every=4",
     "trainer.threads=1",
@@ -43,6 +46,28 @@ TOKENS = (
     "seed=0",
     "observers.console.enabled=false",
 )
+
+
+DATA = {  # per model: the data and budget tokens
+    "mnist_fc": ("data=digits", "data.limit_train=256", "trainer.epochs=2"),
+    "cifar_lc": ("data=cifar10", "data.limit_train=128", "trainer.epochs=1"),
+}
+
+
+def synthetic_cifar(root: Path) -> Path:
+    """``root/cifar10.npz``: 128 training and 64 test images of CIFAR-10's shape (uint8 HWC), fixed bytes."""
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    arrays = {
+        "x_train": rng.randint(0, 256, (128, 32, 32, 3), dtype=np.uint8),
+        "y_train": rng.randint(0, 10, 128).astype(np.int64),
+        "x_test": rng.randint(0, 256, (64, 32, 32, 3), dtype=np.uint8),
+        "y_test": rng.randint(0, 10, 64).astype(np.int64),
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    np.savez(root / "cifar10.npz", **arrays)
+    return root
 
 
 def machine() -> dict:
@@ -70,11 +95,17 @@ def train(name: str, out_dir, rule_settings: dict | None = None) -> dict:
     from bioscale.config.resolve import build_run_config, resolve_rule
     from bioscale.trainer import Trainer
 
-    rule, schedule = CASES[name]
-    settings = _flat_tokens(f"rules.{rule}", rule_settings) if rule_settings else [f"rules.{rule}.schedule={schedule}"]
+    rule, schedule, model = CASES[name]
+    if rule_settings:
+        settings = _flat_tokens(f"rules.{rule}", rule_settings)
+    else:
+        settings = [f"rules.{rule}.schedule={schedule}"] if schedule else []
+    data = [*DATA[model], f"model={model}"]
+    if model == "cifar_lc":
+        data.append(f"data.root={synthetic_cifar(Path(out_dir) / 'data')}")
     threads = torch.get_num_threads()
     try:
-        cfg = build_run_config([*TOKENS, f"rule={rule}", f"output_dir={out_dir}", *settings])
+        cfg = build_run_config([*TOKENS, *data, f"rule={rule}", f"output_dir={out_dir}", *settings])
         spec = resolve_rule(cfg)
         trainer = Trainer.create(cfg, spec, resolve_observers(cfg))
         trainer.fit()
@@ -105,11 +136,17 @@ def _as_recorded(now: dict, recorded: dict, defaults: dict) -> dict:
     return out
 
 
-def record(path: Path) -> None:
+def record(path: Path, only_missing: bool = False) -> None:
+    """Write every case's reference to ``path``; ``only_missing``: add the cases it lacks (same machine only)."""
+    doc = json.loads(path.read_text()) if only_missing else {"machine": machine(), "cases": {}}
+    if doc["machine"] != machine():
+        raise SystemExit(f"{path} was recorded on {doc['machine']}, this is {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
-        cases = {name: train(name, Path(tmp) / name) for name in CASES}
-    path.write_text(json.dumps({"machine": machine(), "cases": cases}, indent=1, sort_keys=True) + "\n")
+        for name in CASES:
+            if name not in doc["cases"]:
+                doc["cases"][name] = train(name, Path(tmp) / name)
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
-    record(Path(sys.argv[1]))
+    record(Path(sys.argv[-1]), only_missing="--add" in sys.argv)
