@@ -31,7 +31,7 @@ CASES = {  # name: (rule, schedule or None, model)
     for schedule in ("parallel", "alternating")
 }
 # issue 34 (nets beyond chains): the chain nets train as before it, recorded at b72ee18 (the commit before 7cb564a);
-# cifar_lc on a synthetic CIFAR-shaped set (SYNTHETIC_CIFAR), one epoch of two batches
+# cifar_lc on a synthetic CIFAR-shaped set (synthetic_cifar), one epoch of two batches
 CASES.update({f"{rule}-mnist_fc": (rule, None, "mnist_fc") for rule in ("bp", "fa")})
 CASES.update({f"{rule}-cifar_lc": (rule, None, "cifar_lc") for rule in ("bp", "fa")})
 CASES.update({f"{rule}-parallel-cifar_lc": (rule, "parallel", "cifar_lc") for rule in ("dtp", "sdtp")})
@@ -149,4 +149,7 @@ def record(path: Path, only_missing: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    record(Path(sys.argv[-1]), only_missing="--add" in sys.argv)
+    paths = [a for a in sys.argv[1:] if a != "--add"]
+    if len(paths) != 1:
+        raise SystemExit("usage: python tests/bit_identity.py [--add] REFERENCE.json")
+    record(Path(paths[0]), only_missing="--add" in sys.argv[1:])

@@ -1,4 +1,4 @@
-"""The target-propagation rules train bit for bit as at the reference commit (tests/bit_identity.py)."""
+"""Each case (TP rules; BP, FA, DTP, SDTP on the chain nets) trains bit for bit as at its reference commit (tests/bit_identity.py)."""
 
 from __future__ import annotations
 

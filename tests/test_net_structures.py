@@ -44,6 +44,7 @@ def test_the_resnet_like_net_has_every_skip_kind():
     layers = [net.layer(l) for l in range(1, net.num_layers + 1)]
     kinds = [layer.shortcut.kind if layer.shortcut else "identity" for layer in layers if layer.skip_from is not None]
     assert all(layer.shortcut is None for layer in layers if layer.skip_from is None)  # no map where no skip arrives
+    assert all(layer.shortcut is None or layer.shortcut.kind != "identity" for layer in layers)  # None is identity
     projections = [
         l for l in range(1, net.num_layers + 1) if net.source(l) not in (l - 1,) and net.skips[l - 1] is None
     ]

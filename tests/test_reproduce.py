@@ -81,7 +81,7 @@ def test_rows_picks_rows_by_label_in_any_case(tmp_path):
     "args, message",
     [
         ([], "name a table"),
-        (["table1a", "rules=[dtp]", "rows=[DTP sometimes]"], "no row 'dtp sometimes' .*valid: .*DTP parallel"),
+        (["table1a", "rules=[dtp]", "rows=[DTP sometimes]"], "no row 'DTP sometimes' .*valid: .*DTP parallel"),
         (["table9"], "unknown table"),
         (["table1a", "seeds=0"], "seeds=0 must be >= 1"),
         (["table1a", "rules=[nope]"], "nope"),

@@ -27,7 +27,7 @@ def _json(path: Path) -> dict:
 
 
 def _folder_document(path, name: str, kind: str) -> tuple[Path, dict]:
-    """``(folder, its JSON document name)``; a ConfigError naming the folder when it has no such document."""
+    """``(folder, the parsed JSON document ``name`` in it)``; a ConfigError naming the folder when it has none."""
     folder = Path(path)
     doc = _json(folder / name)
     if not doc:

@@ -1,4 +1,5 @@
-"""``bioscale reproduce table1a|table1b|table2 [rules=[a,b]] [nets=[fc,lc]] [seeds=K] [key=value ...]``,
+"""``bioscale reproduce table1a|table1b|table2 [rules=[a,b]] [nets=[fc,lc]] [rows=[BP,...]] [seeds=K] [stale=mark|retrain]
+[key=value ...]``,
 or ``bioscale reproduce SPEC.yaml [cells=[a,b]] [key=value ...]`` for a results question's spec
 (``commands/campaign.py``: its format; ``commands/campaign_table.py``: its table).
 
@@ -203,9 +204,10 @@ def _pick_nets(name: str, table: dict, value: str) -> dict:
 
 def _pick_rows(cells: list[dict], value: str) -> list[dict]:
     """The cells whose row label ``rows=value`` names (case aside); a ConfigError naming a label no cell has."""
-    wanted = [n.lower() for n in _names_arg("rows", value)]
+    names = _names_arg("rows", value)
+    wanted = [n.lower() for n in names]
     labels = list(dict.fromkeys(c["row"] for c in cells))
-    unknown = [n for n in wanted if n not in {label.lower() for label in labels}]
+    unknown = [n for n in names if n.lower() not in {label.lower() for label in labels}]
     if unknown:
         raise ConfigError(f"rows={value}: no row {unknown[0]!r} for these rules; valid: {', '.join(labels)}")
     return [c for c in cells if c["row"].lower() in wanted]
